@@ -1,0 +1,41 @@
+"""Settings, read from ``ENLACE_*`` environment variables with embedded-mode defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///var/enlace.db"
+    pki_dir: Path = Path("certs")
+    instance: str = "MX"
+    #: Largest request body accepted, in bytes.
+    max_body: int = 1024 * 1024
+    #: Time allowed for a trusted source to answer, in seconds.
+    source_timeout: float = 10.0
+    #: If set, only these Host values are accepted (the signature covers the authority).
+    public_hosts: tuple[str, ...] = field(default_factory=tuple)
+    #: How often a running gateway checks the registry for changes, in seconds.
+    registry_poll: float = 1.0
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = os.environ
+        values: dict[str, object] = {}
+        if "ENLACE_DATABASE_URL" in env:
+            values["database_url"] = env["ENLACE_DATABASE_URL"]
+        if "ENLACE_PKI_DIR" in env:
+            values["pki_dir"] = Path(env["ENLACE_PKI_DIR"])
+        if "ENLACE_INSTANCE" in env:
+            values["instance"] = env["ENLACE_INSTANCE"]
+        if "ENLACE_MAX_BODY" in env:
+            values["max_body"] = int(env["ENLACE_MAX_BODY"])
+        if "ENLACE_SOURCE_TIMEOUT" in env:
+            values["source_timeout"] = float(env["ENLACE_SOURCE_TIMEOUT"])
+        if env.get("ENLACE_PUBLIC_HOSTS"):
+            values["public_hosts"] = tuple(env["ENLACE_PUBLIC_HOSTS"].split(","))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

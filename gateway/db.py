@@ -1,0 +1,198 @@
+"""Database schema, engines and migrations (SQLAlchemy Core + Alembic).
+
+SQLite is the embedded default and PostgreSQL the production target; the same URL setting
+picks either. SQLite runs in WAL mode with ``synchronous=FULL`` (a commit is durable when it
+returns; group commit in the ledger writer keeps that cheap) and every write transaction
+starts with ``BEGIN IMMEDIATE`` so that two writers (the gateway and an admin CLI) queue on
+the lock instead of failing to upgrade a read lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+
+metadata = sa.MetaData()
+
+members = sa.Table(
+    "members",
+    metadata,
+    sa.Column("member_id", sa.String(200), primary_key=True),
+    sa.Column("name", sa.String(300), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+subsystems = sa.Table(
+    "subsystems",
+    metadata,
+    sa.Column("client_id", sa.String(270), primary_key=True),
+    sa.Column("member_id", sa.String(200), sa.ForeignKey("members.member_id"), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+certificates = sa.Table(
+    "certificates",
+    metadata,
+    sa.Column("keyid", sa.String(64), primary_key=True),
+    sa.Column("member_id", sa.String(200), sa.ForeignKey("members.member_id"), nullable=False),
+    sa.Column("pem", sa.Text, nullable=False),
+    sa.Column("not_after", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+sources = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("provider", sa.String(270), sa.ForeignKey("subsystems.client_id"), nullable=False),
+    sa.Column("adapter", sa.String(64)),
+    sa.Column("url", sa.String(500)),
+    sa.Column("tls_cert_pem", sa.Text),
+    sa.Column("options", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+services = sa.Table(
+    "services",
+    metadata,
+    sa.Column("service_id", sa.String(350), primary_key=True),
+    sa.Column("source", sa.String(64), sa.ForeignKey("sources.code"), nullable=False),
+    sa.Column("operation", sa.String(64), nullable=False),
+    sa.Column("description", sa.String(500), nullable=False),
+    sa.Column("methods", sa.String(40), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+grants = sa.Table(
+    "grants",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("client", sa.String(270), sa.ForeignKey("subsystems.client_id"), nullable=False),
+    sa.Column("service", sa.String(350), sa.ForeignKey("services.service_id"), nullable=False),
+    sa.Column("purposes", sa.JSON, nullable=False),
+    sa.Column("legal_bases", sa.JSON, nullable=False),
+    sa.Column("hidden_until", sa.Date),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Index(
+        "grants_one_active",
+        "client",
+        "service",
+        unique=True,
+        sqlite_where=sa.text("revoked_at IS NULL"),
+        postgresql_where=sa.text("revoked_at IS NULL"),
+    ),
+)
+
+registry_state = sa.Table(
+    "registry_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
+
+ledger_entries = sa.Table(
+    "ledger_entries",
+    metadata,
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("recorded_at", sa.String(40), nullable=False),
+    sa.Column("exchange_id", sa.String(128)),
+    sa.Column("client", sa.String(270)),
+    sa.Column("service", sa.String(350)),
+    sa.Column("outcome", sa.String(40), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Index("ledger_by_client", "client", "idx"),
+)
+
+# Which entries concern which data subject (by pseudonym): the citizen's index into the ledger.
+ledger_subjects = sa.Table(
+    "ledger_subjects",
+    metadata,
+    sa.Column("subject", sa.String(64), primary_key=True),
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+)
+
+ledger_state = sa.Table(
+    "ledger_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Database:
+    """Two engines over one database: ``write`` takes the write lock at BEGIN, ``read`` never."""
+
+    url: str
+    write: Engine
+    read: Engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.write.dialect.name == "sqlite"
+
+    def dispose(self) -> None:
+        self.write.dispose()
+        self.read.dispose()
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn) -> None:  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def normalise_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and map them to the psycopg 3 driver."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def open_database(url: str) -> Database:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return Database(url, _sqlite_engine(url, True), _sqlite_engine(url, False))
+    engine = sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return Database(url, engine, engine)
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(db: Database) -> None:
+    """Bring the schema to the newest migration (idempotent)."""
+    cfg = alembic_config(db.url)
+    with db.write.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

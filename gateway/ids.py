@@ -1,0 +1,127 @@
+"""X-Road-style identifiers: members, subsystems (clients) and services.
+
+Shapes:
+    member     INSTANCE/CLASS/MEMBER
+    client     INSTANCE/CLASS/MEMBER/SUBSYSTEM
+    service    INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE[/VERSION]
+
+Every part is 1–64 characters of ``A–Z a–z 0–9 . _ -``, starting and ending with a letter or
+digit: a strict subset of X-Road's set that needs no percent-encoding in a URL path and can
+never smuggle a path separator, a query or a dot-segment. A version is ``v`` followed by
+dotted digits (``v1``, ``v2.1``), which is what lets a URL path be split unambiguously into
+service, version and the rest of the path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
+_VERSION = re.compile(r"v[0-9]{1,4}(?:\.[0-9]{1,4}){0,2}")
+
+
+class InvalidIdentifier(ValueError):
+    """An identifier does not have the required shape or character set."""
+
+    code = "Client.InvalidIdentifier"
+
+
+def _parts(text: str, kind: str, sizes: tuple[int, ...]) -> list[str]:
+    if not isinstance(text, str) or len(text) > 400:
+        raise InvalidIdentifier(f"{kind} identifier is missing or too long")
+    parts = text.split("/")
+    if len(parts) not in sizes:
+        shapes = {
+            "member": "INSTANCE/CLASS/MEMBER",
+            "client": "INSTANCE/CLASS/MEMBER/SUBSYSTEM",
+            "service": "INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE[/VERSION]",
+        }
+        raise InvalidIdentifier(f"{kind} identifier {text!r} must look like {shapes[kind]}")
+    for part in parts:
+        if not _PART.fullmatch(part):
+            raise InvalidIdentifier(
+                f"{kind} identifier {text!r}: part {part!r} must be 1-64 characters of "
+                "A-Z a-z 0-9 . _ - starting and ending with a letter or digit"
+            )
+    return parts
+
+
+@dataclass(frozen=True, order=True)
+class MemberId:
+    instance: str
+    member_class: str
+    code: str
+
+    @classmethod
+    def parse(cls, text: str) -> MemberId:
+        return cls(*_parts(text, "member", (3,)))
+
+    def __str__(self) -> str:
+        return f"{self.instance}/{self.member_class}/{self.code}"
+
+    @property
+    def slug(self) -> str:
+        """A file-system-safe name (parts never contain '_' next to '_' by construction)."""
+        return str(self).replace("/", "__")
+
+
+@dataclass(frozen=True, order=True)
+class ClientId:
+    member: MemberId
+    subsystem: str
+
+    @classmethod
+    def parse(cls, text: str) -> ClientId:
+        *member, subsystem = _parts(text, "client", (4,))
+        return cls(MemberId(*member), subsystem)
+
+    def __str__(self) -> str:
+        return f"{self.member}/{self.subsystem}"
+
+
+@dataclass(frozen=True, order=True)
+class ServiceId:
+    provider: ClientId
+    code: str
+    version: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ServiceId:
+        parts = _parts(text, "service", (5, 6))
+        version = parts[5] if len(parts) == 6 else None
+        if version is not None and not _VERSION.fullmatch(version):
+            raise InvalidIdentifier(f"service version {version!r} must look like v1 or v2.1")
+        return cls(ClientId(MemberId(*parts[:3]), parts[3]), parts[4], version)
+
+    def __str__(self) -> str:
+        base = f"{self.provider}/{self.code}"
+        return f"{base}/{self.version}" if self.version else base
+
+
+@dataclass(frozen=True)
+class ServiceTarget:
+    """What a ``/r1/...`` request path names: a service and the path below it."""
+
+    service: ServiceId
+    subpath: str
+
+
+def parse_target(path: str) -> ServiceTarget:
+    """Split the part of a request path after ``/r1/`` into service and sub-path.
+
+    The sixth segment is a version when it looks like one; everything after is passed to the
+    source as its sub-path, each segment held to the same strict character set.
+    """
+    segments = path.split("/")
+    if len(segments) < 5:
+        raise InvalidIdentifier(
+            "request path must be /r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE[/VERSION][/path]"
+        )
+    take = 6 if len(segments) > 5 and _VERSION.fullmatch(segments[5]) else 5
+    service = ServiceId.parse("/".join(segments[:take]))
+    rest = segments[take:]
+    for segment in rest:
+        if not _PART.fullmatch(segment):
+            raise InvalidIdentifier(f"path segment {segment!r} has characters outside the set")
+    return ServiceTarget(service, "/".join(rest))

@@ -1,0 +1,97 @@
+"""Ledger records: what one exchange or administrative change leaves in the ledger.
+
+A record is a flat JSON object; its RFC 8785 canonical form is the ledger leaf. Records hold no
+personal data of the data subject: the citizen appears only in ``subjects``, as an HMAC-SHA256 of
+the normalised CURP under the instance's secret pseudonym key, so that the citizen's own
+entries can be found without the ledger ever storing a CURP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from typing import Any
+
+import rfc8785
+
+VERSION = 1
+
+
+def pseudonym(secret: bytes, curp: str) -> str:
+    return hmac.new(secret, curp.strip().upper().encode(), hashlib.sha256).hexdigest()
+
+
+def timestamp(moment: dt.datetime | None = None) -> str:
+    """RFC 3339 UTC with microseconds: sortable as text and exact in canonical JSON."""
+    moment = moment or dt.datetime.now(dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(record: dict[str, Any]) -> bytes:
+    return rfc8785.dumps(record)
+
+
+def exchange(
+    *,
+    exchange_id: str | None,
+    received_at: str,
+    responded_at: str,
+    client: str | None,
+    client_verified: bool,
+    service: str | None,
+    method: str,
+    user_id: str | None,
+    purpose: str | None,
+    legal_basis: str | None,
+    issue: str | None,
+    subjects: list[str],
+    outcome: str,
+    status: int,
+    error: str | None,
+    request_hash: str,
+    request_digest: str,
+    response_digest: str,
+    request_size: int,
+    response_size: int,
+    hidden_until: str | None = None,
+) -> dict[str, Any]:
+    """An exchange record; every field is present (null when unknown) so records align."""
+    return {
+        "v": VERSION,
+        "kind": "exchange",
+        "exchange_id": exchange_id,
+        "received_at": received_at,
+        "responded_at": responded_at,
+        "client": client,
+        "client_verified": client_verified,
+        "service": service,
+        "method": method,
+        "user_id": user_id,
+        "purpose": purpose,
+        "legal_basis": legal_basis,
+        "issue": issue,
+        "subjects": sorted(set(subjects)),
+        "outcome": outcome,
+        "status": status,
+        "error": error,
+        "request_hash": request_hash,
+        "request_digest": request_digest,
+        "response_digest": response_digest,
+        "request_size": request_size,
+        "response_size": response_size,
+        "hidden_until": hidden_until,
+    }
+
+
+def admin(action: str, target: str, details: dict[str, Any], actor: str) -> dict[str, Any]:
+    """A registry change (member added, grant revoked, ...)."""
+    return {
+        "v": VERSION,
+        "kind": "admin",
+        "recorded_at": timestamp(),
+        "action": action,
+        "target": target,
+        "actor": actor,
+        "details": details,
+    }

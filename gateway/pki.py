@@ -1,0 +1,324 @@
+"""The instance's development PKI: root CA, member signing certificates, gateway TLS.
+
+Layout under the PKI directory (``certs/`` by default; generated, never committed):
+
+    ca.pem, ca.key                        instance root CA (ECDSA P-256)
+    gateway/tls.pem, tls.key              gateway HTTPS certificate (localhost, 127.0.0.1)
+    gateway/sign.pem, sign.key            gateway response-signing certificate
+    members/<slug>/sign.pem, sign.key     a member's signing certificate
+    members/<slug>/tls.pem, tls.key       a member's TLS certificate (sources served over mTLS)
+    pseudonym.key                         HMAC secret for subject pseudonyms (32 random bytes)
+
+A member certificate names its member in a SAN URI ``urn:enlace:member:INSTANCE:CLASS:CODE``;
+the gateway takes the member from there, never from free-text subject fields. Key ids are the
+base64url SHA-256 thumbprint of the certificate (as JOSE's ``x5t#S256``).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import ipaddress
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from gateway.ids import MemberId
+
+MEMBER_URI_PREFIX = "urn:enlace:member:"
+UTC = dt.UTC
+
+
+class CertificateProblem(Exception):
+    """A certificate fails validation; ``reason`` is one of invalid, expired, not_member."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+
+def new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def keyid(cert: x509.Certificate) -> str:
+    digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _name(common_name: str, organization: str | None = None) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    return x509.Name(attrs)
+
+
+def _builder(subject: x509.Name, issuer: x509.Name, public_key, not_before, not_after):
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    )
+
+
+def create_ca(instance: str, *, now: dt.datetime | None = None, years: int = 10) -> KeyPair:
+    now = now or dt.datetime.now(UTC)
+    key = new_key()
+    name = _name(f"Enlace {instance} Root CA", f"Enlace instance {instance}")
+    cert = (
+        _builder(
+            name,
+            name,
+            key.public_key(),
+            now - dt.timedelta(minutes=5),
+            now + dt.timedelta(days=365 * years),
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return KeyPair(cert, key)
+
+
+def _issue(
+    ca: KeyPair, subject: x509.Name, key, not_before, not_after, extensions
+) -> x509.Certificate:
+    builder = _builder(subject, ca.cert.subject, key.public_key(), not_before, not_after)
+    builder = builder.add_extension(
+        x509.BasicConstraints(ca=False, path_length=None), critical=True
+    )
+    builder = builder.add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False
+    )
+    for ext, critical in extensions:
+        builder = builder.add_extension(ext, critical=critical)
+    return builder.sign(ca.key, hashes.SHA256())
+
+
+def _window(now, not_before, not_after, days):
+    now = now or dt.datetime.now(UTC)
+    return (not_before or now - dt.timedelta(minutes=5), not_after or now + dt.timedelta(days=days))
+
+
+def issue_signing_cert(
+    ca: KeyPair,
+    member: MemberId,
+    *,
+    name: str | None = None,
+    key: ec.EllipticCurvePrivateKey | None = None,
+    now: dt.datetime | None = None,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+) -> KeyPair:
+    """A member's message-signing certificate (digitalSignature + nonRepudiation)."""
+    key = key or new_key()
+    start, end = _window(now, not_before, not_after, 2 * 365)
+    uri = MEMBER_URI_PREFIX + str(member).replace("/", ":")
+    cert = _issue(
+        ca,
+        _name(str(member), name),
+        key,
+        start,
+        end,
+        [
+            (x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)]), False),
+            (x509.KeyUsage(True, True, False, False, False, False, False, False, False), True),
+        ],
+    )
+    return KeyPair(cert, key)
+
+
+def issue_tls_cert(
+    ca: KeyPair,
+    common_name: str,
+    hosts: list[str],
+    *,
+    member: MemberId | None = None,
+    key: ec.EllipticCurvePrivateKey | None = None,
+    now: dt.datetime | None = None,
+) -> KeyPair:
+    """A TLS certificate usable as server and as client (mutual TLS towards sources)."""
+    key = key or new_key()
+    start, end = _window(now, None, None, 365)
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    if member is not None:
+        names.append(
+            x509.UniformResourceIdentifier(MEMBER_URI_PREFIX + str(member).replace("/", ":"))
+        )
+    cert = _issue(
+        ca,
+        _name(common_name),
+        key,
+        start,
+        end,
+        [
+            (x509.SubjectAlternativeName(names), False),
+            (x509.KeyUsage(True, False, False, False, False, False, False, False, False), True),
+            (
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+                ),
+                False,
+            ),
+        ],
+    )
+    return KeyPair(cert, key)
+
+
+def member_of(cert: x509.Certificate) -> MemberId | None:
+    """The member a certificate was issued to, from its SAN URI."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+    for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
+        if uri.startswith(MEMBER_URI_PREFIX):
+            return MemberId.parse(uri[len(MEMBER_URI_PREFIX) :].replace(":", "/"))
+    return None
+
+
+def check_issued(cert: x509.Certificate, ca_cert: x509.Certificate, at: dt.datetime) -> None:
+    """Raise CertificateProblem unless ``cert`` was signed by ``ca_cert`` and is valid at ``at``."""
+    if cert.issuer != ca_cert.subject:
+        raise CertificateProblem("invalid", "certificate is not issued by the instance CA")
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, InvalidSignature) as exc:
+        raise CertificateProblem(
+            "invalid", "certificate signature does not chain to the CA"
+        ) from exc
+    for c in (cert, ca_cert):
+        if not (c.not_valid_before_utc <= at <= c.not_valid_after_utc):
+            raise CertificateProblem("expired", "certificate is outside its validity period")
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+def cert_pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def load_cert(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def load_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{path}: expected an ECDSA private key")
+    return key
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def write_pair(pair: KeyPair, cert_path: Path, key_path: Path) -> None:
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    cert_path.write_bytes(pair.cert.public_bytes(serialization.Encoding.PEM))
+    key_bytes = pair.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    _write_private(key_path, key_bytes)
+
+
+@dataclass(frozen=True)
+class PkiDir:
+    """Paths inside a PKI directory."""
+
+    root: Path
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.root / "ca.pem"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.root / "ca.key"
+
+    @property
+    def pseudonym_key(self) -> Path:
+        return self.root / "pseudonym.key"
+
+    def gateway(self, what: str) -> tuple[Path, Path]:
+        return self.root / "gateway" / f"{what}.pem", self.root / "gateway" / f"{what}.key"
+
+    def member(self, member: MemberId, what: str = "sign") -> tuple[Path, Path]:
+        folder = self.root / "members" / member.slug
+        return folder / f"{what}.pem", folder / f"{what}.key"
+
+    def load_ca(self) -> KeyPair:
+        return KeyPair(load_cert(self.ca_cert), load_key(self.ca_key))
+
+    def load_pair(self, paths: tuple[Path, Path]) -> KeyPair:
+        return KeyPair(load_cert(paths[0]), load_key(paths[1]))
+
+    def exists(self) -> bool:
+        return self.ca_cert.exists() and self.ca_key.exists()
+
+
+def init_pki(
+    root: Path, instance: str, *, hosts: list[str], force: bool = False
+) -> tuple[PkiDir, bool]:
+    """Create CA, gateway certificates and pseudonym key; keep existing material unless forced.
+
+    Returns the directory and whether anything new was created.
+    """
+    pki = PkiDir(root)
+    if pki.exists() and not force:
+        return pki, False
+    ca = create_ca(instance)
+    write_pair(ca, pki.ca_cert, pki.ca_key)
+    write_pair(issue_tls_cert(ca, hosts[0], hosts), *pki.gateway("tls"))
+    gw = MemberId(instance, "ENLACE", "gateway")
+    write_pair(issue_signing_cert(ca, gw, name="Enlace gateway"), *pki.gateway("sign"))
+    _write_private(pki.pseudonym_key, secrets.token_bytes(32))
+    return pki, True
+
+
+def ensure_member(
+    pki: PkiDir, member: MemberId, *, name: str | None = None, tls_hosts: list[str] | None = None
+) -> KeyPair:
+    """Issue a member's signing certificate (and TLS certificate) unless it already exists."""
+    paths = pki.member(member)
+    if paths[0].exists():
+        return pki.load_pair(paths)
+    ca = pki.load_ca()
+    pair = issue_signing_cert(ca, member, name=name)
+    write_pair(pair, *paths)
+    if tls_hosts:
+        write_pair(
+            issue_tls_cert(ca, str(member), tls_hosts, member=member), *pki.member(member, "tls")
+        )
+    return pair

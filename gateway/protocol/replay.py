@@ -1,0 +1,38 @@
+"""Replay protection: remember every accepted nonce and X-Road-Id for the signature window.
+
+A request older than the window is already refused by its ``created`` time, so a key only has
+to be remembered for that long. The store is per process and bounded; a deployment with several
+gateway processes must route a client to one process or share the store (see docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+
+class ReplayCache:
+    def __init__(self, window_seconds: float, max_entries: int = 2_000_000) -> None:
+        self._window = window_seconds
+        self._max = max_entries
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def _expire(self, now: float) -> None:
+        while self._seen:
+            key, expires = next(iter(self._seen.items()))
+            if expires > now:
+                break
+            del self._seen[key]
+
+    def first_use(self, *keys: str, now: float | None = None) -> bool:
+        """Record the keys; False if any of them was seen within the window (a replay)."""
+        now = time.monotonic() if now is None else now
+        self._expire(now)
+        if any(key in self._seen for key in keys):
+            return False
+        if len(self._seen) + len(keys) > self._max:
+            # Full of live entries: refusing is safer than forgetting (fail closed).
+            return False
+        for key in keys:
+            self._seen[key] = now + self._window
+        return True

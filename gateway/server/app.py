@@ -1,0 +1,142 @@
+"""The gateway's HTTP application: routes, process-wide state and its lifecycle.
+
+The exchange route is a plain Starlette endpoint returning pre-serialised bytes (a pydantic
+response model would halve throughput, see performance.md); FastAPI serves the small JSON
+endpoints around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+from prometheus_client import generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway import pki, registry
+from gateway.config import Settings
+from gateway.db import Database, open_database
+from gateway.ledger import record
+from gateway.ledger.writer import LedgerWriter
+from gateway.protocol import replay, signing
+from gateway.server.exchange import ExchangeHandler
+from gateway.server.metrics import Metrics
+from gateway.sources import Source, build_source
+
+log = logging.getLogger("enlace.gateway")
+
+
+class Gateway:
+    """Everything one gateway process holds: keys, registry snapshot, ledger writer, sources."""
+
+    def __init__(self, settings: Settings, db: Database | None = None) -> None:
+        self.settings = settings
+        self.db = db or open_database(settings.database_url)
+        self.pki = pki.PkiDir(settings.pki_dir)
+        self.ca = pki.load_cert(self.pki.ca_cert)
+        self.signer = self.pki.load_pair(self.pki.gateway("sign"))
+        self.signer_keyid = pki.keyid(self.signer.cert)
+        self._pseudonym_key = self.pki.pseudonym_key.read_bytes()
+        self.metrics = Metrics()
+        self.writer = LedgerWriter(
+            self.db, on_commit=lambda batch: self.metrics.ledger_batch.observe(len(batch))
+        )
+        self.replay = replay.ReplayCache(signing.MAX_AGE_SECONDS + signing.MAX_SKEW_SECONDS + 5)
+        with self.db.read.connect() as conn:
+            self.snapshot = registry.load(conn)
+        self._sources: dict[str, tuple[registry.SourceEntry, Source]] = {}
+        self._poller: asyncio.Task[None] | None = None
+
+    def pseudonym(self, curp: str) -> str:
+        return record.pseudonym(self._pseudonym_key, curp)
+
+    def source(self, code: str) -> Source:
+        entry = self.snapshot.sources[code]
+        cached = self._sources.get(code)
+        if cached is None or cached[0] != entry:
+            cached = (entry, build_source(entry, self.pki))
+            self._sources[code] = cached
+        return cached[1]
+
+    def signed_response(self, status: int, body: bytes, headers: dict[str, str]) -> Response:
+        message = signing.Response(status, dict(headers))
+        signing.sign_response(message, body, key=self.signer.key, key_id=self.signer_keyid)
+        return Response(content=body, status_code=status, headers=message.headers)
+
+    async def start(self) -> None:
+        self.writer.start()
+        self._poller = asyncio.create_task(self._poll_registry())
+
+    async def stop(self) -> None:
+        if self._poller:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        await asyncio.to_thread(self.writer.stop)
+        self.db.dispose()
+
+    def _reload(self) -> None:
+        with self.db.read.connect() as conn:
+            if registry.version(conn) != self.snapshot.version:
+                self.snapshot = registry.load(conn)
+                log.info("registry reloaded", extra={"version": self.snapshot.version})
+
+    async def _poll_registry(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.registry_poll)
+            try:
+                await asyncio.to_thread(self._reload)
+            except Exception as exc:  # keep serving from the last good snapshot
+                log.warning("registry reload failed", extra={"error": type(exc).__name__})
+
+
+def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    gateway = Gateway(settings, db)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = FastAPI(title="Enlace gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.gateway = gateway
+    app.add_route("/r1/{path:path}", ExchangeHandler(gateway).handle, methods=["GET", "POST"])
+
+    @app.get("/.well-known/enlace/trust")
+    async def trust() -> JSONResponse:
+        """The gateway's signing certificate; clients check it against the instance CA."""
+        return JSONResponse(
+            {
+                "instance": settings.instance,
+                "gateway_signing_keyid": gateway.signer_keyid,
+                "gateway_signing_certificate": pki.cert_pem(gateway.signer.cert),
+            }
+        )
+
+    @app.get("/healthz")
+    async def health() -> JSONResponse:
+        def check() -> None:
+            with gateway.db.read.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+
+        try:
+            await asyncio.to_thread(check)
+        except Exception:
+            return JSONResponse({"status": "unhealthy", "database": "down"}, status_code=503)
+        return JSONResponse({"status": "ok", "registry_version": gateway.snapshot.version})
+
+    @app.get("/metrics")
+    async def metrics(_request: Request) -> Response:
+        return Response(
+            generate_latest(gateway.metrics.registry), media_type="text/plain; version=0.0.4"
+        )
+
+    return app

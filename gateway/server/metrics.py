@@ -1,0 +1,28 @@
+"""Prometheus metrics of a gateway process (served at ``/metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.exchanges = Counter(
+            "enlace_exchanges", "Exchanges by outcome", ["outcome"], registry=self.registry
+        )
+        self.source_seconds = Histogram(
+            "enlace_source_seconds",
+            "Trusted source answer time",
+            ["source"],
+            registry=self.registry,
+        )
+        self.ledger_batch = Histogram(
+            "enlace_ledger_batch_entries",
+            "Entries per ledger commit",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+            registry=self.registry,
+        )
+
+    def observe_source(self, source: str, seconds: float) -> None:
+        self.source_seconds.labels(source).observe(seconds)

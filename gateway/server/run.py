@@ -1,0 +1,64 @@
+"""Running the gateway with uvicorn: in the foreground (``enlace serve``) or in a thread."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import uvicorn
+
+from gateway import pki
+from gateway.config import Settings
+from gateway.db import Database
+from gateway.server.app import create_app
+
+
+def uvicorn_config(
+    settings: Settings, host: str, port: int, *, tls: bool, db: Database | None = None, **kwargs
+) -> uvicorn.Config:
+    ssl: dict[str, str] = {}
+    if tls:
+        cert, key = pki.PkiDir(settings.pki_dir).gateway("tls")
+        ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    return uvicorn.Config(
+        create_app(settings, db),
+        host=host,
+        port=port,
+        log_level=kwargs.pop("log_level", "warning"),
+        access_log=False,  # access logs would carry request paths; we log our own events
+        timeout_keep_alive=30,
+        limit_concurrency=kwargs.pop("limit_concurrency", 2000),
+        h11_max_incomplete_event_size=16 * 1024,
+        **ssl,
+        **kwargs,
+    )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(
+    settings: Settings, *, host: str = "127.0.0.1", port: int | None = None, tls: bool = True
+) -> Iterator[str]:
+    """Serve in a background thread; yield the base URL; stop cleanly on exit."""
+    port = port or free_port(host)
+    server = uvicorn.Server(uvicorn_config(settings, host, port, tls=tls))
+    thread = threading.Thread(target=server.run, name="enlace-gateway", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("gateway did not start")
+        time.sleep(0.02)
+    try:
+        yield f"{'https' if tls else 'http'}://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)

@@ -1,0 +1,171 @@
+"""The consumer client: one signed call to a service, one verified result.
+
+Every call is signed per docs/protocol.md; every response must carry a valid gateway signature
+(checked against the instance CA) and an ``X-Road-Request-Hash`` equal to the hash of the request
+that was sent, and a successful answer's evidence must verify as signed by the provider.
+Anything else raises ``ResponseVerificationError``: an unverifiable answer is never returned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import ssl
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography import x509
+
+from gateway import pki
+from gateway.errors import EnlaceError
+from gateway.ids import ClientId, MemberId, ServiceId
+from gateway.protocol import evidence, signing
+from gateway.protocol import headers as h
+from services.sdk.errors import ResponseVerificationError, error_class
+
+
+@dataclass(frozen=True)
+class Result:
+    exchange_id: str
+    ledger_index: int
+    evidence: evidence.Evidence
+
+    @property
+    def data(self) -> Any:
+        return self.evidence.data
+
+
+class EnlaceClient:
+    def __init__(
+        self,
+        base_url: str,
+        client: str,
+        *,
+        signer: pki.KeyPair,
+        ca_cert: x509.Certificate,
+        ca_file: Path | None = None,
+        timeout: float = 15.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.client_id = ClientId.parse(client)
+        self.base_url = base_url.rstrip("/")
+        self.signer = signer
+        self.keyid = pki.keyid(signer.cert)
+        self.ca_cert = ca_cert
+        verify: ssl.SSLContext | bool = True
+        if ca_file is not None:
+            verify = ssl.create_default_context(cafile=str(ca_file))
+        self._http = httpx.Client(timeout=timeout, verify=verify, transport=transport)
+        self._gateway_keys: dict[str, Any] = {}
+
+    @classmethod
+    def from_pki(cls, base_url: str, client: str, pki_dir: Path, **kwargs: Any) -> EnlaceClient:
+        """A client using the member's signing key from a dev PKI directory."""
+        folder = pki.PkiDir(pki_dir)
+        member = ClientId.parse(client).member
+        return cls(
+            base_url,
+            client,
+            signer=folder.load_pair(folder.member(member)),
+            ca_cert=pki.load_cert(folder.ca_cert),
+            ca_file=folder.ca_cert,
+            **kwargs,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> EnlaceClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def call(
+        self,
+        service: str,
+        *,
+        subject: str,
+        purpose: str,
+        legal_basis: str,
+        user_id: str,
+        issue: str,
+        method: str = "GET",
+        body: Any = None,
+        path: str = "",
+        exchange_id: str | None = None,
+    ) -> Result:
+        """Call a service; return the verified evidence or raise a typed error."""
+        service_id = ServiceId.parse(service)
+        content = b"" if body is None else json.dumps(body, ensure_ascii=False).encode()
+        url = str(httpx.URL(f"{self.base_url}/r1/{service_id}" + (f"/{path}" if path else "")))
+        headers = {
+            h.CLIENT: str(self.client_id),
+            h.ID: exchange_id or str(uuid.uuid4()),
+            h.USER_ID: user_id,
+            h.ISSUE: issue,
+            h.SUBJECT: subject,
+            h.PURPOSE: purpose,
+            h.LEGAL_BASIS: legal_basis,
+        }
+        if content:
+            headers["Content-Type"] = "application/json"
+        message = signing.Request(method, url, headers)
+        signing.sign_request(message, content, key=self.signer.key, key_id=self.keyid)
+        response = self._http.request(method, url, headers=message.headers, content=content)
+        return self._result(response, signing.request_hash(message.headers), service_id)
+
+    def _gateway_key(self, keyid: str) -> Any:
+        if keyid not in self._gateway_keys:
+            trust = self._http.get(f"{self.base_url}/.well-known/enlace/trust").json()
+            cert = x509.load_pem_x509_certificate(trust["gateway_signing_certificate"].encode())
+            try:
+                pki.check_issued(cert, self.ca_cert, dt.datetime.now(dt.UTC))
+            except pki.CertificateProblem as exc:
+                raise ResponseVerificationError(f"gateway certificate: {exc}") from exc
+            expected = MemberId(self.client_id.member.instance, "ENLACE", "gateway")
+            if pki.member_of(cert) != expected:
+                raise ResponseVerificationError("gateway certificate names another member")
+            self._gateway_keys[pki.keyid(cert)] = cert.public_key()
+        if keyid not in self._gateway_keys:
+            raise ResponseVerificationError("response signed with an unknown gateway key")
+        return self._gateway_keys[keyid]
+
+    def _result(self, response: httpx.Response, sent_hash: str, service: ServiceId) -> Result:
+        body = response.content
+        try:
+            keyid = signing.response_keyid(response.headers)
+            message = signing.Response(response.status_code, dict(response.headers.items()))
+            signing.verify_response(message, body, key=self._gateway_key(keyid), key_id=keyid)
+        except EnlaceError as exc:
+            raise ResponseVerificationError(f"gateway signature: {exc.message}") from exc
+        if response.headers.get(h.REQUEST_HASH) != sent_hash:
+            raise ResponseVerificationError("X-Road-Request-Hash does not match the request sent")
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            raise ResponseVerificationError("response body is not JSON") from exc
+        index_text = response.headers.get(h.LEDGER_INDEX)
+        ledger_index = int(index_text) if index_text and index_text.isdigit() else None
+        if response.status_code != 200:
+            error = payload.get("error", {}) if isinstance(payload, dict) else {}
+            code = str(error.get("code", "Server.InternalError"))
+            raise error_class(response.status_code)(
+                code,
+                str(error.get("message", "")),
+                response.status_code,
+                error.get("exchange_id"),
+                ledger_index,
+            )
+        if ledger_index is None:
+            raise ResponseVerificationError("successful response without a ledger index")
+        try:
+            proof = evidence.verify(payload["evidence"], self.ca_cert)
+        except (KeyError, TypeError, evidence.EvidenceError) as exc:
+            raise ResponseVerificationError(f"evidence: {exc}") from exc
+        if proof.claims.get("iss") != str(service):
+            raise ResponseVerificationError("evidence was issued for another service")
+        return Result(payload["exchange_id"], ledger_index, proof)
