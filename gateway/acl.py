@@ -22,7 +22,7 @@ def check_code(kind: str, value: str) -> str:
     if not CODE.fullmatch(value):
         raise EnlaceError(
             "Client.InvalidHeader",
-            f"{kind} must be 1-128 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit",
+            f"{kind} must be 1-128 characters of A-Z a-z 0-9 . _ : - starting alphanumeric",
         )
     return value
 

@@ -251,7 +251,7 @@ class ExchangeHandler:
         return {"exchange_id": ex.exchange_id, "service": ex.service, "evidence": answer}
 
     def _read_headers(self, hdrs: Any, ex: Exchange) -> dict[str, Any]:
-        """Validate the protocol headers, noting each value in the exchange as soon as it is sane."""
+        """Validate the protocol headers, noting each value in the exchange once it is sane."""
         for name in h.REQUIRED_REQUEST:
             if not hdrs.get(name, "").strip():
                 raise EnlaceError("Client.MissingHeader", f"{name} is required")

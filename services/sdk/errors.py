@@ -15,7 +15,12 @@ class GatewayError(EnlaceClientError):
     """The gateway answered with an error code (see docs/protocol.md)."""
 
     def __init__(
-        self, code: str, message: str, status: int, exchange_id: str | None, ledger_index: int | None
+        self,
+        code: str,
+        message: str,
+        status: int,
+        exchange_id: str | None,
+        ledger_index: int | None,
     ) -> None:
         self.code = code
         self.message = message

@@ -1,0 +1,61 @@
+"""Shared pieces of the ``enlace`` commands: settings, database, identifier parsing, output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gateway import db as dbm
+from gateway.config import Settings
+from gateway.ids import InvalidIdentifier
+
+DatabaseOpt = Annotated[
+    str | None, typer.Option("--database-url", envvar="ENLACE_DATABASE_URL", help="SQLAlchemy URL.")
+]
+PkiOpt = Annotated[
+    Path | None, typer.Option("--pki-dir", envvar="ENLACE_PKI_DIR", help="PKI directory.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as ``error [code]: message``, exit status 2."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+def settings(database_url: str | None = None, pki_dir: Path | None = None) -> Settings:
+    return Settings.from_env(database_url=database_url, pki_dir=pki_dir)
+
+
+def database(config: Settings) -> dbm.Database:
+    """Open the database and bring its schema up to date."""
+    opened = dbm.open_database(config.database_url)
+    dbm.upgrade(opened)
+    return opened
+
+
+def parse(kind: Any, text: str) -> Any:
+    try:
+        return kind.parse(text)
+    except InvalidIdentifier as exc:
+        raise CliError(exc.code, str(exc)) from exc
+
+
+def table(rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        return
+    if not rows:
+        typer.echo("(none)")
+        return
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    typer.echo("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        typer.echo("  ".join(str(row[c]).ljust(widths[c]) for c in columns))

@@ -1,0 +1,97 @@
+"""The ``enlace`` command: the administrator's command line.
+
+Each area lives in its own module (``*_cmds.py``) as a thin layer over the library; this module
+assembles them. Errors print ``error [code]: message`` on stderr and exit with status 2; a user
+mistake never prints a stack trace."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gateway import pki, registry
+from gateway.cli import common
+from gateway.cli.curp_cmds import curp_app
+from gateway.cli.ledger_cmds import ledger_app
+from gateway.cli.pki_cmds import pki_app
+from gateway.cli.registry_cmds import acl_app, db_app, member_app, service_app, source_app
+
+app = typer.Typer(help="Enlace once-only data-exchange gateway.", no_args_is_help=True)
+for sub, name in (
+    (pki_app, "pki"),
+    (db_app, "db"),
+    (member_app, "member"),
+    (source_app, "source"),
+    (service_app, "service"),
+    (acl_app, "acl"),
+    (curp_app, "curp"),
+    (ledger_app, "ledger"),
+):
+    app.add_typer(sub, name=name)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8443,
+    insecure_http: Annotated[
+        bool,
+        typer.Option("--insecure-http", help="Plain HTTP, only behind a TLS-terminating proxy."),
+    ] = False,
+    database_url: common.DatabaseOpt = None,
+    pki_dir: common.PkiOpt = None,
+) -> None:
+    """Run the gateway over HTTPS with the instance's TLS certificate."""
+    import uvicorn
+
+    from gateway.server.run import uvicorn_config
+
+    settings = common.settings(database_url, pki_dir)
+    if not pki.PkiDir(settings.pki_dir).exists():
+        raise common.CliError(
+            "pki.missing", f"no PKI in {settings.pki_dir}: run `enlace pki init` first"
+        )
+    common.database(settings).dispose()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    uvicorn.Server(
+        uvicorn_config(settings, host, port, tls=not insecure_http, log_level="info")
+    ).run()
+
+
+@app.command("demo")
+def demo(
+    citizens: Annotated[
+        int, typer.Option(help="Synthetic citizens in the RENAPO registry.")
+    ] = 1000,
+    keep: Annotated[
+        Path | None, typer.Option(help="Keep the demo's database and PKI here.")
+    ] = None,
+) -> None:
+    """The whole flow on the embedded default: PKI, registry, gateway, allowed and refused calls."""
+    from gateway.demo import run_demo
+
+    run_demo(citizens=citizens, keep=keep)
+
+
+def main() -> None:
+    try:
+        result = app(standalone_mode=False)
+    except (registry.RegistryError, common.CliError) as exc:
+        typer.echo(f"error [{exc.code}]: {exc}", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(result if isinstance(result, int) else 0)

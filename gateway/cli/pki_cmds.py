@@ -1,0 +1,55 @@
+"""``enlace pki``: the development PKI."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gateway import pki
+from gateway.cli import common
+from gateway.ids import MemberId
+
+pki_app = typer.Typer(help="Development PKI.", no_args_is_help=True)
+
+
+@pki_app.command("init")
+def pki_init(
+    pki_dir: common.PkiOpt = None,
+    instance: Annotated[str, typer.Option(envvar="ENLACE_INSTANCE")] = "MX",
+    host: Annotated[list[str] | None, typer.Option(help="Gateway TLS host names / IPs.")] = None,
+    member: Annotated[
+        list[str] | None, typer.Option(help="Also issue for INSTANCE/CLASS/CODE.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Replace an existing CA (invalidates everything).")
+    ] = False,
+) -> None:
+    """Create the instance CA, gateway certificates and pseudonym key (and member certificates)."""
+    settings = common.settings(pki_dir=pki_dir)
+    folder, created = pki.init_pki(
+        settings.pki_dir, instance, hosts=host or ["localhost", "127.0.0.1"], force=force
+    )
+    typer.echo(f"{'created' if created else 'kept existing'} PKI in {folder.root}")
+    for text in member or []:
+        member_id = common.parse(MemberId, text)
+        pki.ensure_member(folder, member_id, tls_hosts=["localhost", "127.0.0.1"])
+        typer.echo(f"member {member_id}: {folder.member(member_id)[0]}")
+
+
+@pki_app.command("issue")
+def pki_issue(
+    member: str,
+    pki_dir: common.PkiOpt = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    tls_host: Annotated[
+        list[str] | None, typer.Option(help="Also issue a TLS certificate.")
+    ] = None,
+) -> None:
+    """Issue a member's signing certificate (kept if it exists)."""
+    folder = pki.PkiDir(common.settings(pki_dir=pki_dir).pki_dir)
+    if not folder.exists():
+        raise common.CliError("pki.missing", f"no CA in {folder.root}: run `enlace pki init` first")
+    member_id = common.parse(MemberId, member)
+    pair = pki.ensure_member(folder, member_id, name=name, tls_hosts=tls_host)
+    typer.echo(f"{folder.member(member_id)[0]}  keyid={pki.keyid(pair.cert)}")

@@ -1,0 +1,270 @@
+"""``enlace db|member|source|service|acl``: registry administration (every change is ledgered)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from cryptography import x509
+
+from gateway import db as dbm
+from gateway import pki, registry
+from gateway.cli import common
+from gateway.config import Settings
+from gateway.ids import ClientId, MemberId, ServiceId
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+member_app = typer.Typer(help="Members, subsystems and their certificates.", no_args_is_help=True)
+source_app = typer.Typer(help="Trusted sources.", no_args_is_help=True)
+service_app = typer.Typer(help="Services offered by trusted sources.", no_args_is_help=True)
+acl_app = typer.Typer(help="Access grants (deny by default).", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: common.DatabaseOpt = None) -> None:
+    """Create or migrate the schema to the newest version."""
+    settings = common.settings(database_url)
+    common.database(settings).dispose()
+    typer.echo("schema is up to date")
+
+
+@member_app.command("add")
+def member_add(
+    member: str,
+    name: Annotated[str, typer.Option(help="Legal name of the organisation.")],
+    cert: Annotated[
+        Path | None, typer.Option(help="Signing certificate (PEM) to register.")
+    ] = None,
+    subsystem: Annotated[list[str] | None, typer.Option(help="Subsystem code to add.")] = None,
+    database_url: common.DatabaseOpt = None,
+    pki_dir: common.PkiOpt = None,
+) -> None:
+    """Register a member, optionally with its signing certificate and subsystems."""
+    settings = common.settings(database_url, pki_dir)
+    member_id = common.parse(MemberId, member)
+    database = common.database(settings)
+    registry.add_member(database, member_id, name)
+    typer.echo(f"member {member_id} added")
+    for code in subsystem or []:
+        client = common.parse(ClientId, f"{member_id}/{code}")
+        registry.add_subsystem(database, client)
+        typer.echo(f"subsystem {client} added")
+    if cert is not None:
+        _add_cert(database, settings, member_id, cert)
+
+
+def _add_cert(database: dbm.Database, settings: Settings, member_id: MemberId, path: Path) -> None:
+    try:
+        certificate = x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise common.CliError("cli.bad_file", f"{path}: not a readable PEM certificate") from exc
+    ca = pki.load_cert(pki.PkiDir(settings.pki_dir).ca_cert)
+    kid = registry.add_certificate(database, member_id, certificate, ca)
+    typer.echo(f"certificate {kid} registered for {member_id}")
+
+
+@member_app.command("add-subsystem")
+def member_add_subsystem(client: str, database_url: common.DatabaseOpt = None) -> None:
+    """Register a subsystem INSTANCE/CLASS/MEMBER/SUBSYSTEM of an existing member."""
+    registry.add_subsystem(
+        common.database(common.settings(database_url)), common.parse(ClientId, client)
+    )
+    typer.echo(f"subsystem {client} added")
+
+
+@member_app.command("add-cert")
+def member_add_cert(
+    member: str, cert: Path, database_url: common.DatabaseOpt = None, pki_dir: common.PkiOpt = None
+) -> None:
+    """Register another signing certificate of a member (e.g. a renewal)."""
+    settings = common.settings(database_url, pki_dir)
+    _add_cert(common.database(settings), settings, common.parse(MemberId, member), cert)
+
+
+@member_app.command("revoke-cert")
+def member_revoke_cert(
+    keyid: str,
+    reason: Annotated[str, typer.Option(help="Why, for the ledger.")] = "unspecified",
+    database_url: common.DatabaseOpt = None,
+) -> None:
+    """Revoke a signing certificate: its signatures are refused from the next registry reload."""
+    registry.revoke_certificate(common.database(common.settings(database_url)), keyid, reason)
+    typer.echo(f"certificate {keyid} revoked")
+
+
+@member_app.command("list")
+def member_list(database_url: common.DatabaseOpt = None, as_json: common.JsonOpt = False) -> None:
+    """Members with their subsystems and certificates."""
+    with common.database(common.settings(database_url)).read.connect() as conn:
+        snap = registry.load(conn)
+    rows = []
+    for member_id, name in sorted(snap.members.items()):
+        subs = sorted(s.rsplit("/", 1)[1] for s in snap.subsystems if s.startswith(member_id + "/"))
+        certs = [c for c in snap.certs.values() if str(c.member) == member_id]
+        rows.append(
+            {
+                "member": member_id,
+                "name": name,
+                "subsystems": ",".join(subs) or "-",
+                "certificates": ",".join(
+                    f"{c.keyid[:12]}{'(revoked)' if c.revoked else ''}" for c in certs
+                )
+                or "-",
+            }
+        )
+    common.table(rows, as_json)
+
+
+@source_app.command("register")
+def source_register(
+    code: str,
+    provider: Annotated[
+        str, typer.Option(help="Provider subsystem INSTANCE/CLASS/MEMBER/SUBSYSTEM.")
+    ],
+    adapter: Annotated[
+        str | None, typer.Option(help="In-process adapter name, e.g. renapo.")
+    ] = None,
+    url: Annotated[str | None, typer.Option(help="Base URL of a remote source (https).")] = None,
+    option: Annotated[list[str] | None, typer.Option(help="Adapter option KEY=VALUE.")] = None,
+    database_url: common.DatabaseOpt = None,
+) -> None:
+    """Register a trusted source, run in process (--adapter) or remote (--url)."""
+    options: dict[str, Any] = {}
+    for item in option or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise common.CliError("cli.bad_option", f"option {item!r} must be KEY=VALUE")
+        options[key] = value
+    registry.register_source(
+        common.database(common.settings(database_url)),
+        code,
+        common.parse(ClientId, provider),
+        adapter=adapter,
+        url=url,
+        options=options,
+    )
+    typer.echo(f"source {code} registered")
+
+
+@source_app.command("list")
+def source_list(database_url: common.DatabaseOpt = None, as_json: common.JsonOpt = False) -> None:
+    with common.database(common.settings(database_url)).read.connect() as conn:
+        snap = registry.load(conn)
+    common.table(
+        [
+            {
+                "source": s.code,
+                "provider": str(s.provider),
+                "adapter": s.adapter or "-",
+                "url": s.url or "-",
+            }
+            for s in sorted(snap.sources.values(), key=lambda s: s.code)
+        ],
+        as_json,
+    )
+
+
+@service_app.command("add")
+def service_add(
+    service: str,
+    source: Annotated[str, typer.Option(help="Code of the registered source.")],
+    operation: Annotated[str, typer.Option(help="Adapter operation, e.g. consulta-curp.")],
+    description: Annotated[str, typer.Option()] = "",
+    method: Annotated[
+        list[str] | None, typer.Option(help="Allowed HTTP methods (GET, POST).")
+    ] = None,
+    database_url: common.DatabaseOpt = None,
+) -> None:
+    """Publish a service of a source (nobody may use it until granted)."""
+    methods = tuple(m.upper() for m in (method or ["GET"]))
+    if not set(methods) <= {"GET", "POST"}:
+        raise common.CliError("cli.bad_option", "methods must be GET and/or POST")
+    registry.add_service(
+        common.database(common.settings(database_url)),
+        common.parse(ServiceId, service),
+        source,
+        operation,
+        description=description,
+        methods=methods,
+    )
+    typer.echo(f"service {service} added")
+
+
+@service_app.command("list")
+def service_list(database_url: common.DatabaseOpt = None, as_json: common.JsonOpt = False) -> None:
+    with common.database(common.settings(database_url)).read.connect() as conn:
+        snap = registry.load(conn)
+    common.table(
+        [
+            {
+                "service": key,
+                "source": s.source,
+                "operation": s.operation,
+                "methods": ",".join(sorted(s.methods)),
+                "description": s.description,
+            }
+            for key, s in sorted(snap.services.items())
+        ],
+        as_json,
+    )
+
+
+@acl_app.command("grant")
+def acl_grant(
+    client: str,
+    service: str,
+    purpose: Annotated[list[str], typer.Option(help="Purpose code (repeatable).")],
+    legal_basis: Annotated[list[str], typer.Option(help="Legal basis code (repeatable).")],
+    hidden_until: Annotated[
+        str | None, typer.Option(help="YYYY-MM-DD: hide exchanges from the citizen until then.")
+    ] = None,
+    database_url: common.DatabaseOpt = None,
+) -> None:
+    """Allow a client subsystem to use a service for the given purposes and legal bases."""
+    until = None
+    if hidden_until:
+        try:
+            until = dt.date.fromisoformat(hidden_until)
+        except ValueError as exc:
+            raise common.CliError("cli.bad_option", "--hidden-until must be YYYY-MM-DD") from exc
+    registry.grant(
+        common.database(common.settings(database_url)),
+        common.parse(ClientId, client),
+        common.parse(ServiceId, service),
+        purpose,
+        legal_basis,
+        until,
+    )
+    typer.echo(f"granted {service} to {client}")
+
+
+@acl_app.command("revoke")
+def acl_revoke(client: str, service: str, database_url: common.DatabaseOpt = None) -> None:
+    """Withdraw a client's grant for a service."""
+    registry.revoke_grant(
+        common.database(common.settings(database_url)),
+        common.parse(ClientId, client),
+        common.parse(ServiceId, service),
+    )
+    typer.echo(f"revoked {service} from {client}")
+
+
+@acl_app.command("list")
+def acl_list(database_url: common.DatabaseOpt = None, as_json: common.JsonOpt = False) -> None:
+    with common.database(common.settings(database_url)).read.connect() as conn:
+        snap = registry.load(conn)
+    common.table(
+        [
+            {
+                "client": g.client,
+                "service": g.service,
+                "purposes": ",".join(sorted(g.purposes)),
+                "legal_bases": ",".join(sorted(g.legal_bases)),
+                "hidden_until": g.hidden_until or "-",
+            }
+            for g in sorted(snap.grants.values(), key=lambda g: (g.client, g.service))
+        ],
+        as_json,
+    )
