@@ -111,7 +111,13 @@ def new_nonce() -> str:
 
 
 def sign_request(
-    req: Request, body: bytes, *, key: Any, key_id: str, nonce: str | None = None
+    req: Request,
+    body: bytes,
+    *,
+    key: Any,
+    key_id: str,
+    nonce: str | None = None,
+    created: datetime.datetime | None = None,
 ) -> None:
     """Add Content-Digest, Signature-Input and Signature to ``req.headers`` in place."""
     signer = HTTPMessageSigner(
@@ -121,6 +127,7 @@ def sign_request(
         req,
         key_id=key_id,
         label=LABEL,
+        created=created or datetime.datetime.now(datetime.UTC),
         nonce=nonce or new_nonce(),
         covered_component_ids=REQUEST_COMPONENTS,
         body=body,

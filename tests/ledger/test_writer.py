@@ -1,0 +1,141 @@
+"""The group-commit writer and admin changes on SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from gateway import registry
+from gateway.db import ledger_entries, ledger_state, ledger_subjects, members
+from gateway.ids import ClientId, MemberId
+from gateway.ledger import record, store
+from gateway.ledger.writer import LedgerWriter
+
+
+def _record(n: int, subjects: list[str] | None = None) -> dict:
+    return record.exchange(
+        exchange_id=f"x-{n}",
+        received_at=record.timestamp(),
+        responded_at=record.timestamp(),
+        client="MX/GOB/SEP/becas",
+        client_verified=True,
+        service="MX/GOB/RENAPO/curp/consulta-curp/v1",
+        method="GET",
+        user_id="MX-SEP-1",
+        purpose="p",
+        legal_basis="lb",
+        issue="c",
+        subjects=subjects or [],
+        outcome="allowed",
+        status=200,
+        error=None,
+        request_hash="h",
+        request_digest="d",
+        response_digest="d",
+        request_size=0,
+        response_size=10,
+    )
+
+
+def _rows(database) -> list[tuple[int, dict]]:
+    with database.read.connect() as conn:
+        return [
+            (idx, json.loads(body))
+            for idx, body in conn.execute(
+                sa.select(ledger_entries.c.idx, ledger_entries.c.body).order_by(
+                    ledger_entries.c.idx
+                )
+            )
+        ]
+
+
+async def test_concurrent_appends_get_dense_ordered_indexes_in_batches(database):
+    writer = LedgerWriter(database, max_batch=64)
+    writer.start()
+    try:
+        results = await asyncio.gather(
+            *(writer.append(_record(n, [f"s{n % 7}"])) for n in range(500))
+        )
+    finally:
+        writer.stop()
+    indexes = sorted(r.index for r in results)
+    assert indexes == list(range(500))
+    assert writer.batches < 500, "appends were not grouped into batches"
+    rows = _rows(database)
+    assert [idx for idx, _ in rows] == list(range(500))
+    by_exchange = {entry["exchange_id"]: idx for idx, entry in rows}
+    for n, result in enumerate(results):
+        assert by_exchange[f"x-{n}"] == result.index
+    with database.read.connect() as conn:
+        assert store.size(conn) == 500
+        subject_rows = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(ledger_subjects)
+            .where(ledger_subjects.c.subject == "s3")
+        ).scalar_one()
+    assert subject_rows == sum(1 for n in range(500) if n % 7 == 3)
+
+
+async def test_failed_batch_writes_nothing_and_every_waiter_fails(database):
+    writer = LedgerWriter(database)
+    writer.start()
+    try:
+        await writer.append(_record(0))
+        # A record that cannot be stored (exchange_id longer than the column allows on
+        # PostgreSQL; a NOT NULL violation everywhere) poisons its whole batch.
+        bad = _record(1)
+        bad["kind"] = None
+        with pytest.raises(store.LedgerUnavailable):
+            await writer.append(bad)
+        ok = await writer.append(_record(2))
+    finally:
+        writer.stop()
+    assert ok.index == 1  # nothing of the failed batch took an index
+    with database.read.connect() as conn:
+        assert conn.execute(sa.select(ledger_state.c.size)).scalar_one() == 2
+    assert [entry["exchange_id"] for _, entry in _rows(database)] == ["x-0", "x-2"]
+
+
+async def test_writer_not_running_refuses(database):
+    writer = LedgerWriter(database)
+    with pytest.raises(store.LedgerUnavailable):
+        await writer.append(_record(0))
+
+
+def test_admin_changes_are_ledgered_atomically(database):
+    member = MemberId.parse("MX/GOB/SEP")
+    registry.add_member(database, member, "Secretaría de Educación Pública")
+    registry.add_subsystem(database, ClientId.parse("MX/GOB/SEP/becas"))
+    with pytest.raises(registry.RegistryError) as caught:
+        registry.add_member(database, member, "again")
+    assert caught.value.code == "registry.exists"
+    with pytest.raises(registry.RegistryError) as caught:
+        registry.add_subsystem(database, ClientId.parse("MX/GOB/SRE/pasaportes"))
+    assert caught.value.code == "registry.unknown_member"
+    entries = _rows(database)
+    assert [e["action"] for _, e in entries] == ["member.add", "subsystem.add"]
+    assert entries[0][1]["target"] == "MX/GOB/SEP"
+    assert entries[0][1]["details"] == {"name": "Secretaría de Educación Pública"}
+    with database.read.connect() as conn:
+        assert registry.version(conn) == 2
+        assert conn.execute(sa.select(sa.func.count()).select_from(members)).scalar_one() == 1
+
+
+async def test_exchanges_and_admin_changes_interleave_without_gaps(database):
+    writer = LedgerWriter(database, max_batch=8)
+    writer.start()
+    try:
+        tasks = [asyncio.create_task(writer.append(_record(n))) for n in range(100)]
+        for n in range(10):
+            await asyncio.to_thread(
+                registry.add_member, database, MemberId("MX", "GOB", f"M{n}"), "x"
+            )
+        await asyncio.gather(*tasks)
+    finally:
+        writer.stop()
+    rows = _rows(database)
+    assert [idx for idx, _ in rows] == list(range(110))
+    assert sum(1 for _, e in rows if e["kind"] == "admin") == 10

@@ -1,0 +1,86 @@
+"""Dev PKI checks and portable JWS evidence."""
+
+import base64
+import datetime as dt
+import json
+
+import pytest
+
+from gateway import pki
+from gateway.ids import MemberId, ServiceId
+from gateway.protocol import evidence
+
+SERVICE = ServiceId.parse("MX/GOB/RENAPO/curp/consulta-curp/v1")
+NOW = dt.datetime.now(dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return pki.create_ca("MX")
+
+
+@pytest.fixture(scope="module")
+def renapo(ca):
+    return pki.issue_signing_cert(ca, MemberId.parse("MX/GOB/RENAPO"))
+
+
+def test_member_certificate(ca, renapo):
+    assert pki.member_of(renapo.cert) == MemberId.parse("MX/GOB/RENAPO")
+    pki.check_issued(renapo.cert, ca.cert, NOW)
+    with pytest.raises(pki.CertificateProblem) as caught:
+        pki.check_issued(renapo.cert, pki.create_ca("MX").cert, NOW)
+    assert caught.value.reason == "invalid"
+    with pytest.raises(pki.CertificateProblem) as caught:
+        pki.check_issued(renapo.cert, ca.cert, NOW + dt.timedelta(days=3650))
+    assert caught.value.reason == "expired"
+
+
+def test_init_pki_keeps_existing_material(tmp_path):
+    folder, created = pki.init_pki(tmp_path, "MX", hosts=["localhost", "127.0.0.1"])
+    assert created and folder.exists()
+    assert oct(folder.ca_key.stat().st_mode)[-3:] == "600"
+    assert len(folder.pseudonym_key.read_bytes()) == 32
+    before = folder.ca_cert.read_bytes()
+    _, created_again = pki.init_pki(tmp_path, "MX", hosts=["localhost"])
+    assert not created_again and folder.ca_cert.read_bytes() == before
+
+
+def test_evidence_round_trip(ca, renapo):
+    token = evidence.issue(
+        SERVICE, {"curp": "X", "nombre": "Ñandú"}, renapo, exchange_id="e1", client="c"
+    )
+    verified = evidence.verify(token, ca.cert)
+    assert verified.data == {"curp": "X", "nombre": "Ñandú"}
+    assert verified.claims["iss"] == str(SERVICE)
+
+
+def _replace_payload(token: str, claims: dict) -> str:
+    head, _, sig = token.split(".")
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{head}.{payload}.{sig}"
+
+
+def test_tampered_evidence_fails(ca, renapo):
+    token = evidence.issue(SERVICE, {"statusCurp": "AN"}, renapo, exchange_id="e1", client="c")
+    claims = evidence.verify(token, ca.cert).claims
+    forged = _replace_payload(token, {**claims, "data": {"statusCurp": "BD"}})
+    with pytest.raises(evidence.EvidenceError) as caught:
+        evidence.verify(forged, ca.cert)
+    assert caught.value.code == "evidence.bad_signature"
+
+
+def test_evidence_from_the_wrong_signer_or_ca_fails(ca, renapo):
+    sep = pki.issue_signing_cert(ca, MemberId.parse("MX/GOB/SEP"))
+    token = evidence.issue(SERVICE, {}, sep, exchange_id="e1", client="c")
+    with pytest.raises(evidence.EvidenceError) as caught:
+        evidence.verify(token, ca.cert)
+    assert caught.value.code == "evidence.wrong_signer"
+    with pytest.raises(evidence.EvidenceError) as caught:
+        evidence.verify(
+            evidence.issue(SERVICE, {}, renapo, exchange_id="e", client="c"),
+            pki.create_ca("MX").cert,
+        )
+    assert caught.value.code == "evidence.untrusted_signer"
+    for garbage in ("", "a.b.c", "not a token"):
+        with pytest.raises(evidence.EvidenceError):
+            evidence.verify(garbage, ca.cert)
