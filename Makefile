@@ -1,0 +1,41 @@
+# Enlace — the two commands a newcomer needs are `make demo` and `make test`.
+VENV   ?= .venv
+PYTHON ?= python3
+BIN     = $(VENV)/bin
+
+.PHONY: demo test install test-deps services lint bench clean
+
+## demo: create a virtual environment, install, and run the whole flow on the embedded default
+demo: $(VENV)/.installed
+	$(BIN)/enlace demo
+
+## test: install everything the tests need (packages, PostgreSQL running, browser) and run them all
+test: $(VENV)/.installed-test services test-deps
+	$(BIN)/pytest
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+## services: make sure the PostgreSQL server the ledger tests use is up
+services:
+	bash .ci/services.sh
+
+## test-deps: non-Python things the tests need (see .ci/test-deps.sh)
+test-deps:
+	bash .ci/test-deps.sh
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check gateway trusted_sources services tests loadtests
+	$(BIN)/ruff format --check gateway trusted_sources services tests loadtests
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
