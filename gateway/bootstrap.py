@@ -1,4 +1,10 @@
-"""A development instance in one call: PKI, schema, members, RENAPO source, a service, a grant.
+"""A development instance in one call: PKI, schema, members, sources, services and grants.
+
+RENAPO (CURP, by CURP and by personal data), the Registro Civil (actas de nacimiento) and SAT
+(e.firma) run in process; the scholarship office (``services/apps/becas.py``) is granted the
+first two. SAT's CA certificates are expected under ``<pki>/sat/trust`` (``enlace pki
+sat-init``) and its OCSP responder at ``ocsp_url`` (``enlace source run sat-ocsp``). The
+permits office of ``services/apps/permisos.py`` is granted SAT's services.
 
 Used by ``enlace demo`` and by the tests; everything goes through the same registry functions
 (and so into the ledger) as an administrator's CLI commands would.
@@ -7,11 +13,13 @@ Used by ``enlace demo`` and by the tests; everything goes through the same regis
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from gateway import db as dbm
 from gateway import pki, registry
 from gateway.config import Settings
 from gateway.ids import ClientId, ServiceId
+from trusted_sources.sat.devpki import SatDevPki
 
 RENAPO = ClientId.parse("MX/GOB/RENAPO/curp")
 CURP_SERVICE = ServiceId.parse("MX/GOB/RENAPO/curp/consulta-curp/v1")
@@ -19,12 +27,30 @@ BECAS = ClientId.parse("MX/GOB/SEP/becas")
 PASAPORTES = ClientId.parse("MX/GOB/SRE/pasaportes")
 BECAS_PURPOSE = "becas-inscripcion"
 BECAS_LEGAL_BASIS = "LGE-art-8"
+DATOS_SERVICE = ServiceId.parse("MX/GOB/RENAPO/curp/consulta-datos/v1")
+REGCIVIL = ClientId.parse("MX/GOB/REGCIVIL/actas")
+ACTA_SERVICE = ServiceId.parse("MX/GOB/REGCIVIL/actas/consulta-acta/v1")
+
+SAT = ClientId.parse("MX/GOB/SAT/efirma")
+EFIRMA_SERVICE = ServiceId.parse("MX/GOB/SAT/efirma/valida-efirma/v1")
+FIRMA_SERVICE = ServiceId.parse("MX/GOB/SAT/efirma/verifica-firma/v1")
+PERMISOS = ClientId.parse("MX/GOB/SE/permisos")
+PERMISOS_PURPOSE = "permiso-solicitud"
+PERMISOS_LEGAL_BASIS = "LFEA-art-7"  # Ley de Firma Electrónica Avanzada: e.firma = autógrafa
+#: Where the dev SAT source asks for revocation status (``enlace source run sat-ocsp``).
+DEV_OCSP_URL = "http://127.0.0.1:8790/"
+LOCAL_HOSTS = ["localhost", "127.0.0.1"]
 
 MEMBER_NAMES = {
     RENAPO.member: "Registro Nacional de Población",
     BECAS.member: "Secretaría de Educación Pública",
     PASAPORTES.member: "Secretaría de Relaciones Exteriores",
+    REGCIVIL.member: "Registro Civil",
+    SAT.member: "Servicio de Administración Tributaria",
+    PERMISOS.member: "Secretaría de Economía",
 }
+#: Providers of trusted sources also get a TLS certificate, to run as remote sources.
+SOURCE_PROVIDERS = (RENAPO, SAT, REGCIVIL)
 
 
 @dataclass(frozen=True)
@@ -34,21 +60,54 @@ class DevInstance:
     pki: pki.PkiDir
 
 
-def create(settings: Settings, *, citizens: int = 1000, seed: int = 0) -> DevInstance:
+def create(
+    settings: Settings,
+    *,
+    citizens: int = 1000,
+    seed: int = 0,
+    ocsp_url: str = DEV_OCSP_URL,
+    dataset: Path | None = None,
+) -> DevInstance:
+    """RENAPO and the Registro Civil answer from ``dataset`` (``enlace seed``) if given, else
+    from ``citizens`` synthetic people generated in memory with ``seed``."""
     folder, _ = pki.init_pki(settings.pki_dir, settings.instance, hosts=["localhost", "127.0.0.1"])
     database = dbm.open_database(settings.database_url)
     dbm.upgrade(database)
     ca = folder.load_ca().cert
-    for client in (RENAPO, BECAS, PASAPORTES):
-        pair = pki.ensure_member(folder, client.member, name=MEMBER_NAMES[client.member])
+    for client in (RENAPO, BECAS, PASAPORTES, SAT, PERMISOS, REGCIVIL):
+        tls_hosts = LOCAL_HOSTS if client in SOURCE_PROVIDERS else None
+        pair = pki.ensure_member(
+            folder, client.member, name=MEMBER_NAMES[client.member], tls_hosts=tls_hosts
+        )
         registry.add_member(database, client.member, MEMBER_NAMES[client.member])
         registry.add_subsystem(database, client)
         registry.add_certificate(database, client.member, pair.cert, ca)
+    population = (
+        {"dataset": str(dataset.resolve())} if dataset else {"citizens": citizens, "seed": seed}
+    )
+    registry.register_source(database, "renapo", RENAPO, adapter="renapo", options=population)
     registry.register_source(
-        database, "renapo", RENAPO, adapter="renapo", options={"citizens": citizens, "seed": seed}
+        database, "registro-civil", REGCIVIL, adapter="registro-civil", options=population
     )
-    registry.add_service(
-        database, CURP_SERVICE, "renapo", "consulta-curp", description="Consulta de CURP"
+    for service, source, operation, description, methods in (
+        (CURP_SERVICE, "renapo", "consulta-curp", "Consulta de CURP", ("GET",)),
+        (DATOS_SERVICE, "renapo", "consulta-datos", "Consulta de CURP por datos", ("POST",)),
+        (ACTA_SERVICE, "registro-civil", "consulta-acta", "Acta de nacimiento", ("GET",)),
+    ):
+        registry.add_service(
+            database, service, source, operation, description=description, methods=methods
+        )
+        registry.grant(database, BECAS, service, [BECAS_PURPOSE], [BECAS_LEGAL_BASIS])
+    sat_options = {"trust_dir": str(SatDevPki(folder.root.resolve() / "sat").trust_dir)}
+    registry.register_source(
+        database, "sat", SAT, adapter="sat", options={**sat_options, "ocsp_url": ocsp_url}
     )
-    registry.grant(database, BECAS, CURP_SERVICE, [BECAS_PURPOSE], [BECAS_LEGAL_BASIS])
+    for service, operation, description in (
+        (EFIRMA_SERVICE, "valida-efirma", "Validación de e.firma (FIEL)"),
+        (FIRMA_SERVICE, "verifica-firma", "Verificación de una firma hecha con e.firma"),
+    ):
+        registry.add_service(
+            database, service, "sat", operation, description=description, methods=("POST",)
+        )
+        registry.grant(database, PERMISOS, service, [PERMISOS_PURPOSE], [PERMISOS_LEGAL_BASIS])
     return DevInstance(settings, database, folder)

@@ -20,6 +20,17 @@ class Settings:
     public_hosts: tuple[str, ...] = field(default_factory=tuple)
     #: How often a running gateway checks the registry for changes, in seconds.
     registry_poll: float = 1.0
+    #: How often a running gateway signs a ledger checkpoint if the tree grew, in seconds.
+    checkpoint_interval: float = 2.0
+    #: Citizen login (docs/citizen.md): SAT CA certificates to trust (self-signed ones are the
+    #: anchors; default ``<pki_dir>/sat/trust``), pinned OCSP responder certificates (optional),
+    #: SAT's OCSP responder (without it no citizen can log in: revocation fails closed), and the
+    #: lifetimes of a login challenge and of a session token, in seconds.
+    citizen_sat_trust_dir: Path | None = None
+    citizen_ocsp_responders_dir: Path | None = None
+    citizen_ocsp_url: str | None = None
+    citizen_challenge_ttl: int = 120
+    citizen_token_ttl: int = 900
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -35,6 +46,17 @@ class Settings:
             values["max_body"] = int(env["ENLACE_MAX_BODY"])
         if "ENLACE_SOURCE_TIMEOUT" in env:
             values["source_timeout"] = float(env["ENLACE_SOURCE_TIMEOUT"])
+        if "ENLACE_CHECKPOINT_INTERVAL" in env:
+            values["checkpoint_interval"] = float(env["ENLACE_CHECKPOINT_INTERVAL"])
+        for name, kind in (
+            ("citizen_sat_trust_dir", Path),
+            ("citizen_ocsp_responders_dir", Path),
+            ("citizen_ocsp_url", str),
+            ("citizen_challenge_ttl", int),
+            ("citizen_token_ttl", int),
+        ):
+            if env.get(f"ENLACE_{name.upper()}"):
+                values[name] = kind(env[f"ENLACE_{name.upper()}"])
         if env.get("ENLACE_PUBLIC_HOSTS"):
             values["public_hosts"] = tuple(env["ENLACE_PUBLIC_HOSTS"].split(","))
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -125,6 +125,29 @@ ledger_state = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
+    # merkle.CompactRange.to_bytes() of [0, size): the tree's frontier, updated with ``size``.
+    sa.Column("compact_range", sa.LargeBinary, nullable=False),
+)
+
+# Every perfect subtree hash of the Merkle tree, leaves (level 0) included (docs/ledger.md).
+ledger_nodes = sa.Table(
+    "ledger_nodes",
+    metadata,
+    sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("hash", sa.LargeBinary(32), nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Signed tree heads: the gateway's C2SP checkpoint note, with any witness cosignatures appended.
+ledger_checkpoints = sa.Table(
+    "ledger_checkpoints",
+    metadata,
+    sa.Column("size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("root", sa.LargeBinary(32), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("cosigned_at", sa.DateTime(timezone=True)),
 )
 
 

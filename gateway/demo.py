@@ -1,21 +1,24 @@
 """``enlace demo``: the whole flow on the embedded default, narrated.
 
 A fresh instance (SQLite, dev PKI made on the fly, RENAPO in process with synthetic citizens),
-a real HTTPS gateway on loopback, an allowed lookup and two refused ones through the SDK, and
-the ledger entries that recorded all of it.
+a real HTTPS gateway on loopback, an allowed lookup and two refused ones through the SDK, the
+scholarship app enrolling a student with RENAPO and the Registro Civil, and the ledger entries
+that recorded all of it.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from datetime import date
 from pathlib import Path
 
 import typer
 
-from gateway import bootstrap
+from gateway import bootstrap, pki
 from gateway.config import Settings
 from gateway.ledger import store
+from gateway.protocol import evidence
 from gateway.server.run import running
 from services.sdk import EnlaceClient, GatewayError
 from trusted_sources.population import generate
@@ -94,12 +97,55 @@ def _run(workdir: Path, citizens: int) -> None:
                 )
             except GatewayError as exc:
                 _say(f"   REFUSED: {exc.code} (HTTP {exc.status}), recorded as #{exc.ledger_index}")
+        _enrol_a_student(url, settings, workdir, citizens)
 
     from gateway.cli.ledger_cmds import describe_entry
 
-    _say("6. The audit ledger (administrative changes and exchanges; citizens only as pseudonyms):")
+    _say("7. The audit ledger (administrative changes and exchanges; citizens only as pseudonyms):")
     with instance.database.read.connect() as conn:
         for index, entry in store.entries(conn, limit=1000):
             _say("   " + describe_entry(index, entry))
     instance.database.dispose()
-    _say("7. Gateway stopped. Done.")
+    _say("8. Gateway stopped. Done.")
+
+
+def _enrol_a_student(url: str, settings: Settings, workdir: Path, citizens: int) -> None:
+    """Step 6: the scholarship app (services/apps/becas.py) asks RENAPO and the Registro Civil."""
+    from services.apps import becas
+
+    today = date.today()
+    everyone = list(generate(citizens))
+    by_curp = {p.curp: p for p in everyone}
+    student = next(
+        p
+        for p in everyone
+        if p.estatus_curp == "AN"
+        and p.madre_curp
+        and p.padre_curp
+        and p.documento_probatorio.tipo == 1
+        and becas.MIN_AGE <= becas.age_on(p.fecha_nacimiento, today) <= becas.MAX_AGE
+    )
+
+    def full_name(curp: str | None) -> str | None:
+        parent = by_curp.get(curp) if curp else None
+        names = (parent.nombres, parent.primer_apellido, parent.segundo_apellido) if parent else ()
+        return " ".join(n for n in names if n) or None
+
+    form = becas.Form(student.curp, full_name(student.madre_curp), full_name(student.padre_curp))
+    _say(f"6. {bootstrap.BECAS} enrols a student: CURP at RENAPO, then the acta de nacimiento")
+    _say("   from the Registro Civil (age 6-29, parents as on the form), case BECA-2026-000043")
+    with EnlaceClient.from_pki(url, str(bootstrap.BECAS), settings.pki_dir) as client:
+        decision = becas.enrol(
+            client,
+            form,
+            case="BECA-2026-000043",
+            official="MX-SEP-000123",
+            evidence_dir=workdir / "evidence",
+            today=today,
+        )
+    entries = ", ".join(f"#{i}" for i in decision.ledger_entries)
+    _say(f"   {decision.outcome.upper()}; ledger entries {entries}; evidence kept:")
+    ca = pki.load_cert(pki.PkiDir(settings.pki_dir).ca_cert)
+    for path in decision.evidence:
+        signer = pki.member_of(evidence.verify(path.read_text().strip(), ca).signer)
+        _say(f"   {path.name}, signed by {signer} (`enlace evidence verify` checks it offline)")

@@ -8,6 +8,8 @@ Layout under the PKI directory (``certs/`` by default; generated, never committe
     members/<slug>/sign.pem, sign.key     a member's signing certificate
     members/<slug>/tls.pem, tls.key       a member's TLS certificate (sources served over mTLS)
     pseudonym.key                         HMAC secret for subject pseudonyms (32 random bytes)
+    gateway/checkpoint.key, .vkey         ledger checkpoint key: C2SP signed-note Ed25519 signer
+                                          key and its public verifier key (docs/ledger.md)
 
 A member certificate names its member in a SAN URI ``urn:enlace:member:INSTANCE:CLASS:CODE``;
 the gateway takes the member from there, never from free-text subject fields. Key ids are the
@@ -32,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.ids import MemberId
+from gateway.ledger import checkpoint as notes
 
 MEMBER_URI_PREFIX = "urn:enlace:member:"
 UTC = dt.UTC
@@ -204,8 +207,7 @@ def member_of(cert: x509.Certificate) -> MemberId | None:
     return None
 
 
-def check_issued(cert: x509.Certificate, ca_cert: x509.Certificate, at: dt.datetime) -> None:
-    """Raise CertificateProblem unless ``cert`` was signed by ``ca_cert`` and is valid at ``at``."""
+def _check_signature(cert: x509.Certificate, ca_cert: x509.Certificate) -> None:
     if cert.issuer != ca_cert.subject:
         raise CertificateProblem("invalid", "certificate is not issued by the instance CA")
     try:
@@ -214,9 +216,36 @@ def check_issued(cert: x509.Certificate, ca_cert: x509.Certificate, at: dt.datet
         raise CertificateProblem(
             "invalid", "certificate signature does not chain to the CA"
         ) from exc
+
+
+def _check_window(cert: x509.Certificate, ca_cert: x509.Certificate, at: dt.datetime) -> None:
     for c in (cert, ca_cert):
         if not (c.not_valid_before_utc <= at <= c.not_valid_after_utc):
             raise CertificateProblem("expired", "certificate is outside its validity period")
+
+
+def check_issued(cert: x509.Certificate, ca_cert: x509.Certificate, at: dt.datetime) -> None:
+    """Raise CertificateProblem unless ``cert`` was signed by ``ca_cert`` and is valid at ``at``."""
+    _check_signature(cert, ca_cert)
+    _check_window(cert, ca_cert, at)
+
+
+class IssuedChecker:
+    """``check_issued`` for a hot path: a certificate's CA signature is verified once per key id.
+
+    The signature of a certificate cannot change, so remembering that it verified is safe; the
+    validity window is checked on every call because time moves.
+    """
+
+    def __init__(self, ca_cert: x509.Certificate) -> None:
+        self.ca_cert = ca_cert
+        self._verified: set[str] = set()
+
+    def check(self, kid: str, cert: x509.Certificate, at: dt.datetime) -> None:
+        if kid not in self._verified:
+            _check_signature(cert, self.ca_cert)
+            self._verified.add(kid)
+        _check_window(cert, self.ca_cert, at)
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -271,6 +300,20 @@ class PkiDir:
     def pseudonym_key(self) -> Path:
         return self.root / "pseudonym.key"
 
+    @property
+    def checkpoint_key(self) -> Path:
+        return self.root / "gateway" / "checkpoint.key"
+
+    @property
+    def checkpoint_vkey(self) -> Path:
+        return self.root / "gateway" / "checkpoint.vkey"
+
+    def load_checkpoint_signer(self) -> notes.NoteSigner:
+        return notes.NoteSigner.from_skey(self.checkpoint_key.read_text().strip())
+
+    def load_checkpoint_verifier(self) -> notes.NoteVerifier:
+        return notes.NoteVerifier.from_vkey(self.checkpoint_vkey.read_text().strip())
+
     def gateway(self, what: str) -> tuple[Path, Path]:
         return self.root / "gateway" / f"{what}.pem", self.root / "gateway" / f"{what}.key"
 
@@ -288,37 +331,56 @@ class PkiDir:
         return self.ca_cert.exists() and self.ca_key.exists()
 
 
+def ledger_origin(instance: str, host: str) -> str:
+    """The ledger's C2SP origin and checkpoint key name: ``<host>/enlace/<INSTANCE>/ledger``."""
+    return f"{host}/enlace/{instance}/ledger"
+
+
+def _write_checkpoint_key(pki: PkiDir, origin: str) -> None:
+    skey, vkey = notes.generate_key(origin)
+    _write_private(pki.checkpoint_key, (skey + "\n").encode())
+    pki.checkpoint_vkey.write_text(vkey + "\n")
+
+
 def init_pki(
     root: Path, instance: str, *, hosts: list[str], force: bool = False
 ) -> tuple[PkiDir, bool]:
-    """Create CA, gateway certificates and pseudonym key; keep existing material unless forced.
+    """Create CA, gateway certificates, pseudonym and checkpoint keys; keep existing material
+    unless forced (a PKI made before checkpoint keys existed only gets its checkpoint key).
 
     Returns the directory and whether anything new was created.
     """
     pki = PkiDir(root)
+    origin = ledger_origin(instance, hosts[0])
     if pki.exists() and not force:
-        return pki, False
+        if pki.checkpoint_key.exists():
+            return pki, False
+        _write_checkpoint_key(pki, origin)
+        return pki, True
     ca = create_ca(instance)
     write_pair(ca, pki.ca_cert, pki.ca_key)
-    write_pair(issue_tls_cert(ca, hosts[0], hosts), *pki.gateway("tls"))
     gw = MemberId(instance, "ENLACE", "gateway")
+    # The member URI lets remote sources admit the gateway, and only it, as their TLS client.
+    write_pair(issue_tls_cert(ca, hosts[0], hosts, member=gw), *pki.gateway("tls"))
     write_pair(issue_signing_cert(ca, gw, name="Enlace gateway"), *pki.gateway("sign"))
     _write_private(pki.pseudonym_key, secrets.token_bytes(32))
+    _write_checkpoint_key(pki, origin)
     return pki, True
 
 
 def ensure_member(
     pki: PkiDir, member: MemberId, *, name: str | None = None, tls_hosts: list[str] | None = None
 ) -> KeyPair:
-    """Issue a member's signing certificate (and TLS certificate) unless it already exists."""
+    """Issue a member's signing certificate and, given hosts, its TLS certificate; each one
+    only if it does not exist yet."""
     paths = pki.member(member)
-    if paths[0].exists():
-        return pki.load_pair(paths)
     ca = pki.load_ca()
-    pair = issue_signing_cert(ca, member, name=name)
-    write_pair(pair, *paths)
-    if tls_hosts:
-        write_pair(
-            issue_tls_cert(ca, str(member), tls_hosts, member=member), *pki.member(member, "tls")
-        )
+    if paths[0].exists():
+        pair = pki.load_pair(paths)
+    else:
+        pair = issue_signing_cert(ca, member, name=name)
+        write_pair(pair, *paths)
+    tls = pki.member(member, "tls")
+    if tls_hosts and not tls[0].exists():
+        write_pair(issue_tls_cert(ca, str(member), tls_hosts, member=member), *tls)
     return pair

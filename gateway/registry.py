@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from cryptography import x509
 from sqlalchemy.engine import Connection
 
-from gateway import acl, pki
+from gateway import acl, pki, schemas
 from gateway.db import (
     Database,
     certificates,
@@ -239,6 +239,8 @@ def register_source(
     if (adapter is None) == (url is None):
         raise RegistryError("registry.bad_source", "a source needs exactly one of adapter or url")
     details = {"provider": str(provider), "adapter": adapter, "url": url}
+    if url is not None:
+        details["tls_keyid"] = _check_remote(provider, url, tls_cert_pem)
     with change(db, "source.register", code, details) as conn:
         if not _exists(conn, subsystems, subsystems.c.client_id, str(provider)):
             raise RegistryError(
@@ -259,6 +261,25 @@ def register_source(
         )
 
 
+def _check_remote(provider: ClientId, url: str, tls_cert_pem: str | None) -> str:
+    """A remote source needs an https URL and the TLS certificate it will present, issued to
+    the provider's member (the gateway accepts that certificate and no other); its key id."""
+    if not url.startswith("https://"):
+        raise RegistryError("registry.bad_source", "a remote source's URL must be https://")
+    if not tls_cert_pem:
+        raise RegistryError("registry.bad_source", "a remote source needs its TLS certificate")
+    try:
+        cert = x509.load_pem_x509_certificate(tls_cert_pem.encode())
+    except ValueError as exc:
+        raise RegistryError("registry.bad_certificate", "TLS certificate is not PEM") from exc
+    if pki.member_of(cert) != provider.member:
+        raise RegistryError(
+            "registry.bad_certificate",
+            f"TLS certificate names {pki.member_of(cert)}, not {provider.member}",
+        )
+    return pki.keyid(cert)
+
+
 def add_service(
     db: Database,
     service: ServiceId,
@@ -268,6 +289,12 @@ def add_service(
     description: str = "",
     methods: tuple[str, ...] = ("GET",),
 ) -> None:
+    if schemas.catalogue().get(operation) is None:
+        raise RegistryError(
+            "registry.unknown_operation",
+            f"operation {operation} has no schemas: add {operation}.request.json and "
+            f"{operation}.response.json under schemas/<source>/",
+        )
     details = {"source": source, "operation": operation, "methods": list(methods)}
     with change(db, "service.add", str(service), details) as conn:
         row = conn.execute(sa.select(sources.c.provider).where(sources.c.code == source)).first()

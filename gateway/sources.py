@@ -1,13 +1,16 @@
 """How the gateway reaches trusted sources and gets signed evidence back.
 
 ``LocalSource`` runs an adapter in process and signs its answers with the source's own key
-(loaded from the PKI directory): the evidence is the source's, not the gateway's.
+(loaded from the PKI directory): the evidence is the source's, not the gateway's. A source
+registered with a URL is a ``gateway.remote.RemoteSource``: the same adapter runs as the
+source's own HTTPS service (``trusted_sources.server``, which signs through ``LocalSource``), and
+the gateway verifies the evidence it returns. Which one is used is a matter of registration.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from gateway import pki
 from gateway.ids import ServiceId
@@ -27,6 +30,14 @@ class Source(Protocol):
         self, service: ServiceId, request: SourceRequest, *, exchange_id: str, client: str
     ) -> SignedAnswer: ...
 
+    async def aclose(self) -> None:
+        """Release connections (sessions to a remote source or to an OCSP responder)."""
+
+
+@runtime_checkable
+class _Closeable(Protocol):
+    async def aclose(self) -> None: ...
+
 
 class LocalSource:
     def __init__(self, adapter: Adapter, signer: pki.KeyPair) -> None:
@@ -42,14 +53,27 @@ class LocalSource:
         )
         return SignedAnswer(token, result.subjects)
 
+    async def aclose(self) -> None:
+        if isinstance(self.adapter, _Closeable):
+            await self.adapter.aclose()
+
 
 class SourceConfigError(Exception):
     pass
 
 
-def build_source(entry: SourceEntry, pki_dir: pki.PkiDir) -> Source:
+def build_source(entry: SourceEntry, pki_dir: pki.PkiDir, *, timeout: float) -> Source:
+    """The source a registry entry describes; ``timeout`` bounds a remote source's answer."""
     if entry.adapter is None:
-        raise SourceConfigError(f"source {entry.code}: remote sources are not supported yet")
+        from gateway.remote import DEFAULT_CONNECTIONS, RemoteSource
+
+        return RemoteSource(
+            entry,
+            ca=pki.load_cert(pki_dir.ca_cert),
+            client_cert=pki_dir.gateway("tls"),
+            timeout=timeout,
+            connections=int(entry.options.get("connections", DEFAULT_CONNECTIONS)),
+        )
     factories = adapter_factories()
     if entry.adapter not in factories:
         raise SourceConfigError(f"source {entry.code}: unknown adapter {entry.adapter}")

@@ -50,6 +50,11 @@ AdapterFactory = Callable[[Mapping[str, Any]], Adapter]
 
 def adapter_factories() -> dict[str, AdapterFactory]:
     """Adapters that can run in process, by the name a source is registered with."""
-    from trusted_sources import renapo
+    from trusted_sources import registro_civil, renapo
+    from trusted_sources.sat import service as sat
 
-    return {"renapo": renapo.RenapoAdapter.from_options}
+    return {
+        "renapo": renapo.RenapoAdapter.from_options,
+        "registro-civil": registro_civil.RegistroCivilAdapter.from_options,
+        "sat": sat.SatAdapter.from_options,
+    }

@@ -44,10 +44,12 @@ __all__ = [
     "AS_OF",
     "DOCUMENT_TYPES",
     "MUNICIPIOS",
+    "SEX_NAMES",
     "STATUS_DESCRIPTIONS",
     "DocumentoProbatorio",
     "Municipio",
     "Person",
+    "catalogue_text",
     "generate",
     "is_active",
 ]
@@ -291,9 +293,9 @@ class Person:
         datos: dict[str, Any] = {
             "anioReg": str(doc.anio_registro),
             "claveEntidadRegistro": doc.entidad_registro,
-            "entidadRegistro": _catalogue_text(entidad.name) if entidad else None,
+            "entidadRegistro": catalogue_text(entidad.name) if entidad else None,
             "claveMunicipioRegistro": municipio.clave if municipio else None,
-            "municipioRegistro": _catalogue_text(municipio.nombre) if municipio else None,
+            "municipioRegistro": catalogue_text(municipio.nombre) if municipio else None,
             "numActa": doc.num_acta,
             "libro": doc.libro,
         }
@@ -310,10 +312,10 @@ class Person:
             "nombres": self.nombres,
             "primerApellido": self.primer_apellido,
             "segundoApellido": self.segundo_apellido,
-            "sexo": _SEX_NAMES[self.sexo],
+            "sexo": SEX_NAMES[self.sexo],
             "fechaNacimiento": self.fecha_nacimiento.strftime("%d/%m/%Y"),
             "nacionalidad": self.nacionalidad,
-            "entidad": _catalogue_text(STATES[self.entidad_nacimiento].name),
+            "entidad": catalogue_text(STATES[self.entidad_nacimiento].name),
             "claveEntidad": self.entidad_nacimiento,
             "statusCurp": self.estatus_curp,
             "descriptionStatusCurp": STATUS_DESCRIPTIONS[self.estatus_curp],
@@ -322,10 +324,12 @@ class Person:
         }
 
 
-_SEX_NAMES = {"H": "HOMBRE", "M": "MUJER", "X": "NO BINARIO"}
+#: How RENAPO and the acta spell the sex codes.
+SEX_NAMES = {"H": "HOMBRE", "M": "MUJER", "X": "NO BINARIO"}
 
 
-def _catalogue_text(text: str) -> str:
+def catalogue_text(text: str) -> str:
+    """Capitals without accents, Ñ kept: how RENAPO spells catalogue names and compares names."""
     # RENAPO payloads spell catalogue names in capitals without accents ("NUEVO LEON").
     upper = text.upper().replace("Ñ", "\0")
     plain = "".join(

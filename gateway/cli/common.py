@@ -47,6 +47,17 @@ def parse(kind: Any, text: str) -> Any:
         raise CliError(exc.code, str(exc)) from exc
 
 
+def key_values(items: list[str] | None) -> dict[str, str]:
+    """``KEY=VALUE`` command-line options as a dict."""
+    options: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError("cli.bad_option", f"option {item!r} must be KEY=VALUE")
+        options[key] = value
+    return options
+
+
 def table(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))

@@ -1,16 +1,29 @@
-"""``enlace ledger``: reading and checking the audit ledger."""
+"""``enlace ledger``: reading, auditing, checkpointing, witnessing and proving the audit ledger.
+
+Exit status: 0 when all is well, 1 when ``verify`` finds a discrepancy or a proof does not
+verify, 2 for usage errors (``error [code]: message``).
+"""
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from gateway import pki
 from gateway.cli import common
-from gateway.ledger import store
+from gateway.db import Database
+from gateway.ledger import audit, bundle, checkpoint, store, witness
 
 ledger_app = typer.Typer(help="The audit ledger.", no_args_is_help=True)
+
+VkeyOpt = Annotated[
+    Path | None,
+    typer.Option("--vkey", help="Gateway checkpoint verifier key file (default: the PKI's)."),
+]
 
 
 @ledger_app.command("tail")
@@ -39,6 +52,8 @@ def describe_entry(index: int, entry: dict[str, Any]) -> str:
             f"{entry['target']}  by {entry['actor']}"
         )
     subject = (entry.get("subjects") or ["-"])[0][:12]
+    if entry.get("kind") == "citizen":
+        return f"#{index:<5} {entry['recorded_at']}  citizen   {entry['action']:<18} {subject}…"
     outcome = entry["outcome"] + (f" ({entry['error']})" if entry.get("error") else "")
     return (
         f"#{index:<5} {entry['responded_at']}  exchange  {outcome:<18} "
@@ -47,3 +62,239 @@ def describe_entry(index: int, entry: dict[str, Any]) -> str:
         f"case={entry.get('issue')} "
         f"subject={subject}…"
     )
+
+
+def _read_key(path: Path, what: str) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise common.CliError("ledger.key", f"cannot read {what} {path}: {exc.strerror}") from exc
+
+
+def _verifier(path: Path) -> checkpoint.NoteVerifier:
+    try:
+        return checkpoint.NoteVerifier.from_vkey(_read_key(path, "verifier key"))
+    except checkpoint.KeyFormatError as exc:
+        raise common.CliError("ledger.key", f"{path}: {exc}") from exc
+
+
+def _log_verifier(vkey: Path | None, pki_dir: Path | None) -> checkpoint.NoteVerifier | None:
+    """The gateway's checkpoint key: from ``--vkey``, else the PKI directory's, else None."""
+    if vkey is not None:
+        return _verifier(vkey)
+    default = pki.PkiDir(common.settings(pki_dir=pki_dir).pki_dir).checkpoint_vkey
+    return _verifier(default) if default.exists() else None
+
+
+def _snapshot_verify(database: Database, verifier: checkpoint.NoteVerifier | None) -> audit.Report:
+    with database.read.connect() as conn:
+        if not database.is_sqlite:  # every stream must read the same snapshot
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            return audit.verify(conn, verifier)
+
+
+def _describe(finding: audit.Finding) -> str:
+    if finding.level is None:
+        where = f"#{finding.index}"
+    else:  # a node: level/index, then the leaves it covers
+        where = f"node {finding.level}/{finding.index >> finding.level} (#{finding.index}…)"
+    if finding.count > 1:
+        where += f" +{finding.count - 1} more"
+    moved = f" -> #{finding.moved_to}" if finding.moved_to is not None else ""
+    return f"  {finding.kind:<10} {where:<28} {finding.detail}{moved}"
+
+
+@ledger_app.command("verify")
+def ledger_verify(
+    vkey: VkeyOpt = None,
+    database_url: common.DatabaseOpt = None,
+    pki_dir: common.PkiOpt = None,
+    as_json: common.JsonOpt = False,
+) -> None:
+    """Recompute the whole tree from storage and name every discrepancy (exit 1 if any).
+
+    Reports every modified, deleted, reordered or inserted record by index, and every stored
+    node, tree state, signed checkpoint or subject-index row that disagrees (docs/ledger.md §8).
+    """
+    verifier = _log_verifier(vkey, pki_dir)
+    database = common.database(common.settings(database_url))
+    try:
+        report = _snapshot_verify(database, verifier)
+    finally:
+        database.dispose()
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        checked = (
+            "signatures checked" if report.signatures_checked else "NO KEY: signatures unchecked"
+        )
+        typer.echo(
+            f"ledger of {report.tree_size} entries: {report.entries} records, "
+            f"{report.nodes} nodes, {report.checkpoints} checkpoints ({checked})"
+        )
+        for finding in report.findings:
+            typer.echo(_describe(finding))
+        if report.dropped:
+            typer.echo(f"  … and {report.dropped} more findings")
+        typer.echo("OK" if report.ok else f"FAILED: {len(report.findings)} findings")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@ledger_app.command("checkpoint")
+def ledger_checkpoint(
+    sign: Annotated[bool, typer.Option("--sign", help="Sign one now if the tree grew.")] = False,
+    database_url: common.DatabaseOpt = None,
+    pki_dir: common.PkiOpt = None,
+) -> None:
+    """Print the newest signed checkpoint (signing a new one first with ``--sign``)."""
+    settings = common.settings(database_url, pki_dir)
+    database = common.database(settings)
+    head: store.StoredCheckpoint | None
+    try:
+        if sign:
+            folder = pki.PkiDir(settings.pki_dir)
+            if not folder.checkpoint_key.exists():
+                raise common.CliError("pki.missing", f"no checkpoint key in {folder.root}")
+            try:
+                with database.write.begin() as conn:
+                    head = store.sign_checkpoint(conn, folder.load_checkpoint_signer())
+            except store.LedgerCorrupt as exc:
+                raise common.CliError("ledger.corrupt", str(exc)) from exc
+        else:
+            with database.read.connect() as conn:
+                head = store.latest_checkpoint(conn)
+    finally:
+        database.dispose()
+    if head is None:
+        raise common.CliError("ledger.no_checkpoint", "no checkpoint has been signed yet")
+    typer.echo(head.note.decode(), nl=False)
+
+
+@ledger_app.command("bundle")
+def ledger_bundle(
+    indexes: Annotated[list[int], typer.Argument(help="Entry indexes to prove.")],
+    output: Annotated[Path | None, typer.Option("--out", help="Write here, not stdout.")] = None,
+    database_url: common.DatabaseOpt = None,
+) -> None:
+    """Export a proof bundle of entries against the newest checkpoint (docs/ledger.md §6)."""
+    database = common.database(common.settings(database_url))
+    try:
+        with database.read.connect() as conn:
+            head = store.latest_checkpoint(conn)
+            if head is None:
+                raise common.CliError("ledger.no_checkpoint", "no checkpoint has been signed yet")
+            built = bundle.build_bundle(conn, indexes, head)
+    except bundle.BundleError as exc:
+        raise common.CliError("ledger.bundle", str(exc)) from exc
+    finally:
+        database.dispose()
+    text = json.dumps(built, ensure_ascii=False, indent=1) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text)
+
+
+@ledger_app.command("check-proof")
+def ledger_check_proof(
+    path: Annotated[Path, typer.Argument(help="Proof bundle (JSON).")],
+    vkey: Annotated[Path, typer.Option("--vkey", help="Gateway checkpoint verifier key file.")],
+    witness_vkey: Annotated[
+        list[Path] | None, typer.Option("--witness-vkey", help="Trusted witness key file.")
+    ] = None,
+    quorum: Annotated[int, typer.Option(help="Witness cosignatures required.")] = 0,
+    as_json: common.JsonOpt = False,
+) -> None:
+    """Verify a proof bundle offline against the gateway's key (and witnesses'). Exit 1 if not."""
+    verifier = _verifier(vkey)
+    try:
+        witnesses = [
+            checkpoint.CosignatureVerifier.from_vkey(_read_key(p, "witness key"))
+            for p in witness_vkey or []
+        ]
+    except checkpoint.KeyFormatError as exc:
+        raise common.CliError("ledger.key", f"witness key: {exc}") from exc
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        verified = bundle.verify_bundle(data, verifier, witnesses=witnesses, quorum=quorum)
+    except (OSError, ValueError, bundle.BundleError) as exc:
+        result = {"ok": False, "error": str(exc), "index": getattr(exc, "index", None)}
+        typer.echo(json.dumps(result) if as_json else f"INVALID: {exc}")
+        raise typer.Exit(1) from None
+    if as_json:
+        result = {
+            "ok": True,
+            "origin": verified.checkpoint.origin,
+            "tree_size": verified.checkpoint.size,
+            "signed_by": list(verified.signed_by),
+            "indexes": [e.index for e in verified.entries],
+        }
+        typer.echo(json.dumps(result))
+        return
+    head = verified.checkpoint
+    typer.echo(
+        f"checkpoint {head.origin} size {head.size}, signed by {', '.join(verified.signed_by)}"
+    )
+    for entry in verified.entries:
+        typer.echo(describe_entry(entry.index, entry.decoded()))
+    typer.echo(f"OK: {len(verified.entries)} entries proven")
+
+
+@ledger_app.command("witness-key")
+def ledger_witness_key(
+    name: Annotated[str, typer.Argument(help="Witness key name, e.g. inai.example/witness.")],
+    out: Annotated[Path, typer.Option(help="Writes OUT.key (secret) and OUT.vkey.")],
+) -> None:
+    """Create a witness key pair for ``enlace ledger cosign``."""
+    try:
+        skey, vkey = witness.Witness.generate(name)
+    except checkpoint.KeyFormatError as exc:
+        raise common.CliError("ledger.key", str(exc)) from exc
+    secret = out.with_suffix(".key")
+    fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(skey + "\n")
+    out.with_suffix(".vkey").write_text(vkey + "\n")
+    typer.echo(vkey)
+
+
+@ledger_app.command("cosign")
+def ledger_cosign(
+    key: Annotated[Path, typer.Option("--key", help="Witness signer key file.")],
+    state: Annotated[
+        Path | None, typer.Option(help="Witness's own memory of its last cosigned checkpoint.")
+    ] = None,
+    vkey: VkeyOpt = None,
+    database_url: common.DatabaseOpt = None,
+    pki_dir: common.PkiOpt = None,
+) -> None:
+    """As a witness, cosign the newest checkpoint if the log only grew since the last one.
+
+    Checks that the newest checkpoint is an append-only extension of the last one this witness
+    cosigned, then appends its C2SP tlog-cosignature (docs/ledger.md §4).
+    """
+    log = _log_verifier(vkey, pki_dir)
+    if log is None:
+        raise common.CliError("ledger.key", "the gateway's checkpoint key is needed (--vkey)")
+    try:
+        signer = witness.Witness.from_skey(_read_key(key, "witness key"))
+    except checkpoint.KeyFormatError as exc:
+        raise common.CliError("ledger.key", f"{key}: {exc}") from exc
+    remembered = state.read_bytes() if state is not None and state.exists() else None
+    database = common.database(common.settings(database_url))
+    try:
+        with database.write.begin() as conn:
+            done = witness.cosign_latest(conn, signer, log, state=remembered)
+    except witness.WitnessError as exc:
+        raise common.CliError("ledger.witness", str(exc)) from exc
+    finally:
+        database.dispose()
+    if state is not None:
+        state.write_bytes(done.checkpoint.note)
+    since = "first cosignature" if done.previous_size is None else f"from {done.previous_size}"
+    verb = "cosigned" if done.added else "already cosigned"
+    typer.echo(f"{verb} checkpoint of size {done.checkpoint.size} ({since})")

@@ -16,9 +16,14 @@ import typer
 from gateway import pki, registry
 from gateway.cli import common
 from gateway.cli.curp_cmds import curp_app
+from gateway.cli.disclose_cmds import ledger_disclose
+from gateway.cli.efirma_cmds import efirma_app
+from gateway.cli.evidence_cmds import evidence_app
 from gateway.cli.ledger_cmds import ledger_app
 from gateway.cli.pki_cmds import pki_app
 from gateway.cli.registry_cmds import acl_app, db_app, member_app, service_app, source_app
+from gateway.cli.seed_cmds import seed_population
+from gateway.cli.source_cmds import source_run
 
 app = typer.Typer(help="Enlace once-only data-exchange gateway.", no_args_is_help=True)
 for sub, name in (
@@ -29,9 +34,14 @@ for sub, name in (
     (service_app, "service"),
     (acl_app, "acl"),
     (curp_app, "curp"),
+    (efirma_app, "efirma"),
+    (evidence_app, "evidence"),
     (ledger_app, "ledger"),
 ):
     app.add_typer(sub, name=name)
+ledger_app.command("disclose")(ledger_disclose)
+source_app.command("run")(source_run)
+app.command("seed")(seed_population)
 
 
 @app.command("serve")

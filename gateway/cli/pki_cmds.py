@@ -46,10 +46,33 @@ def pki_issue(
         list[str] | None, typer.Option(help="Also issue a TLS certificate.")
     ] = None,
 ) -> None:
-    """Issue a member's signing certificate (kept if it exists)."""
+    """Issue a member's signing certificate, and TLS one if asked (existing ones are kept)."""
     folder = pki.PkiDir(common.settings(pki_dir=pki_dir).pki_dir)
     if not folder.exists():
         raise common.CliError("pki.missing", f"no CA in {folder.root}: run `enlace pki init` first")
     member_id = common.parse(MemberId, member)
     pair = pki.ensure_member(folder, member_id, name=name, tls_hosts=tls_host)
     typer.echo(f"{folder.member(member_id)[0]}  keyid={pki.keyid(pair.cert)}")
+
+
+@pki_app.command("sat-init")
+def pki_sat_init(
+    pki_dir: common.PkiOpt = None,
+    citizens: Annotated[int, typer.Option(help="Population size, as RENAPO's option.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Population seed, as RENAPO's option.")] = 0,
+    count: Annotated[int, typer.Option(help="How many citizens get an e.firma.")] = 10,
+    force: Annotated[bool, typer.Option(help="Replace an existing SAT dev PKI.")] = False,
+) -> None:
+    """Create the SAT-like dev CA, OCSP responder and e.firma credentials under PKI/sat/."""
+    from trusted_sources.sat import devpki
+
+    folder = pki.PkiDir(common.settings(pki_dir=pki_dir).pki_dir)
+    try:
+        sat = devpki.create(
+            folder.root / "sat", citizens=citizens, seed=seed, count=count, force=force
+        )
+    except (devpki.SatPkiExists, ValueError) as exc:
+        raise common.CliError("pki.sat", str(exc)) from exc
+    typer.echo(f"SAT dev PKI in {sat.root}: {len(sat.credentials())} credentials")
+    typer.echo(f"  trust_dir {sat.trust_dir}; keys' password {devpki.PASSWORD!r} (README.md)")
+    typer.echo("  OCSP responder: enlace source run sat-ocsp")

@@ -127,22 +127,28 @@ def source_register(
         str | None, typer.Option(help="In-process adapter name, e.g. renapo.")
     ] = None,
     url: Annotated[str | None, typer.Option(help="Base URL of a remote source (https).")] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(help="PEM TLS certificate of the remote source (the only one accepted)."),
+    ] = None,
     option: Annotated[list[str] | None, typer.Option(help="Adapter option KEY=VALUE.")] = None,
     database_url: common.DatabaseOpt = None,
 ) -> None:
-    """Register a trusted source, run in process (--adapter) or remote (--url)."""
-    options: dict[str, Any] = {}
-    for item in option or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise common.CliError("cli.bad_option", f"option {item!r} must be KEY=VALUE")
-        options[key] = value
+    """Register a trusted source, run in process (--adapter) or remote (--url, --tls-cert)."""
+    tls_cert_pem = None
+    if tls_cert is not None:
+        try:
+            tls_cert_pem = tls_cert.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise common.CliError("cli.bad_file", f"{tls_cert}: cannot read it") from exc
+    options: dict[str, Any] = dict(common.key_values(option))
     registry.register_source(
         common.database(common.settings(database_url)),
         code,
         common.parse(ClientId, provider),
         adapter=adapter,
         url=url,
+        tls_cert_pem=tls_cert_pem,
         options=options,
     )
     typer.echo(f"source {code} registered")

@@ -1,4 +1,4 @@
-"""Ledger records: what one exchange or administrative change leaves in the ledger.
+"""Ledger records: what an exchange, an administrative change or a citizen login leaves.
 
 A record is a flat JSON object; its RFC 8785 canonical form is the ledger leaf. Records hold no
 personal data of the data subject: the citizen appears only in ``subjects``, as an HMAC-SHA256 of
@@ -94,4 +94,20 @@ def admin(action: str, target: str, details: dict[str, Any], actor: str) -> dict
         "target": target,
         "actor": actor,
         "details": details,
+    }
+
+
+def citizen_login(subject: str, session: str) -> dict[str, Any]:
+    """A citizen's successful e.firma login: shown to them in their own access log.
+
+    ``subject`` is their pseudonym, ``session`` the id of the token issued (docs/citizen.md).
+    """
+    return {
+        "v": VERSION,
+        "kind": "citizen",
+        "recorded_at": timestamp(),
+        "action": "login",
+        "subjects": [subject],
+        "outcome": "allowed",
+        "session": session,
     }

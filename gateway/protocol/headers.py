@@ -8,6 +8,8 @@ REQUEST_HASH = "X-Road-Request-Hash"
 ERROR = "X-Road-Error"
 SERVICE = "X-Road-Service"
 SUBJECT = "Enlace-Subject"
+#: The Enlace-Subject value for operations that discover their subjects (docs/sources.md).
+UNKNOWN_SUBJECT = "unknown"
 PURPOSE = "Enlace-Purpose"
 LEGAL_BASIS = "Enlace-Legal-Basis"
 LEDGER_INDEX = "Enlace-Ledger-Index"

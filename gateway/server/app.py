@@ -18,12 +18,14 @@ from prometheus_client import generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway import pki, registry
+from gateway import pki, registry, schemas
 from gateway.config import Settings
 from gateway.db import Database, open_database
-from gateway.ledger import record
+from gateway.errors import EnlaceError
+from gateway.ledger import record, store
 from gateway.ledger.writer import LedgerWriter
 from gateway.protocol import replay, signing
+from gateway.server import citizen_api, ledger_api, schema_api
 from gateway.server.exchange import ExchangeHandler
 from gateway.server.metrics import Metrics
 from gateway.sources import Source, build_source
@@ -39,18 +41,23 @@ class Gateway:
         self.db = db or open_database(settings.database_url)
         self.pki = pki.PkiDir(settings.pki_dir)
         self.ca = pki.load_cert(self.pki.ca_cert)
+        self.issued = pki.IssuedChecker(self.ca)
         self.signer = self.pki.load_pair(self.pki.gateway("sign"))
         self.signer_keyid = pki.keyid(self.signer.cert)
         self._pseudonym_key = self.pki.pseudonym_key.read_bytes()
+        self.checkpoint_signer = self.pki.load_checkpoint_signer()
         self.metrics = Metrics()
         self.writer = LedgerWriter(
             self.db, on_commit=lambda batch: self.metrics.ledger_batch.observe(len(batch))
         )
+        self.contracts = schemas.catalogue()  # validators built once per process
         self.replay = replay.ReplayCache(signing.MAX_AGE_SECONDS + signing.MAX_SKEW_SECONDS + 5)
         with self.db.read.connect() as conn:
             self.snapshot = registry.load(conn)
         self._sources: dict[str, tuple[registry.SourceEntry, Source]] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
 
     def pseudonym(self, curp: str) -> str:
         return record.pseudonym(self._pseudonym_key, curp)
@@ -59,9 +66,39 @@ class Gateway:
         entry = self.snapshot.sources[code]
         cached = self._sources.get(code)
         if cached is None or cached[0] != entry:
-            cached = (entry, build_source(entry, self.pki))
+            try:
+                built = build_source(entry, self.pki, timeout=self.settings.source_timeout)
+            except Exception as exc:  # a misconfigured source must not break the gateway
+                log.error("source unusable", extra={"source": code, "error": repr(exc)})
+                message = f"source {code} is misconfigured"
+                raise EnlaceError("Server.SourceUnavailable", message) from exc
+            if cached is not None:
+                self._retire(cached[1])
+            cached = (entry, built)
             self._sources[code] = cached
         return cached[1]
+
+    def _retire(self, source: Source) -> None:
+        """Close a replaced source once the calls it may still be serving have timed out."""
+
+        async def close_later() -> None:
+            try:
+                await asyncio.sleep(self.settings.source_timeout)
+            finally:
+                await source.aclose()
+
+        task = asyncio.get_running_loop().create_task(close_later())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _close_sources(self) -> None:
+        for task in list(self._retiring):
+            task.cancel()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
+        await asyncio.gather(
+            *(source.aclose() for _, source in self._sources.values()), return_exceptions=True
+        )
+        self._sources.clear()
 
     def signed_response(self, status: int, body: bytes, headers: dict[str, str]) -> Response:
         message = signing.Response(status, dict(headers))
@@ -71,14 +108,34 @@ class Gateway:
     async def start(self) -> None:
         self.writer.start()
         self._poller = asyncio.create_task(self._poll_registry())
+        self._checkpointer = asyncio.create_task(self._sign_checkpoints())
 
     async def stop(self) -> None:
-        if self._poller:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+        for task in (self._poller, self._checkpointer):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self._close_sources()
         await asyncio.to_thread(self.writer.stop)
+        await asyncio.to_thread(self._sign_checkpoint_logged)  # cover every receipt handed out
         self.db.dispose()
+
+    def sign_checkpoint(self) -> store.StoredCheckpoint:
+        """Sign a checkpoint of the ledger now, unless the newest one already covers it."""
+        with self.db.write.begin() as conn:
+            return store.sign_checkpoint(conn, self.checkpoint_signer)
+
+    def _sign_checkpoint_logged(self) -> None:
+        try:
+            self.sign_checkpoint()
+        except Exception as exc:  # keep serving; the next round retries
+            log.error("checkpoint signing failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+
+    async def _sign_checkpoints(self) -> None:
+        while True:
+            await asyncio.to_thread(self._sign_checkpoint_logged)
+            await asyncio.sleep(self.settings.checkpoint_interval)
 
     def _reload(self) -> None:
         with self.db.read.connect() as conn:
@@ -109,6 +166,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app = FastAPI(title="Enlace gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.gateway = gateway
     app.add_route("/r1/{path:path}", ExchangeHandler(gateway).handle, methods=["GET", "POST"])
+    app.include_router(ledger_api.router(gateway))
+    app.include_router(schema_api.router(gateway))
+    citizen_api.install(app, gateway)
 
     @app.get("/.well-known/enlace/trust")
     async def trust() -> JSONResponse:
@@ -118,8 +178,14 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
                 "instance": settings.instance,
                 "gateway_signing_keyid": gateway.signer_keyid,
                 "gateway_signing_certificate": pki.cert_pem(gateway.signer.cert),
+                "ledger_checkpoint_vkey": gateway.checkpoint_signer.verifier().to_vkey(),
             }
         )
+
+    @app.get("/livez")
+    async def live() -> Response:
+        """Liveness only, no database round trip: for load balancers and as benchmark baseline."""
+        return Response(b'{"status":"live"}', media_type="application/json")
 
     @app.get("/healthz")
     async def health() -> JSONResponse:

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import acl, curp, pki
+from gateway import acl, curp, pki, schemas
 from gateway.errors import EnlaceError
 from gateway.ids import ClientId, InvalidIdentifier, ServiceTarget, parse_target
-from gateway.ledger import record
+from gateway.ledger import receipt, record
 from gateway.ledger.store import LedgerUnavailable
+from gateway.protocol import evidence, signing
 from gateway.protocol import headers as h
-from gateway.protocol import signing
 from trusted_sources.base import SourceFailure, SourceRequest
 
 if TYPE_CHECKING:
@@ -168,9 +168,21 @@ class ExchangeHandler:
             headers[h.ERROR] = fail.code
             return self.gw.signed_response(fail.status, out, headers)
         headers[h.LEDGER_INDEX] = str(appended.index)
+        signer = self.gw.checkpoint_signer
+        headers[h.RECEIPT] = receipt.issue(
+            receipt.Receipt(
+                signer.name,
+                appended.index,
+                appended.leaf_hash,
+                exchange_id,
+                appended.tree_size,
+                appended.root,
+            ),
+            signer,
+        )
         if error and not error.startswith("Source."):
             headers[h.ERROR] = error
-        log.info(
+        log.debug(
             "exchange",
             extra={
                 "outcome": outcome,
@@ -201,7 +213,7 @@ class ExchangeHandler:
         if entry.revoked:
             raise EnlaceError("Client.CertificateRevoked")
         try:
-            pki.check_issued(entry.cert, gw.ca, dt.datetime.now(dt.UTC))
+            gw.issued.check(params.keyid, entry.cert, dt.datetime.now(dt.UTC))
         except pki.CertificateProblem as exc:
             code = (
                 "Client.CertificateExpired"
@@ -229,6 +241,15 @@ class ExchangeHandler:
             raise EnlaceError(
                 "Client.MethodNotAllowed", f"use {', '.join(sorted(service.methods))}"
             )
+        contract = gw.contracts.get(service.operation)
+        if contract is None:
+            raise EnlaceError("Server.InternalError", "the service has no schema")
+        if values["subject"] is None and not contract.discovers_subjects:
+            raise EnlaceError(
+                "Client.InvalidSubject",
+                f"{h.SUBJECT}: {h.UNKNOWN_SUBJECT} is only accepted by operations that "
+                "discover their subjects",
+            )
         grant = acl.decide(
             snapshot.grants,
             str(client),
@@ -247,7 +268,12 @@ class ExchangeHandler:
             query=dict(request.query_params),
             body=self._json_body(body),
         )
+        try:
+            contract.check_request(source_request.query, source_request.body)
+        except schemas.SchemaViolation as exc:
+            raise EnlaceError("Client.InvalidBody", str(exc)) from exc
         answer = await self._call_source(service.source, target, source_request, ex, str(client))
+        self._check_answer(contract, answer, service.source)
         return {"exchange_id": ex.exchange_id, "service": ex.service, "evidence": answer}
 
     def _read_headers(self, hdrs: Any, ex: Exchange) -> dict[str, Any]:
@@ -255,6 +281,9 @@ class ExchangeHandler:
         for name in h.REQUIRED_REQUEST:
             if not hdrs.get(name, "").strip():
                 raise EnlaceError("Client.MissingHeader", f"{name} is required")
+            # A repeated header could be read one way by the signature and another by us.
+            if len(hdrs.getlist(name)) != 1:
+                raise EnlaceError("Client.InvalidHeader", f"{name} must appear exactly once")
         xid = hdrs[h.ID].strip()
         if not _TOKEN.fullmatch(xid):
             raise EnlaceError(
@@ -270,12 +299,29 @@ class ExchangeHandler:
         ex.issue = _printable(h.ISSUE, hdrs[h.ISSUE].strip())
         ex.purpose = acl.check_code("purpose", hdrs[h.PURPOSE].strip())
         ex.legal_basis = acl.check_code("legal basis", hdrs[h.LEGAL_BASIS].strip())
+        if hdrs[h.SUBJECT] == h.UNKNOWN_SUBJECT:
+            # Only for operations that discover their subjects: checked once the service is known.
+            return {"client": client, "subject": None}
         try:
             subject = curp.validate(hdrs[h.SUBJECT]).value
         except curp.InvalidCurp as exc:
             raise EnlaceError("Client.InvalidSubject", f"{exc.code}: {exc}") from exc
         ex.subjects.add(self.gw.pseudonym(subject))
         return {"client": client, "subject": subject}
+
+    @staticmethod
+    def _check_answer(contract: schemas.Contract, token: str, source: str) -> None:
+        """Nothing leaves the gateway that does not conform to the service's response schema."""
+        try:
+            contract.check_response(evidence.unverified_claims(token).get("data"))
+        except schemas.SchemaViolation as exc:
+            log.error(
+                "source answer violates the service schema",
+                extra={"source": source, "path": exc.path, "keyword": exc.keyword},
+            )
+            raise EnlaceError(
+                "Server.SourceError", "the source's answer does not conform to the service schema"
+            ) from exc
 
     @staticmethod
     def _json_body(body: bytes) -> Any:

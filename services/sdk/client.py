@@ -4,6 +4,9 @@ Every call is signed per docs/protocol.md; every response must carry a valid gat
 (checked against the instance CA) and an ``X-Road-Request-Hash`` equal to the hash of the request
 that was sent, and a successful answer's evidence must verify as signed by the provider.
 Anything else raises ``ResponseVerificationError``: an unverifiable answer is never returned.
+Every ledgered response (allowed or refused) must also carry a ledger receipt signed by the
+gateway's checkpoint key for this exchange and ledger index (docs/ledger.md); it is exposed as
+``Result.receipt`` and ``GatewayError.receipt`` so the consumer can keep it as proof.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from cryptography import x509
 from gateway import pki
 from gateway.errors import EnlaceError
 from gateway.ids import ClientId, MemberId, ServiceId
+from gateway.ledger import checkpoint as notes
+from gateway.ledger import receipt as receipts
 from gateway.protocol import evidence, signing
 from gateway.protocol import headers as h
 from services.sdk.errors import ResponseVerificationError, error_class
@@ -32,6 +37,7 @@ class Result:
     exchange_id: str
     ledger_index: int
     evidence: evidence.Evidence
+    receipt: receipts.Receipt
 
     @property
     def data(self) -> Any:
@@ -49,7 +55,10 @@ class EnlaceClient:
         ca_file: Path | None = None,
         timeout: float = 15.0,
         transport: httpx.BaseTransport | None = None,
+        ledger_vkey: str | None = None,
     ) -> None:
+        """``ledger_vkey`` pins the gateway's checkpoint key (else it is read from the trust
+        document, over TLS checked against ``ca_file``)."""
         self.client_id = ClientId.parse(client)
         self.base_url = base_url.rstrip("/")
         self.signer = signer
@@ -60,12 +69,15 @@ class EnlaceClient:
             verify = ssl.create_default_context(cafile=str(ca_file))
         self._http = httpx.Client(timeout=timeout, verify=verify, transport=transport)
         self._gateway_keys: dict[str, Any] = {}
+        self._ledger_verifier = notes.NoteVerifier.from_vkey(ledger_vkey) if ledger_vkey else None
 
     @classmethod
     def from_pki(cls, base_url: str, client: str, pki_dir: Path, **kwargs: Any) -> EnlaceClient:
-        """A client using the member's signing key from a dev PKI directory."""
+        """A client using the member's signing key (and the pinned checkpoint key) of a dev PKI."""
         folder = pki.PkiDir(pki_dir)
         member = ClientId.parse(client).member
+        if folder.checkpoint_vkey.exists():
+            kwargs.setdefault("ledger_vkey", folder.checkpoint_vkey.read_text().strip())
         return cls(
             base_url,
             client,
@@ -96,12 +108,22 @@ class EnlaceClient:
         method: str = "GET",
         body: Any = None,
         path: str = "",
+        query: dict[str, str] | None = None,
         exchange_id: str | None = None,
     ) -> Result:
-        """Call a service; return the verified evidence or raise a typed error."""
+        """Call a service; return the verified evidence or raise a typed error.
+
+        ``subject`` is the data subject's CURP, or ``headers.UNKNOWN_SUBJECT`` for operations
+        that discover their subjects (their schema says so; docs/sources.md).
+        """
         service_id = ServiceId.parse(service)
         content = b"" if body is None else json.dumps(body, ensure_ascii=False).encode()
-        url = str(httpx.URL(f"{self.base_url}/r1/{service_id}" + (f"/{path}" if path else "")))
+        url = str(
+            httpx.URL(
+                f"{self.base_url}/r1/{service_id}" + (f"/{path}" if path else ""),
+                params=query or None,
+            )
+        )
         headers = {
             h.CLIENT: str(self.client_id),
             h.ID: exchange_id or str(uuid.uuid4()),
@@ -134,6 +156,36 @@ class EnlaceClient:
             raise ResponseVerificationError("response signed with an unknown gateway key")
         return self._gateway_keys[keyid]
 
+    def _ledger_key(self) -> notes.NoteVerifier:
+        if self._ledger_verifier is None:
+            trust = self._http.get(f"{self.base_url}/.well-known/enlace/trust").json()
+            try:
+                self._ledger_verifier = notes.NoteVerifier.from_vkey(
+                    trust["ledger_checkpoint_vkey"]
+                )
+            except (KeyError, TypeError, notes.KeyFormatError) as exc:
+                raise ResponseVerificationError("no usable ledger checkpoint key") from exc
+        return self._ledger_verifier
+
+    def _receipt(
+        self, response: httpx.Response, ledger_index: int | None
+    ) -> receipts.Receipt | None:
+        """The verified receipt of a ledgered response (None when nothing was ledgered)."""
+        value = response.headers.get(h.RECEIPT)
+        if ledger_index is None or value is None:
+            if ledger_index is not None or value is not None:
+                raise ResponseVerificationError("ledger index and receipt must come together")
+            return None
+        try:
+            receipt = receipts.open_receipt(value, self._ledger_key())
+        except receipts.ReceiptError as exc:
+            raise ResponseVerificationError(f"ledger receipt: {exc}") from exc
+        if receipt.index != ledger_index:
+            raise ResponseVerificationError("ledger receipt is for another ledger index")
+        if receipt.exchange_id != response.headers.get(h.ID):
+            raise ResponseVerificationError("ledger receipt is for another exchange")
+        return receipt
+
     def _result(self, response: httpx.Response, sent_hash: str, service: ServiceId) -> Result:
         body = response.content
         try:
@@ -150,6 +202,7 @@ class EnlaceClient:
             raise ResponseVerificationError("response body is not JSON") from exc
         index_text = response.headers.get(h.LEDGER_INDEX)
         ledger_index = int(index_text) if index_text and index_text.isdigit() else None
+        receipt = self._receipt(response, ledger_index)
         if response.status_code != 200:
             error = payload.get("error", {}) if isinstance(payload, dict) else {}
             code = str(error.get("code", "Server.InternalError"))
@@ -159,8 +212,9 @@ class EnlaceClient:
                 response.status_code,
                 error.get("exchange_id"),
                 ledger_index,
+                receipt,
             )
-        if ledger_index is None:
+        if ledger_index is None or receipt is None:
             raise ResponseVerificationError("successful response without a ledger index")
         try:
             proof = evidence.verify(payload["evidence"], self.ca_cert)
@@ -168,4 +222,4 @@ class EnlaceClient:
             raise ResponseVerificationError(f"evidence: {exc}") from exc
         if proof.claims.get("iss") != str(service):
             raise ResponseVerificationError("evidence was issued for another service")
-        return Result(payload["exchange_id"], ledger_index, proof)
+        return Result(payload["exchange_id"], ledger_index, proof, receipt)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.ledger.receipt import Receipt
+
 
 class EnlaceClientError(Exception):
     """Base class of everything the SDK raises."""
@@ -21,12 +26,15 @@ class GatewayError(EnlaceClientError):
         status: int,
         exchange_id: str | None,
         ledger_index: int | None,
+        receipt: Receipt | None = None,
     ) -> None:
         self.code = code
         self.message = message
         self.status = status
         self.exchange_id = exchange_id
         self.ledger_index = ledger_index
+        #: The verified ledger receipt of the refused exchange (None if nothing was ledgered).
+        self.receipt = receipt
         super().__init__(f"{code}: {message}")
 
 

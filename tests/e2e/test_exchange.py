@@ -243,6 +243,10 @@ def test_malformed_requests_are_refused_and_recorded(dev, gateway_url, http, sep
     _refused(dev, big.sign().send(http), "Client.BodyTooLarge", 413)
     unsigned = Call(gateway_url, sep, headers=subject)
     _refused(dev, unsigned.send(http), "Client.InvalidSignature", 401)
+    twice = Call(gateway_url, sep, headers=subject).sign()
+    raw = list(twice.headers.items()) + [(h.CLIENT, str(bootstrap.PASAPORTES))]
+    response = http.request("GET", twice.url, headers=raw)
+    _refused(dev, response, "Client.InvalidHeader", 400)
 
 
 def test_unknown_curp_is_a_clean_not_found(dev, gateway_url, people):

@@ -1,0 +1,334 @@
+"""The citizen's HTTP face: e.firma login, their access log with proofs, and the web page.
+
+* ``POST /v1/citizen/challenge``: a one-time challenge to sign;
+* ``POST /v1/citizen/login``: ``{challenge, certificate, signature}`` (base64) → session token;
+* ``GET /v1/citizen/accesses``: the token holder's access log (JSON with inclusion proofs
+  against a signed checkpoint, or CSV), paged and filtered;
+* ``GET /v1/citizen/bundle``: the same entries as an offline proof bundle
+  (``enlace ledger check-proof``);
+* ``GET /v1/citizen/agencies``: registered members, for the page's agency filter;
+* ``/ciudadano/``: the static page (``gateway/web/static``).
+
+Thin edge: the rules live in ``gateway.citizen`` and in the SAT source's shared validation
+(``trusted_sources.sat.validation.check``). A login uses its challenge up first, whatever the
+outcome; a successful one is appended to the ledger (the citizen sees it) before the token is
+returned. Failed logins are logged by code and counted, never ledgered: unauthenticated input
+must not grow the permanent log. Nothing here logs a CURP or a pseudonym.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, FastAPI
+from prometheus_client import Counter, Histogram
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from gateway import curp, pki
+from gateway.citizen import access_log, auth, store
+from gateway.citizen.errors import CitizenError
+from gateway.errors import EnlaceError
+from gateway.ledger import bundle, record
+from gateway.ledger.store import (
+    LedgerCorrupt,
+    LedgerUnavailable,
+    StoredCheckpoint,
+    latest_checkpoint,
+)
+from gateway.server.exchange import _read_body
+from trusted_sources.sat import efirma, validation
+from trusted_sources.sat.service import HttpOcspFetcher, SatConfigError, load_trust
+
+if TYPE_CHECKING:
+    from gateway.server.app import Gateway
+
+log = logging.getLogger("enlace.citizen")
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+MAX_LOGIN_BODY = 32 * 1024
+OCSP_TIMEOUT = 3.0
+_NO_STORE = {"Cache-Control": "no-store"}
+_PAGE_HEADERS = {
+    # The page handles private keys: only its own scripts, no inline code, no framing.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _iso(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _params(request: Request) -> dict[str, list[str]]:
+    query = request.query_params
+    return {name: query.getlist(name) for name in query}
+
+
+def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(body, status, {**_NO_STORE, **(headers or {})}, "application/json")
+
+
+class CitizenPage(StaticFiles):
+    """The page's static files, with headers that confine what the page may load and do."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(_PAGE_HEADERS)
+        return response
+
+
+class CitizenService:
+    """What the citizen endpoints hold: challenge and token keys, SAT trust, metrics."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+        settings = gateway.settings
+        secret = pki.PkiDir(settings.pki_dir).pseudonym_key.read_bytes()
+        self.challenges = auth.ChallengeSealer(
+            auth.derive_key(secret, "challenge"), settings.instance, settings.citizen_challenge_ttl
+        )
+        self.tokens = auth.TokenIssuer(
+            auth.derive_key(secret, "token"), settings.instance, settings.citizen_token_ttl
+        )
+        self.policy = validation.OcspPolicy(url=settings.citizen_ocsp_url)
+        trust_dir = settings.citizen_sat_trust_dir or settings.pki_dir / "sat" / "trust"
+        self.trust: validation.Trust | None = None
+        try:
+            self.trust = load_trust(trust_dir, settings.citizen_ocsp_responders_dir)
+        except SatConfigError as exc:
+            log.warning("citizen login disabled: no SAT trust", extra={"error": exc.message})
+        if self.policy.url is None:
+            log.warning("citizen login disabled: no OCSP responder configured")
+        registry = gateway.metrics.registry
+        self.logins = Counter(
+            "enlace_citizen_logins", "Citizen logins by result code", ["code"], registry=registry
+        )
+        self.query_seconds = Histogram(
+            "enlace_citizen_query_seconds", "Citizen access-log reads", registry=registry
+        )
+
+    # --- login ------------------------------------------------------------------------------
+
+    async def login(self, body: Any) -> dict[str, Any]:
+        form = auth.parse_login(body)
+        now = time.time()
+        challenge = self.challenges.open(form.challenge, now)
+        used = await asyncio.to_thread(
+            store.consume_challenge, self.gw.db, challenge.nonce, challenge.expires_at, now
+        )
+        if not used:
+            raise CitizenError("citizen.challenge_reused", "this challenge was already used")
+        if self.trust is None or self.policy.url is None:
+            raise CitizenError("citizen.unavailable", "e.firma login is not configured")
+        try:
+            certificate = efirma.parse_certificate(form.certificate)
+        except efirma.CertificateFormatError as exc:
+            raise CitizenError(exc.code, exc.message) from exc
+        if certificate.persona != "fisica" or certificate.curp is None:
+            raise CitizenError(
+                "citizen.not_persona_fisica",
+                "this is a company's e.firma: log in with your own, as a person",
+            )
+        fetch = HttpOcspFetcher(OCSP_TIMEOUT)
+        try:
+            report = await validation.check(
+                certificate,
+                trust=self.trust,
+                policy=self.policy,
+                fetch=fetch,
+                at=dt.datetime.now(dt.UTC),
+                signature=(form.signature, challenge.text.encode()),
+            )
+        finally:
+            await fetch.aclose()
+        refused = auth.refusal(report)
+        if refused is not None:
+            raise refused
+        try:
+            holder = curp.validate(certificate.curp).value
+        except curp.InvalidCurp as exc:
+            raise CitizenError(
+                "citizen.invalid_curp", "the certificate's CURP is malformed"
+            ) from exc
+        token, session = self.tokens.issue(self.gw.pseudonym(holder), time.time())
+        try:
+            await self.gw.writer.append(record.citizen_login(session.subject, session.token_id))
+        except (LedgerUnavailable, TimeoutError) as exc:
+            raise CitizenError("citizen.ledger_unavailable", "the ledger is unavailable") from exc
+        return {
+            "token": token,
+            "token_type": "Bearer",
+            "expires_at": _iso(session.expires_at),
+            "curp": holder,
+            "name": certificate.name,
+        }
+
+    # --- access log -------------------------------------------------------------------------
+
+    def session(self, request: Request) -> auth.Session:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            raise CitizenError("citizen.unauthenticated", "send Authorization: Bearer <token>")
+        return self.tokens.verify(token.strip(), time.time())
+
+    async def _covering(self, entries: list[access_log.Entry]) -> StoredCheckpoint:
+        """The newest checkpoint, signed now if it does not yet cover every entry shown."""
+        head = await asyncio.to_thread(self._read, latest_checkpoint)
+        newest = max((e.index for e in entries), default=-1)
+        if head is None or newest >= head.size:
+            head = await asyncio.to_thread(self.gw.sign_checkpoint)
+        return head
+
+    def _read(self, work: Callable[[sa.Connection], Any]) -> Any:
+        with self.gw.db.read.connect() as conn:
+            return work(conn)
+
+    async def page(
+        self, request: Request, query: access_log.Query
+    ) -> tuple[list[access_log.Entry], int | None]:
+        subject = self.session(request).subject  # the only source of whose log this is
+        today = dt.datetime.now(dt.UTC).date()
+        started = time.perf_counter()
+        try:
+            return await asyncio.to_thread(
+                self._read, lambda conn: access_log.fetch(conn, subject, query, today)
+            )
+        finally:
+            self.query_seconds.observe(time.perf_counter() - started)
+
+    async def accesses(self, request: Request) -> Response:
+        wanted = access_log.parse_request(_params(request))
+        entries, cursor = await self.page(request, wanted.query)
+        rows = [access_log.present(e, self.gw.snapshot) for e in entries]
+        headers = {"X-Next-Cursor": str(cursor)} if cursor is not None else {}
+        if wanted.format == "csv":
+            headers["Content-Disposition"] = 'attachment; filename="enlace-accesos.csv"'
+            text = access_log.to_csv(rows, wanted.lang)
+            return Response(text, 200, {**_NO_STORE, **headers}, "text/csv; charset=utf-8")
+        head = await self._covering(entries)
+        proofs = await asyncio.to_thread(
+            self._read, lambda conn: access_log.attach_proofs(conn, entries, head)
+        )
+        for row in rows:
+            row["proof"] = proofs.get(row["index"])
+        payload = {
+            "entries": rows,
+            "next_cursor": cursor,
+            "checkpoint": head.note.decode(),
+        }
+        return _json(payload, headers=headers)
+
+    async def bundle(self, request: Request) -> Response:
+        params = _params(request)
+        if "format" in params or "lang" in params:
+            raise CitizenError("citizen.bad_query", "a bundle is always JSON")
+        wanted = access_log.parse_request({"limit": [str(access_log.MAX_LIMIT)], **params}).query
+        entries, cursor = await self.page(request, wanted)
+        head = await self._covering(entries)
+        indexes = [e.index for e in entries]
+        proven = await asyncio.to_thread(
+            self._read, lambda conn: bundle.build_bundle(conn, indexes, head)
+        )
+        headers = {"Content-Disposition": 'attachment; filename="enlace-pruebas.json"'}
+        if cursor is not None:
+            headers["X-Next-Cursor"] = str(cursor)
+        return _json(proven, headers=headers)
+
+
+async def _login_body(request: Request) -> Any:
+    try:
+        return json.loads(await _read_body(request, MAX_LOGIN_BODY))
+    except EnlaceError as exc:
+        raise CitizenError("citizen.body_too_large", exc.message) from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CitizenError("citizen.bad_request", "the body must be JSON") from exc
+
+
+def _answer(handler: Handler) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except CitizenError as exc:
+            return _json(exc.to_json(), exc.status)
+        except (sa.exc.SQLAlchemyError, LedgerCorrupt, bundle.BundleError) as exc:
+            log.error("citizen ledger read failed", extra={"error": type(exc).__name__})
+            failed = CitizenError("citizen.ledger_unavailable", "the ledger cannot be read now")
+            return _json(failed.to_json(), failed.status)
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
+
+
+def router(service: CitizenService) -> APIRouter:
+    routes = APIRouter(prefix="/v1/citizen")
+
+    @routes.post("/challenge")
+    @_answer
+    async def challenge(_request: Request) -> Response:
+        """A one-time challenge for the citizen to sign with their e.firma."""
+        issued = service.challenges.issue(time.time())
+        return _json({"challenge": issued.text, "expires_at": _iso(issued.expires_at)})
+
+    @routes.post("/login")
+    @_answer
+    async def login(request: Request) -> Response:
+        """Exchange a signed challenge and its e.firma certificate for a session token."""
+        try:
+            answer = await service.login(await _login_body(request))
+        except CitizenError as exc:
+            service.logins.labels(exc.code).inc()
+            log.info("citizen login refused", extra={"code": exc.code, "codes": exc.codes})
+            raise
+        service.logins.labels("ok").inc()
+        log.info("citizen login", extra={"code": "ok"})
+        return _json(answer)
+
+    @routes.get("/accesses")
+    @_answer
+    async def accesses(request: Request) -> Response:
+        """The token holder's access log: JSON with proofs, or CSV (``format=csv``)."""
+        return await service.accesses(request)
+
+    @routes.get("/bundle")
+    @_answer
+    async def proof_bundle(request: Request) -> Response:
+        """The token holder's visible entries as an offline-verifiable proof bundle."""
+        return await service.bundle(request)
+
+    @routes.get("/agencies")
+    @_answer
+    async def agencies(_request: Request) -> Response:
+        """Registered members (public registry data), for the agency filter."""
+        members = sorted(service.gw.snapshot.members.items())
+        return _json([{"id": member, "name": name} for member, name in members])
+
+    return routes
+
+
+def install(app: FastAPI, gateway: Gateway) -> None:
+    """Add the citizen API and page to the gateway's application."""
+    app.include_router(router(CitizenService(gateway)))
+    app.add_route(
+        "/ciudadano", lambda _request: RedirectResponse("/ciudadano/", 308), methods=["GET"]
+    )
+    app.mount("/ciudadano", CitizenPage(directory=STATIC_DIR, html=True), name="ciudadano")

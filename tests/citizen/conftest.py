@@ -1,0 +1,119 @@
+"""Citizen fixtures: a SAT dev PKI with e.firma credentials, a live OCSP responder, a gateway
+configured for e.firma login, and a login helper that signs challenges as the browser does."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+
+from gateway import bootstrap
+from gateway.config import Settings
+from gateway.server.run import free_port
+from tests.citizen.helpers import Efirma, files
+from tests.conftest import CITIZENS
+from trusted_sources.sat import devca, devpki, efirma
+from trusted_sources.sat.responder import Responder
+
+
+@pytest.fixture(scope="session")
+def sat(tmp_path_factory: pytest.TempPathFactory) -> devpki.SatDevPki:
+    """The SAT dev PKI for the test population: valid, revoked and expired e.firma, a CSD and a
+    persona moral (distinct 2048-bit keys from a pool, CA keys included, for speed)."""
+    root = tmp_path_factory.mktemp("sat") / "sat"
+    return devpki.create(
+        root, citizens=CITIZENS, seed=0, count=6, revoked=1, expired=1, pool=devca.KeyPool(11)
+    )
+
+
+@pytest.fixture(scope="session")
+def valid_efirmas(sat: devpki.SatDevPki) -> list[Efirma]:
+    """Two different citizens' valid e.firma."""
+    valid = ("efirma", "fisica", "valid")
+    chosen = [c for c in sat.credentials() if (c.kind, c.persona, c.state) == valid]
+    return [files(sat, c) for c in chosen[:2]]
+
+
+@pytest.fixture(scope="session")
+def foreign_efirma(valid_efirmas: list[Efirma]) -> Efirma:
+    """An e.firma shaped exactly like SAT's, for a real citizen, from a CA nobody trusts."""
+    pool = devca.KeyPool(4)
+    now = datetime.now(UTC)
+    ca = devca.create_dev_ca(
+        not_before=now - timedelta(days=365),
+        root_key=pool.take(),
+        ca_key=pool.take(),
+        ocsp_key=pool.take(),
+    )
+    holder = efirma.parse_certificate(valid_efirmas[0].cer)
+    issued = devca.issue_efirma(
+        ca,
+        rfc=holder.rfc,
+        curp=valid_efirmas[0].curp,
+        name=holder.name,
+        email=holder.email or "x@example.mx",
+        serial20="30001000000599999999",
+        not_before=now - timedelta(days=30),
+        not_after=now + timedelta(days=365),
+        key=pool.take(),
+    )
+    return Efirma(
+        issued.certificate.public_bytes(serialization.Encoding.DER),
+        devca.export_key_sat(issued.key, devpki.PASSWORD.encode()),
+        devpki.PASSWORD,
+        valid_efirmas[0].curp,
+    )
+
+
+@pytest.fixture(scope="session")
+def ocsp_url(sat: devpki.SatDevPki) -> Iterator[str]:
+    """The SAT dev OCSP responder, answering from the PKI's status file, on a loopback port."""
+    responder = Responder.from_directory(sat.ca_dir, sat.status_file)
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(responder.app())
+    started = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, name="ocsp-responder", daemon=True)
+    thread.start()
+    assert started.wait(10), "OCSP responder did not start"
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, sat: devpki.SatDevPki, ocsp_url: str) -> Settings:
+    """The root conftest's settings, plus e.firma login against the SAT dev PKI."""
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'enlace.db'}",
+        pki_dir=tmp_path / "certs",
+        citizen_sat_trust_dir=sat.trust_dir,
+        citizen_ocsp_url=ocsp_url,
+        checkpoint_interval=0.2,
+    )
+
+
+@pytest.fixture
+def http(dev: bootstrap.DevInstance) -> Iterator[httpx.Client]:
+    context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
+    with httpx.Client(verify=context, timeout=15) as client:
+        yield client

@@ -1,0 +1,332 @@
+"""A citizen's access log over real HTTPS: their entries only, with proofs, paging, filters,
+CSV, the proof bundle, and covert entries that appear only once disclosed."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from gateway import bootstrap, registry
+from gateway.citizen import auth
+from gateway.ledger import bundle, checkpoint, merkle, record, store
+from gateway.protocol import headers as h
+from tests.citizen.helpers import PASSPORT_BASIS, PASSPORT_PURPOSE, consult, error_code, login
+
+
+def grant_passports(
+    dev: bootstrap.DevInstance, http: httpx.Client, url: str, hidden_until: dt.date | None
+) -> None:
+    """Let SRE consult CURPs (covertly until ``hidden_until``) and wait for the gateway."""
+    registry.grant(
+        dev.database,
+        bootstrap.PASAPORTES,
+        bootstrap.CURP_SERVICE,
+        [PASSPORT_PURPOSE],
+        [PASSPORT_BASIS],
+        hidden_until=hidden_until,
+    )
+    with dev.database.read.connect() as conn:
+        version = registry.version(conn)
+    deadline = time.monotonic() + 10
+    while http.get(f"{url}/healthz").json()["registry_version"] < version:
+        assert time.monotonic() < deadline, "gateway did not reload the registry"
+        time.sleep(0.05)
+
+
+def accesses(http: httpx.Client, url: str, token: str, **params: object) -> httpx.Response:
+    return http.get(
+        f"{url}/v1/citizen/accesses",
+        params={k: str(v) for k, v in params.items()},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def entries(http: httpx.Client, url: str, token: str, **params: object) -> list[dict]:
+    response = accesses(http, url, token, **params)
+    assert response.status_code == 200, response.text
+    return response.json()["entries"]
+
+
+def exchange_indexes(rows: list[dict]) -> list[int]:
+    return [row["index"] for row in rows if row["kind"] == "exchange"]
+
+
+def test_citizen_sees_their_accesses_each_with_a_verifying_proof(
+    dev, gateway_url, http, valid_efirmas
+):
+    alice, bob = valid_efirmas
+    mine = [consult(dev, gateway_url, alice, issue=f"BECA-{n}") for n in range(2)]
+    consult(dev, gateway_url, bob)
+    token = login(http, gateway_url, alice)
+
+    response = accesses(http, gateway_url, token)
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    page = response.json()
+    rows = page["entries"]
+    assert exchange_indexes(rows) == sorted(mine, reverse=True)
+    assert rows[0]["kind"] == "login"  # their own login, newest first
+    assert page["next_cursor"] is None
+
+    newest = rows[1]
+    assert newest["agency"] == {"id": "MX/GOB/SEP", "name": "Secretaría de Educación Pública"}
+    assert newest["agency_verified"] is True
+    assert newest["subsystem"] == str(bootstrap.BECAS)
+    assert newest["official"] == "MX-SEP-000123"
+    assert newest["service"] == {
+        "id": str(bootstrap.CURP_SERVICE),
+        "description": "Consulta de CURP",
+    }
+    assert newest["purpose"] == bootstrap.BECAS_PURPOSE
+    assert newest["legal_basis"] == bootstrap.BECAS_LEGAL_BASIS
+    assert newest["case"] == "BECA-1"
+    assert newest["outcome"] == "allowed"
+
+    # Every row is proven against the signed checkpoint, with the gateway's published key.
+    verifier = dev.pki.load_checkpoint_verifier()
+    opened = checkpoint.open_note(page["checkpoint"].encode(), [verifier])
+    head = checkpoint.parse_checkpoint(opened.body)
+    pseudonym = record.pseudonym(dev.pki.pseudonym_key.read_bytes(), alice.curp)
+    for row in rows:
+        leaf = merkle.leaf_hash(row["leaf"].encode())
+        proof = row["proof"]
+        assert base64.b64decode(proof["leaf_hash"]) == leaf
+        assert proof["tree_size"] == head.size
+        path = [base64.b64decode(x) for x in proof["inclusion_proof"]]
+        merkle.verify_inclusion(leaf, row["index"], head.size, path, head.root_hash)
+        assert pseudonym in json.loads(row["leaf"])["subjects"]
+
+    # The bundle holds the same entries and verifies offline.
+    download = http.get(
+        f"{gateway_url}/v1/citizen/bundle", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert download.status_code == 200, download.text
+    assert "attachment" in download.headers["content-disposition"]
+    verified = bundle.verify_bundle(download.json(), verifier)
+    assert sorted(e.index for e in verified.entries) == sorted(r["index"] for r in rows)
+
+
+def test_no_citizen_can_read_another_citizens_log(dev, gateway_url, http, valid_efirmas):
+    alice, bob = valid_efirmas
+    consult(dev, gateway_url, alice)
+    bobs = consult(dev, gateway_url, bob)
+    token = login(http, gateway_url, alice)
+    alices = {row["index"] for row in entries(http, gateway_url, token)}
+    assert bobs not in alices
+    url = f"{gateway_url}/v1/citizen/accesses"
+    auth_header = {"Authorization": f"Bearer {token}"}
+    bob_pseudonym = record.pseudonym(dev.pki.pseudonym_key.read_bytes(), bob.curp)
+
+    # Naming Bob in the query is refused; naming him in headers or a cursor changes nothing.
+    for name, value in (("curp", bob.curp), ("subject", bob_pseudonym), ("sub", bob.curp)):
+        response = http.get(url, params={name: value}, headers=auth_header)
+        assert response.status_code == 400 and error_code(response) == "citizen.bad_query"
+    sneaky = {**auth_header, h.SUBJECT: bob.curp, "X-Citizen": bob_pseudonym}
+    response = http.get(url, params={"cursor": bobs + 1}, headers=sneaky)
+    assert {row["index"] for row in response.json()["entries"]} <= alices
+    bundle_rows = http.get(f"{gateway_url}/v1/citizen/bundle", headers=sneaky).json()["entries"]
+    assert {e["index"] for e in bundle_rows} == alices
+
+    # A token for Bob can only come from the gateway's key: forged, altered, expired or
+    # missing tokens are refused.
+    secret = dev.pki.pseudonym_key.read_bytes()
+    instance = dev.settings.instance
+    forged, _ = auth.TokenIssuer(b"x" * 32, instance, 900).issue(bob_pseudonym, time.time())
+    issuer = auth.TokenIssuer(auth.derive_key(secret, "token"), instance, 900)
+    expired, _ = issuer.issue(bob_pseudonym, time.time() - 1000)
+    head, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    swapped = base64.urlsafe_b64encode(json.dumps({**claims, "sub": bob_pseudonym}).encode())
+    altered = f"{head}.{swapped.rstrip(b'=').decode()}.{signature}"
+    unsigned_head = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
+    unsigned = f"{unsigned_head}.{swapped.rstrip(b'=').decode()}."
+    for bad, code in (
+        (forged, "citizen.unauthenticated"),
+        (altered, "citizen.unauthenticated"),
+        (unsigned, "citizen.unauthenticated"),
+        (expired, "citizen.token_expired"),
+        ("not-a-token", "citizen.unauthenticated"),
+    ):
+        response = accesses(http, gateway_url, bad)
+        assert response.status_code == 401, bad
+        assert error_code(response) == code
+    assert http.get(url).status_code == 401
+
+
+def test_paging_and_filters(dev, gateway_url, http, valid_efirmas):
+    alice = valid_efirmas[0]
+    grant_passports(dev, http, gateway_url, hidden_until=None)
+    sep = [consult(dev, gateway_url, alice) for _ in range(3)]
+    sre = [
+        consult(dev, gateway_url, alice, client=str(bootstrap.PASAPORTES), user_id="SRE-9")
+        for _ in range(2)
+    ]
+    token = login(http, gateway_url, alice)
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor is not None else {})
+        response = accesses(http, gateway_url, token, **params)
+        page = response.json()
+        assert len(page["entries"]) <= 2
+        seen += [row["index"] for row in page["entries"]]
+        cursor, pages = page["next_cursor"], pages + 1
+        if cursor is None:
+            break
+        assert response.headers["x-next-cursor"] == str(cursor)
+    assert seen == sorted(seen, reverse=True) and len(set(seen)) == len(seen)
+    assert set(sep + sre) <= set(seen) and pages == 3  # 5 exchanges + 1 login
+
+    by_sre = entries(http, gateway_url, token, agency="MX/GOB/SRE")
+    assert [row["index"] for row in by_sre] == sorted(sre, reverse=True)
+    assert all(row["official"] == "SRE-9" for row in by_sre)
+    assert entries(http, gateway_url, token, agency="MX/GOB/IMSS") == []
+
+    today = dt.datetime.now(dt.UTC).date()
+    yesterday, tomorrow = today - dt.timedelta(days=1), today + dt.timedelta(days=1)
+    assert len(entries(http, gateway_url, token, **{"from": today, "to": today})) == 6
+    assert entries(http, gateway_url, token, to=yesterday) == []
+    assert entries(http, gateway_url, token, **{"from": tomorrow}) == []
+
+    for params in (
+        {"limit": 0},
+        {"limit": 1001},
+        {"limit": "two"},
+        {"cursor": -1},
+        {"from": "2026-13-01"},
+        {"from": tomorrow, "to": yesterday},
+        {"agency": "SEP"},
+        {"format": "xml"},
+    ):
+        response = accesses(http, gateway_url, token, **params)
+        assert response.status_code == 400, params
+        assert error_code(response) == "citizen.bad_query"
+
+
+def test_csv_export(dev, gateway_url, http, valid_efirmas):
+    alice = valid_efirmas[0]
+    consult(dev, gateway_url, alice, issue="BECA-CSV-1")
+    consult(dev, gateway_url, alice, user_id="=HYPERLINK(1)", issue="@SUM(A1)")
+    token = login(http, gateway_url, alice)
+
+    response = accesses(http, gateway_url, token, format="csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert len(rows) == 3
+    injected, plain, signed_in = rows[1], rows[2], rows[0]
+    assert signed_in["tipo"] == "login"
+    assert plain["dependencia"] == "Secretaría de Educación Pública"
+    assert plain["servidor_publico"] == "MX-SEP-000123"
+    assert plain["expediente"] == "BECA-CSV-1"
+    assert plain["finalidad"] == bootstrap.BECAS_PURPOSE
+    assert plain["resultado"] == "allowed"
+    # Values chosen by agencies never start a spreadsheet formula.
+    assert injected["servidor_publico"] == "'=HYPERLINK(1)"
+    assert injected["expediente"] == "'@SUM(A1)"
+
+    english = accesses(http, gateway_url, token, format="csv", lang="en", limit=1).text
+    assert english.splitlines()[0].startswith("index,time_utc,kind,agency_id,agency,")
+
+
+def _enlace(dev: bootstrap.DevInstance, *args: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "ENLACE_DATABASE_URL": dev.settings.database_url,
+        "ENLACE_PKI_DIR": str(dev.settings.pki_dir),
+        "ENLACE_ACTOR": "admin:fiscalia",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_covert_entries_are_shown_only_after_their_date_or_disclosure(
+    dev, gateway_url, http, valid_efirmas
+):
+    alice = valid_efirmas[0]
+    until = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=180)
+    grant_passports(dev, http, gateway_url, hidden_until=until)
+    sre = str(bootstrap.PASAPORTES)
+    before = consult(dev, gateway_url, alice)
+    covert = [consult(dev, gateway_url, alice, client=sre) for _ in range(3)]
+    visible = consult(dev, gateway_url, alice)
+    token = login(http, gateway_url, alice)
+
+    # Nothing of the covert exchanges shows: not in the list, the CSV or the bundle.
+    assert exchange_indexes(entries(http, gateway_url, token)) == [visible, before]
+    assert "SRE" not in accesses(http, gateway_url, token, format="csv").text
+    auth_header = {"Authorization": f"Bearer {token}"}
+    proven = http.get(f"{gateway_url}/v1/citizen/bundle", headers=auth_header).json()
+    assert not {e["index"] for e in proven["entries"]} & set(covert)
+    # ...yet they are in the ledger from the start, unaltered, with their date.
+    with dev.database.read.connect() as conn:
+        logged = dict(store.entries(conn, start=covert[0], limit=1))[covert[0]]
+    assert logged["hidden_until"] == until.isoformat() and logged["client"] == sre
+    # Paging steps over covert entries: one entry a page, the next page after ``visible`` is
+    # ``before``, and no page is empty.
+    after_visible = accesses(http, gateway_url, token, limit=1, cursor=visible).json()
+    assert exchange_indexes(after_visible["entries"]) == [before]
+
+    # An administrator discloses one entry early; the disclosure is itself in the ledger.
+    done = _enlace(dev, "ledger", "disclose", str(covert[0]), "--reason", "Oficio FGR-1/2026")
+    assert done.returncode == 0, done.stderr
+    assert exchange_indexes(entries(http, gateway_url, token)) == [visible, covert[0], before]
+    shown = next(r for r in entries(http, gateway_url, token) if r["index"] == covert[0])
+    assert shown["hidden_until"] == until.isoformat() and shown["disclosed_at"]
+    again = _enlace(dev, "ledger", "disclose", str(covert[0]), "--reason", "again")
+    assert again.returncode == 2 and "ledger.already_disclosed" in again.stderr
+    not_hidden = _enlace(dev, "ledger", "disclose", str(visible), "--reason", "x")
+    assert not_hidden.returncode == 2 and "ledger.not_hidden" in not_hidden.stderr
+
+    # ...or every remaining covert exchange of a client with a service.
+    service = str(bootstrap.CURP_SERVICE)
+    rest = _enlace(
+        dev, "ledger", "disclose", "--client", sre, "--service", service, "--reason", "Cierre"
+    )
+    assert rest.returncode == 0, rest.stderr
+    assert set(exchange_indexes(entries(http, gateway_url, token))) == {before, visible, *covert}
+    with dev.database.read.connect() as conn:
+        disclosures = [e for _, e in store.tail(conn, 10) if e.get("action") == "ledger.disclose"]
+    assert [d["details"]["indexes"] for d in disclosures] == [[covert[0]], covert[1:]]
+    assert disclosures[0]["actor"] == "admin:fiscalia"
+    assert disclosures[0]["details"]["reason"] == "Oficio FGR-1/2026"
+    assert disclosures[1]["details"]["client"] == sre
+    tail = _enlace(dev, "ledger", "tail", "-n", "30")
+    assert tail.returncode == 0, tail.stderr
+    assert "ledger.disclose" in tail.stdout and "citizen   login" in tail.stdout
+    assert alice.curp not in tail.stdout
+    # Logins and disclosures are ordinary ledger entries: the whole tree still verifies.
+    verified = _enlace(dev, "ledger", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_covert_period_that_has_ended_needs_no_disclosure(dev, gateway_url, http, valid_efirmas):
+    alice = valid_efirmas[0]
+    ended = dt.datetime.now(dt.UTC).date()
+    grant_passports(dev, http, gateway_url, hidden_until=ended)
+    index = consult(dev, gateway_url, alice, client=str(bootstrap.PASAPORTES))
+    token = login(http, gateway_url, alice)
+    assert index in exchange_indexes(entries(http, gateway_url, token))
+
+
+@pytest.mark.parametrize("path", ["/v1/citizen/accesses", "/v1/citizen/bundle"])
+def test_the_log_needs_a_session(gateway_url, http, path):
+    response = http.get(f"{gateway_url}{path}")
+    assert response.status_code == 401
+    assert error_code(response) == "citizen.unauthenticated"

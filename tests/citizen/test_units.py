@@ -1,0 +1,182 @@
+"""The pure parts of the citizen view: challenges, tokens, refusals, the query, the CSV."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+
+import pytest
+
+from gateway.citizen import access_log, auth
+from gateway.citizen.errors import CitizenError, status_of
+from trusted_sources.sat.efirma import Failure
+
+KEY = bytes(range(32))
+NOW = 1_800_000_000.0
+PSEUDONYM = "ab" * 32
+
+
+def _code(excinfo: pytest.ExceptionInfo[CitizenError]) -> str:
+    return excinfo.value.code
+
+
+def test_derived_keys_differ_by_purpose_and_secret():
+    keys = {
+        auth.derive_key(KEY, "challenge"),
+        auth.derive_key(KEY, "token"),
+        auth.derive_key(KEY[::-1], "token"),
+    }
+    assert len(keys) == 3 and all(len(k) == 32 for k in keys)
+
+
+def test_challenge_round_trip_and_shape():
+    sealer = auth.ChallengeSealer(KEY, "MX", ttl=120)
+    issued = sealer.issue(NOW)
+    assert issued.text.startswith("enlace-citizen-login:v1:MX:1800000120:")
+    assert sealer.open(issued.text, NOW + 119) == issued
+    assert issued.nonce != sealer.issue(NOW).nonce
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # MAC
+        lambda t: t.replace(":MX:", ":XX:"),  # another instance
+        lambda t: t.replace(":1800000120:", ":1900000120:"),  # a later expiry
+        lambda t: t.replace("enlace-citizen-login", "enlace-other"),
+        lambda t: t + ":extra",
+        lambda t: "",
+        lambda t: "x" * 300,
+        lambda t: t.replace(":v1:", ":v2:"),
+    ],
+)
+def test_tampered_challenges_are_invalid(tamper):
+    sealer = auth.ChallengeSealer(KEY, "MX", ttl=120)
+    with pytest.raises(CitizenError) as excinfo:
+        sealer.open(tamper(sealer.issue(NOW).text), NOW)
+    assert _code(excinfo) == "citizen.challenge_invalid"
+
+
+def test_challenge_expires_at_its_time_and_another_key_cannot_open_it():
+    issued = auth.ChallengeSealer(KEY, "MX", ttl=120).issue(NOW)
+    with pytest.raises(CitizenError) as excinfo:
+        auth.ChallengeSealer(KEY, "MX", ttl=120).open(issued.text, NOW + 120)
+    assert _code(excinfo) == "citizen.challenge_expired"
+    with pytest.raises(CitizenError) as excinfo:
+        auth.ChallengeSealer(KEY[::-1], "MX", ttl=120).open(issued.text, NOW)
+    assert _code(excinfo) == "citizen.challenge_invalid"
+
+
+def test_login_form_bounds():
+    good = {"challenge": "c", "certificate": "AAAA", "signature": "AAAA"}
+    assert auth.parse_login(good).certificate == b"\x00\x00\x00"
+    for bad in (
+        [],
+        {**good, "challenge": 1},
+        {**good, "certificate": None},
+        {**good, "signature": "A" * (auth.MAX_SIGNATURE_B64 + 4)},
+        {**good, "certificate": "A" * (auth.MAX_CERTIFICATE_B64 + 4)},
+        {**good, "signature": "not base64"},
+    ):
+        with pytest.raises(CitizenError) as excinfo:
+            auth.parse_login(bad)
+        assert _code(excinfo) == "citizen.bad_request"
+
+
+def test_token_round_trip_and_expiry():
+    tokens = auth.TokenIssuer(KEY, "MX", ttl=900)
+    token, session = tokens.issue(PSEUDONYM, NOW)
+    assert tokens.verify(token, NOW + 899) == session
+    assert session.expires_at == int(NOW) + 900
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert set(claims) == {"iss", "aud", "sub", "iat", "exp", "jti"}
+    assert claims["sub"] == PSEUDONYM and claims["iss"] == "enlace:MX"
+    with pytest.raises(CitizenError) as excinfo:
+        tokens.verify(token, NOW + 900)
+    assert _code(excinfo) == "citizen.token_expired"
+
+
+def test_tokens_of_another_key_instance_or_shape_are_refused():
+    token, _ = auth.TokenIssuer(KEY, "MX", ttl=900).issue(PSEUDONYM, NOW)
+    for verifier, presented in (
+        (auth.TokenIssuer(KEY[::-1], "MX", ttl=900), token),
+        (auth.TokenIssuer(KEY, "GT", ttl=900), token),
+        (auth.TokenIssuer(KEY, "MX", ttl=900), token + "x"),
+        (auth.TokenIssuer(KEY, "MX", ttl=900), "a.b.c"),
+        (auth.TokenIssuer(KEY, "MX", ttl=900), "x" * 3000),
+    ):
+        with pytest.raises(CitizenError) as excinfo:
+            verifier.verify(presented, NOW)
+        assert _code(excinfo) == "citizen.unauthenticated"
+    with pytest.raises(ValueError):
+        auth.TokenIssuer(KEY, "MX", ttl=900).issue("GOMA800101HDFRRN09", NOW)  # never a CURP
+
+
+class _Report:
+    def __init__(self, *codes: str) -> None:
+        self.failures = tuple(Failure(code, code) for code in codes)
+
+
+def test_refusal_puts_proof_of_possession_first_then_certificate_then_revocation():
+    assert auth.refusal(_Report()) is None  # type: ignore[arg-type]
+    cases = [
+        (("efirma.expired", "signature.mismatch"), "citizen.bad_signature", 401),
+        (("ocsp.unavailable", "efirma.is_csd", "efirma.expired"), "efirma.is_csd", 401),
+        (("efirma.revoked",), "efirma.revoked", 401),
+        (("ocsp.stale",), "ocsp.stale", 503),
+    ]
+    for codes, primary, status in cases:
+        refused = auth.refusal(_Report(*codes))  # type: ignore[arg-type]
+        assert refused is not None
+        assert (refused.code, refused.status, refused.codes) == (primary, status, codes)
+
+
+def test_error_codes_have_fixed_statuses():
+    assert status_of("citizen.challenge_reused") == 401
+    assert status_of("efirma.unknown_issuer") == 401
+    assert status_of("ocsp.timeout") == 503
+    with pytest.raises(ValueError):
+        status_of("Client.Whatever")
+
+
+def test_query_parsing():
+    parsed = access_log.parse_request(
+        {"cursor": ["17"], "limit": ["5"], "from": ["2026-01-01"], "agency": ["MX/GOB/SEP"]}
+    )
+    assert parsed.query == access_log.Query(
+        before=17, limit=5, since=dt.date(2026, 1, 1), agency="MX/GOB/SEP"
+    )
+    assert (parsed.format, parsed.lang) == ("json", "es")
+    assert access_log.parse_request({}).query.limit == access_log.DEFAULT_LIMIT
+    for bad in (
+        {"limit": ["1", "2"]},
+        {"curp": ["GOMA800101HDFRRN09"]},
+        {"to": ["2026-1-1"]},
+        {"cursor": ["9" * 20]},
+        {"agency": ["MX/GOB/SEP/becas"]},
+        {"lang": ["fr"]},
+    ):
+        with pytest.raises(CitizenError) as excinfo:
+            access_log.parse_request(bad)
+        assert _code(excinfo) == "citizen.bad_query"
+
+
+def test_visibility_rule():
+    today = dt.date(2026, 6, 1)
+    assert access_log.visible({"hidden_until": None}, False, today)
+    assert access_log.visible({}, False, today)
+    assert not access_log.visible({"hidden_until": "2026-06-02"}, False, today)
+    assert access_log.visible({"hidden_until": "2026-06-02"}, True, today)
+    assert access_log.visible({"hidden_until": "2026-06-01"}, False, today)
+
+
+def test_csv_neutralises_formulas_and_keeps_plain_values():
+    rows = [
+        {"index": 3, "kind": "exchange", "official": "-1+1", "case": "EXP 7", "outcome": "allowed"},
+        {"index": 2, "kind": "login", "agency_verified": True, "outcome": "allowed"},
+    ]
+    lines = access_log.to_csv(rows, "es").split("\r\n")
+    assert lines[0].split(",")[:3] == ["indice", "fecha_utc", "tipo"]
+    assert "'-1+1" in lines[1] and ",EXP 7," in lines[1]
+    assert lines[2].startswith("2,,login,") and ",true," in lines[2]

@@ -1,0 +1,68 @@
+"""Building ledgers for the ledger tests: records, batched appends, a checkpoint key."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from gateway import pki
+from gateway.db import Database, ledger_entries
+from gateway.ledger import checkpoint, record, store
+
+
+def exchange(n: int, subjects: list[str] | None = None) -> dict:
+    return record.exchange(
+        exchange_id=f"x-{n}",
+        received_at=record.timestamp(),
+        responded_at=record.timestamp(),
+        client="MX/GOB/SEP/becas",
+        client_verified=True,
+        service="MX/GOB/RENAPO/curp/consulta-curp/v1",
+        method="GET",
+        user_id="MX-SEP-1",
+        purpose="becas-inscripcion",
+        legal_basis="LGE-art-8",
+        issue=f"case-{n}",
+        subjects=[f"{n % 5:064x}"] if subjects is None else subjects,
+        outcome="allowed",
+        status=200,
+        error=None,
+        request_hash="h",
+        request_digest="d",
+        response_digest="d",
+        request_size=0,
+        response_size=10,
+    )
+
+
+def fill(database: Database, count: int, *, start: int = 0, seed: int = 1) -> list[store.Appended]:
+    """Append ``count`` exchange records in batches of random sizes (1-17)."""
+    rng = random.Random(seed)
+    appended: list[store.Appended] = []
+    n = start
+    while n < start + count:
+        batch = [exchange(i) for i in range(n, min(n + rng.randint(1, 17), start + count))]
+        with database.write.begin() as conn:
+            appended += store.append(conn, batch)
+        n += len(batch)
+    return appended
+
+
+def bodies(database: Database) -> list[bytes]:
+    """Every stored record body, in index order (the leaf data)."""
+    with database.read.connect() as conn:
+        rows = conn.execute(sa.select(ledger_entries.c.body).order_by(ledger_entries.c.idx))
+        return [body.encode() for (body,) in rows]
+
+
+def checkpoint_key(folder: Path) -> tuple[checkpoint.NoteSigner, Path]:
+    """A gateway checkpoint key made by the PKI initialisation; returns it and the vkey file."""
+    made, _ = pki.init_pki(folder, "MX", hosts=["localhost"])
+    return made.load_checkpoint_signer(), made.checkpoint_vkey
+
+
+def sign(database: Database, signer: checkpoint.NoteSigner) -> store.StoredCheckpoint:
+    with database.write.begin() as conn:
+        return store.sign_checkpoint(conn, signer)
