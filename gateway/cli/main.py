@@ -80,11 +80,19 @@ def demo(
     keep: Annotated[
         Path | None, typer.Option(help="Keep the demo's database and PKI here.")
     ] = None,
+    keep_running: Annotated[
+        bool,
+        typer.Option(
+            "--keep-running",
+            "--serve",
+            help="Afterwards keep the gateway running for the citizen page, until Ctrl-C.",
+        ),
+    ] = False,
 ) -> None:
-    """The whole flow on the embedded default: PKI, registry, gateway, allowed and refused calls."""
+    """The whole product on the embedded default, narrated: exchanges, SAT, ledger, citizen."""
     from gateway.demo import run_demo
 
-    run_demo(citizens=citizens, keep=keep)
+    run_demo(citizens=citizens, keep=keep, keep_running=keep_running)
 
 
 def main() -> None:

@@ -101,7 +101,7 @@ def _insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> No
         return
     statement = f"COPY {table.name} ({names}) FROM STDIN"
     dbapi_error = conn.dialect.loaded_dbapi.Error
-    cursor: Any = conn.connection.dbapi_connection.cursor()
+    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         with cursor, cursor.copy(statement) as copy:
             for row in rows:

@@ -182,6 +182,7 @@ class ExchangeHandler:
         )
         if error and not error.startswith("Source."):
             headers[h.ERROR] = error
+        self.gw.metrics.exchanges.labels(outcome).inc()
         log.debug(
             "exchange",
             extra={

@@ -331,3 +331,16 @@ def test_unregistered_member_certificate_cannot_be_registered_for_another(dev):
             dev.database, bootstrap.BECAS.member, other.cert, dev.pki.load_ca().cert
         )
     assert caught.value.code == "registry.bad_certificate"
+
+
+def test_health_and_metrics_endpoints(dev, gateway_url, http, sep, people):
+    assert http.get(f"{gateway_url}/livez").json() == {"status": "live"}
+    assert http.get(f"{gateway_url}/healthz").json()["status"] == "ok"
+    ok = Call(gateway_url, sep, headers={h.SUBJECT: _active(people).curp}).sign().send(http)
+    assert ok.status_code == 200
+    refused = Call(gateway_url, sep, headers={h.SUBJECT: _active(people).curp, h.PURPOSE: "x"})
+    assert refused.sign().send(http).status_code == 403
+    metrics = http.get(f"{gateway_url}/metrics").text
+    assert 'enlace_exchanges_total{outcome="allowed"} 1.0' in metrics
+    assert 'enlace_exchanges_total{outcome="refused"} 1.0' in metrics
+    assert _active(people).curp not in metrics

@@ -215,3 +215,34 @@ def test_check_proof_command(database, signer, vkey_file, proven, tmp_path: Path
     exported = runner.invoke(app, ["ledger", "bundle", "0", "20", "--database-url", database.url])
     assert exported.exit_code == 0
     assert [e["index"] for e in json.loads(exported.stdout)["entries"]] == [0, 20]
+
+
+def test_checkpoint_and_witness_commands(database, vkey_file, tmp_path: Path):
+    fill(database, 5)
+    pki_dir = str(vkey_file.parent.parent)
+    runner = CliRunner()
+
+    def enlace(*args: str) -> str:
+        result = runner.invoke(app, [*args, "--database-url", database.url])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    note = enlace("ledger", "checkpoint", "--sign", "--pki-dir", pki_dir)
+    assert note.split("\n")[1] == "5" and enlace("ledger", "checkpoint") == note
+    witness_key = runner.invoke(
+        app, ["ledger", "witness-key", "dpa.example/witness", "--out", str(tmp_path / "dpa")]
+    )
+    assert witness_key.exit_code == 0
+    state = tmp_path / "dpa.state"
+    cosign = ("ledger", "cosign", "--key", str(tmp_path / "dpa.key"), "--state", str(state))
+    assert "first cosignature" in enlace(*cosign, "--vkey", str(vkey_file))
+    fill(database, 2, start=5)
+    enlace("ledger", "checkpoint", "--sign", "--pki-dir", pki_dir)
+    assert "size 7 (from 5)" in enlace(*cosign, "--vkey", str(vkey_file))
+    dpa = checkpoint.CosignatureVerifier.from_vkey((tmp_path / "dpa.vkey").read_text().strip())
+    log = checkpoint.NoteVerifier.from_vkey(vkey_file.read_text().strip())
+    assert checkpoint.open_note(state.read_bytes(), [log, dpa]).verified_names == (
+        log.name,
+        dpa.name,
+    )
+    assert enlace("ledger", "checkpoint").encode() == state.read_bytes()
