@@ -18,8 +18,14 @@ class Settings:
     source_timeout: float = 10.0
     #: If set, only these Host values are accepted (the signature covers the authority).
     public_hosts: tuple[str, ...] = field(default_factory=tuple)
+    #: The URL clients use when a TLS-terminating proxy sits in front (``https://host[:port]``);
+    #: the signed target URI is rebuilt from it instead of the scheme served and the Host header.
+    public_url: str | None = None
     #: How often a running gateway checks the registry for changes, in seconds.
     registry_poll: float = 1.0
+    #: After this many seconds without a successful registry check, exchanges are refused:
+    #: a revocation the gateway cannot see must not keep working.
+    registry_max_age: float = 30.0
     #: How often a running gateway signs a ledger checkpoint if the tree grew, in seconds.
     checkpoint_interval: float = 2.0
     #: Citizen login (docs/citizen.md): SAT CA certificates to trust (self-signed ones are the
@@ -58,6 +64,9 @@ class Settings:
             if env.get(f"ENLACE_{name.upper()}"):
                 values[name] = kind(env[f"ENLACE_{name.upper()}"])
         if env.get("ENLACE_PUBLIC_HOSTS"):
-            values["public_hosts"] = tuple(env["ENLACE_PUBLIC_HOSTS"].split(","))
+            hosts = (host.strip() for host in env["ENLACE_PUBLIC_HOSTS"].split(","))
+            values["public_hosts"] = tuple(host for host in hosts if host)
+        if env.get("ENLACE_PUBLIC_URL"):
+            values["public_url"] = env["ENLACE_PUBLIC_URL"].strip().rstrip("/")
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

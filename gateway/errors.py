@@ -52,6 +52,7 @@ CATALOGUE: dict[str, ErrorKind] = _kinds(
     ErrorKind("Server.SourceUnavailable", 502, "The trusted source could not be reached"),
     ErrorKind("Server.SourceTimeout", 504, "The trusted source did not answer in time"),
     ErrorKind("Server.SourceError", 502, "The trusted source answered with an error or garbage"),
+    ErrorKind("Server.RegistryUnavailable", 503, "The gateway cannot confirm the registry"),
     ErrorKind("Server.InternalError", 500, "The gateway failed unexpectedly"),
 )
 

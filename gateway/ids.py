@@ -6,8 +6,9 @@ Shapes:
     service    INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE[/VERSION]
 
 Every part is 1–64 characters of ``A–Z a–z 0–9 . _ -``, starting and ending with a letter or
-digit: a strict subset of X-Road's set that needs no percent-encoding in a URL path and can
-never smuggle a path separator, a query or a dot-segment. A version is ``v`` followed by
+digit, with no two underscores in a row: a strict subset of X-Road's set that needs no
+percent-encoding in a URL path and can never smuggle a path separator, a query or a
+dot-segment. A version is ``v`` followed by
 dotted digits (``v1``, ``v2.1``), which is what lets a URL path be split unambiguously into
 service, version and the rest of the path.
 """
@@ -17,7 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
+# No "__" inside a part: it is the separator of the file-system slug (MemberId.slug).
+_PART = re.compile(r"(?!.*__)[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
 _VERSION = re.compile(r"v[0-9]{1,4}(?:\.[0-9]{1,4}){0,2}")
 
 
@@ -42,7 +44,7 @@ def _parts(text: str, kind: str, sizes: tuple[int, ...]) -> list[str]:
         if not _PART.fullmatch(part):
             raise InvalidIdentifier(
                 f"{kind} identifier {text!r}: part {part!r} must be 1-64 characters of "
-                "A-Z a-z 0-9 . _ - starting and ending with a letter or digit"
+                "A-Z a-z 0-9 . _ - starting and ending with a letter or digit, no '__'"
             )
     return parts
 
@@ -62,7 +64,7 @@ class MemberId:
 
     @property
     def slug(self) -> str:
-        """A file-system-safe name (parts never contain '_' next to '_' by construction)."""
+        """A file-system-safe, collision-free name: parts never contain "__"."""
         return str(self).replace("/", "__")
 
 

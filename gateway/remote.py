@@ -151,7 +151,7 @@ class RemoteSource:
             raise EnlaceError(
                 "Server.SourceError", f"the source's evidence has other {', '.join(wrong)}"
             )
-        return SignedAnswer(reply.token, reply.subjects)
+        return SignedAnswer(reply.token, reply.subjects, pki.keyid(proof.signer))
 
     def _log(self, problem: str, exc: BaseException) -> None:
         log.error(

@@ -23,6 +23,8 @@ from trusted_sources.base import Adapter, SourceRequest, adapter_factories
 class SignedAnswer:
     token: str
     subjects: tuple[str, ...]
+    #: Key id of the certificate that signed the evidence (checked against the registry).
+    signer: str
 
 
 class Source(Protocol):
@@ -51,7 +53,7 @@ class LocalSource:
         token = evidence.issue(
             service, result.data, self.signer, exchange_id=exchange_id, client=client
         )
-        return SignedAnswer(token, result.subjects)
+        return SignedAnswer(token, result.subjects, pki.keyid(self.signer.cert))
 
     async def aclose(self) -> None:
         if isinstance(self.adapter, _Closeable):

@@ -163,11 +163,15 @@ def main() -> int:
         server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\n{scheme.upper()}, {args.connections} connections, {args.seconds}s each; "
-          f"gateway on CPU 1, wrk on CPU 0; database {url_db.split(':')[0]}")
+    print(
+        f"\n{scheme.upper()}, {args.connections} connections, {args.seconds}s each; "
+        f"gateway on CPU 1, wrk on CPU 0; database {url_db.split(':')[0]}"
+    )
     print(f"{'case':<34}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>9}")
     for name, row in (("GET /livez (baseline)", baseline), ("signed ledgered exchange", exchange)):
-        print(f"{name:<34}{row['rps']:>10.0f}{row['p50']:>10.2f}{row['p99']:>10.2f}{row['errors']:>9}")
+        print(
+            f"{name:<34}{row['rps']:>10.0f}{row['p50']:>10.2f}{row['p99']:>10.2f}{row['errors']:>9}"
+        )
     print(f"\nexchange / baseline = {exchange['rps'] / baseline['rps']:.3f}")
     print(f"gateway CPU per exchange ≈ {1e6 / exchange['rps']:.0f} µs (one core saturated)")
     if exchange["total"] > len(requests):

@@ -7,8 +7,10 @@ verified token; no parameter can name another subject.
 
 Delayed disclosure follows Estonia's Data Tracker: an exchange made under a covert grant
 (``hidden_until`` in its record) is not shown at all — no placeholder, no count — until that
-date (UTC) has come or an administrator disclosed it early (``gateway.citizen.store``). The
-entry is in the Merkle log from the start; only the view waits.
+date (UTC) has come or an administrator disclosed it early. The rule is
+``gateway.citizen.disclosure.withheld``, applied in the query itself: withheld rows are gone
+before the page is cut, so neither a page's size nor its cursor depends on them. The entry is
+in the Merkle log from the start; only the view waits.
 
 What is shown comes from the ledger record itself, decorated with registry names (agency,
 service description); each entry also carries the record's exact canonical text (``leaf``), so
@@ -29,17 +31,18 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gateway.citizen.disclosure import ledger_disclosures, withheld
 from gateway.citizen.errors import CitizenError
-from gateway.citizen.store import ledger_disclosures
 from gateway.db import ledger_entries, ledger_subjects
 from gateway.ids import ClientId, InvalidIdentifier, MemberId
-from gateway.ledger import bundle, record, store
+from gateway.ledger import bundle, store
 from gateway.registry import Snapshot
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
-#: Pages of the subject's index read per request at most, however many entries are covert.
-MAX_ROUNDS = 8
+#: Dates a filter may name (inclusive): the ledger holds nothing older, and a day after the
+#: newest must still be a date.
+MIN_DATE, MAX_DATE = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
 PARAMETERS = frozenset({"cursor", "limit", "from", "to", "agency", "format", "lang"})
 
 Format = Literal["json", "csv"]
@@ -85,9 +88,19 @@ def _date(text: str | None, name: str) -> dt.date | None:
     try:
         if len(text) != 10:
             raise ValueError(text)
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError as exc:
         raise CitizenError("citizen.bad_query", f"{name} must be a date YYYY-MM-DD") from exc
+    if not MIN_DATE <= day <= MAX_DATE:
+        raise CitizenError(
+            "citizen.bad_query", f"{name} must be a date from {MIN_DATE} to {MAX_DATE}"
+        )
+    return day
+
+
+def _midnight(day: dt.date) -> str:
+    """00:00 UTC of ``day`` as the ledger writes times (``record.timestamp``), years padded."""
+    return f"{day.isoformat()}T00:00:00.000000Z"
 
 
 def parse_request(params: Mapping[str, Sequence[str]]) -> Request:
@@ -127,13 +140,9 @@ class Entry:
     disclosed_at: str | None
 
 
-def visible(entry: dict[str, Any], disclosed: bool, today: dt.date) -> bool:
-    """Whether the data subject may see this record today (the delayed-disclosure rule)."""
-    until = entry.get("hidden_until")
-    return until is None or disclosed or dt.date.fromisoformat(until) <= today
-
-
-def _select(subject: str, query: Query, before: int | None, batch: int) -> sa.Select:
+def _select(subject: str, query: Query, today: dt.date) -> sa.Select:
+    """The subject's entries visible today that the query asks for, newest first, one more
+    than a page (to know whether another follows)."""
     s, e, d = ledger_subjects.c, ledger_entries.c, ledger_disclosures.c
     statement = (
         sa.select(e.idx, e.body, d.disclosed_at)
@@ -142,19 +151,17 @@ def _select(subject: str, query: Query, before: int | None, batch: int) -> sa.Se
                 ledger_disclosures, d.idx == s.idx
             )
         )
-        .where(s.subject == subject)
+        .where(s.subject == subject, ~withheld(today))
     )
-    if before is not None:
-        statement = statement.where(s.idx < before)
+    if query.before is not None:
+        statement = statement.where(s.idx < query.before)
     if query.since is not None:
-        start = dt.datetime.combine(query.since, dt.time(), dt.UTC)
-        statement = statement.where(e.recorded_at >= record.timestamp(start))
+        statement = statement.where(e.recorded_at >= _midnight(query.since))
     if query.until is not None:
-        end = dt.datetime.combine(query.until + dt.timedelta(days=1), dt.time(), dt.UTC)
-        statement = statement.where(e.recorded_at < record.timestamp(end))
+        statement = statement.where(e.recorded_at < _midnight(query.until + dt.timedelta(days=1)))
     if query.agency is not None:
         statement = statement.where(e.client.startswith(query.agency + "/", autoescape=True))
-    return statement.order_by(s.idx.desc()).limit(batch)
+    return statement.order_by(s.idx.desc()).limit(query.limit + 1)
 
 
 def fetch(
@@ -162,23 +169,15 @@ def fetch(
 ) -> tuple[list[Entry], int | None]:
     """One page of the subject's visible entries and the cursor of the next page (or None).
 
-    Covert entries are skipped, so a page may be read in several rounds; after ``MAX_ROUNDS``
-    a short page is returned with a cursor to continue from.
+    Withheld entries are left out by the query itself, so a page is full unless it is the
+    last, and the cursor is None exactly when no visible entry follows: the same whether or
+    not withheld ones lie beyond.
     """
-    shown: list[Entry] = []
-    cursor, batch = query.before, query.limit + 1
-    for _ in range(MAX_ROUNDS):
-        rows = conn.execute(_select(subject, query, cursor, batch)).all()
-        for idx, body, disclosed_at in rows:
-            cursor = idx
-            entry = json.loads(body)
-            if visible(entry, disclosed_at is not None, today):
-                shown.append(Entry(idx, body, entry, disclosed_at))
-                if len(shown) > query.limit:
-                    return shown[: query.limit], shown[query.limit - 1].index
-        if len(rows) < batch:
-            return shown, None
-    return shown, cursor
+    rows = conn.execute(_select(subject, query, today)).all()
+    shown = [Entry(idx, body, json.loads(body), disclosed_at) for idx, body, disclosed_at in rows]
+    if len(shown) > query.limit:
+        return shown[: query.limit], shown[query.limit - 1].index
+    return shown, None
 
 
 def attach_proofs(

@@ -5,14 +5,15 @@ A challenge is an HMAC-sealed, self-describing string that the citizen signs as 
     enlace-citizen-login:v1:<INSTANCE>:<expires, Unix seconds>:<nonce>:<mac>
 
 Issuing one writes nothing (an unauthenticated endpoint must not be able to fill a table);
-single use is enforced at login by recording the nonce (``gateway.citizen.store``). The session
+single use is enforced at login by recording the nonce (``gateway.citizen.challenges``). The session
 token is a JWT (HS256) whose subject is the CURP's pseudonym, never the CURP. Both keys are
 derived with HKDF from the instance's pseudonym secret, one label per use, so every gateway of
 an instance shares them and neither reveals the secret or the other key.
 
 Whether a certificate is a valid, unrevoked e.firma is decided by the SAT source's shared
-``trusted_sources.sat.validation.check``; ``refusal`` only turns its report into the one code
-the citizen sees. Time is always a parameter; nothing here does I/O.
+``trusted_sources.sat.validation`` (``check_offline`` first, then ``check`` with OCSP);
+``refusal`` only turns its report into the one code the citizen sees. Time is always a
+parameter; nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ _NONCE_BYTES = 24
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _PSEUDONYM = re.compile(r"[0-9a-f]{64}")
 _SIGNATURE_CODES = ("signature.mismatch", "signature.unsupported_key")
+#: What ``validation.check_offline`` reports in place of revocation: not a refusal by itself.
+_NOT_ASKED = "ocsp.not_checked"
 
 
 def derive_key(secret: bytes, purpose: str) -> bytes:
@@ -143,9 +146,10 @@ def refusal(report: validation.Report) -> CitizenError | None:
 
     Primary code: a signature that is not over this challenge by this certificate's key comes
     first (proof of possession failed, nothing else matters), then certificate problems in the
-    report's order, then revocation that could not be established.
+    report's order, then revocation that could not be established. On an offline report
+    (``validation.check_offline``), None means that only revocation remains to be checked.
     """
-    failures = report.failures
+    failures = tuple(f for f in report.failures if f.code != _NOT_ASKED)
     if not failures:
         return None
     codes = tuple(f.code for f in failures)

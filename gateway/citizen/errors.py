@@ -22,6 +22,7 @@ CODES: dict[str, int] = {
     "citizen.token_expired": 401,
     "citizen.unavailable": 503,
     "citizen.ledger_unavailable": 503,
+    "citizen.rate_limited": 429,
 }
 _PREFIX_STATUS = {"efirma.": 401, "ocsp.": 503}
 
@@ -38,11 +39,19 @@ def status_of(code: str) -> int:
 class CitizenError(Exception):
     """A refusal with a stable ``code``; ``codes`` lists every problem found, primary first."""
 
-    def __init__(self, code: str, message: str, codes: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        codes: tuple[str, ...] = (),
+        *,
+        retry_after: int | None = None,
+    ) -> None:
         self.code = code
         self.status = status_of(code)
         self.message = message
         self.codes = codes or (code,)
+        self.retry_after = retry_after  # seconds, sent as Retry-After
         super().__init__(f"{code}: {message}")
 
     def to_json(self) -> dict[str, object]:

@@ -81,7 +81,12 @@ class LedgerWriter:
                     stopping = True
                     break
                 batch.append(item)
-            self._commit(batch)
+            # A waiter that gave up (time-out, cancelled request) was answered 503 without
+            # data: do not record its exchange as if the response had gone out. A waiter
+            # that gives up while its batch commits is the remaining, documented window.
+            batch = [item for item in batch if not item[1].done()]
+            if batch:
+                self._commit(batch)
 
     def _commit(
         self, batch: list[tuple[dict[str, Any], asyncio.Future, asyncio.AbstractEventLoop]]

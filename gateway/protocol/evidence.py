@@ -24,6 +24,7 @@ from typing import Any
 import rfc8785
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
@@ -118,6 +119,25 @@ def unverified_claims(token: str) -> dict[str, Any]:
     return _segment(token, 1, "payload")
 
 
+def _check_signing_certificate(cert: x509.Certificate) -> None:
+    """Only a member's message-signing certificate (P-256, nonRepudiation, no TLS usage) may
+    sign evidence; a TLS key of the same member may not."""
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise EvidenceError("evidence.untrusted_signer", "the signer's key is not ECDSA P-256")
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        usage = None
+    if usage is None or not usage.content_commitment:
+        raise EvidenceError("evidence.untrusted_signer", "the signer's key is not for signing")
+    try:
+        cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except x509.ExtensionNotFound:
+        return
+    raise EvidenceError("evidence.untrusted_signer", "the signer's key is a TLS key")
+
+
 def verify(token: str, ca_cert: x509.Certificate) -> Evidence:
     """Verify signature, canonical form, signer chain and signer-issuer match; return the claims."""
     if not isinstance(token, str) or len(token) > 2 * MAX_TOKEN:
@@ -132,6 +152,7 @@ def verify(token: str, ca_cert: x509.Certificate) -> Evidence:
         cert = x509.load_der_x509_certificate(base64.b64decode(chain[0], validate=True))
     except ValueError as exc:
         raise EvidenceError("evidence.malformed", "x5c certificate does not parse") from exc
+    _check_signing_certificate(cert)
     try:
         result = jws.deserialize_compact(
             token.strip(), ECKey.import_key(cert.public_key()), registry=REGISTRY
@@ -140,7 +161,7 @@ def verify(token: str, ca_cert: x509.Certificate) -> Evidence:
         raise EvidenceError("evidence.bad_signature", "JWS signature does not verify") from exc
     try:
         claims = json.loads(result.payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise EvidenceError("evidence.malformed", "payload is not JSON") from exc
     if not isinstance(claims, dict) or canonical(claims) != result.payload:
         raise EvidenceError("evidence.not_canonical", "payload is not RFC 8785 canonical JSON")

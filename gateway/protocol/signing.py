@@ -55,6 +55,8 @@ RESPONSE_COMPONENTS = (
 OPTIONAL_RESPONSE_COMPONENTS = ("enlace-ledger-index", "enlace-receipt")
 #: How far a request's ``created`` may lie in the past, and in the future (clock skew).
 MAX_AGE_SECONDS = 120
+MAX_SIGNATURE_INPUT = 2048
+MAX_SIGNATURE = 512
 MAX_SKEW_SECONDS = 10
 
 
@@ -160,6 +162,9 @@ def read_params(headers: Mapping[str, str]) -> SignatureParams:
     raw = lowered.get("signature-input")
     if not raw or "signature" not in lowered:
         raise EnlaceError("Client.InvalidSignature", "Signature-Input and Signature are required")
+    # Bounded before the (pure-Python) structured-field parser sees them.
+    if len(raw) > MAX_SIGNATURE_INPUT or len(lowered["signature"]) > MAX_SIGNATURE:
+        raise EnlaceError("Client.InvalidSignature", "Signature-Input or Signature is too long")
     try:
         parsed = http_sf.parse(raw.encode(), tltype="dictionary")
     except Exception as exc:  # the parser raises plain ValueErrors of several kinds

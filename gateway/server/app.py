@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import sqlalchemy as sa
@@ -54,6 +55,7 @@ class Gateway:
         self.replay = replay.ReplayCache(signing.MAX_AGE_SECONDS + signing.MAX_SKEW_SECONDS + 5)
         with self.db.read.connect() as conn:
             self.snapshot = registry.load(conn)
+        self._registry_checked = time.monotonic()
         self._sources: dict[str, tuple[registry.SourceEntry, Source]] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
@@ -137,18 +139,23 @@ class Gateway:
             await asyncio.to_thread(self._sign_checkpoint_logged)
             await asyncio.sleep(self.settings.checkpoint_interval)
 
+    def registry_stale(self) -> bool:
+        """True when the registry has not been confirmed for ``registry_max_age`` seconds."""
+        return time.monotonic() - self._registry_checked > self.settings.registry_max_age
+
     def _reload(self) -> None:
         with self.db.read.connect() as conn:
             if registry.version(conn) != self.snapshot.version:
                 self.snapshot = registry.load(conn)
                 log.info("registry reloaded", extra={"version": self.snapshot.version})
+        self._registry_checked = time.monotonic()
 
     async def _poll_registry(self) -> None:
         while True:
             await asyncio.sleep(self.settings.registry_poll)
             try:
                 await asyncio.to_thread(self._reload)
-            except Exception as exc:  # keep serving from the last good snapshot
+            except Exception as exc:  # serve from the last good snapshot until it is too old
                 log.warning("registry reload failed", extra={"error": type(exc).__name__})
 
 
@@ -197,6 +204,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             await asyncio.to_thread(check)
         except Exception:
             return JSONResponse({"status": "unhealthy", "database": "down"}, status_code=503)
+        if gateway.registry_stale():
+            return JSONResponse({"status": "unhealthy", "registry": "stale"}, status_code=503)
         return JSONResponse({"status": "ok", "registry_version": gateway.snapshot.version})
 
     @app.get("/metrics")

@@ -10,10 +10,15 @@
 * ``/ciudadano/``: the static page (``gateway/web/static``).
 
 Thin edge: the rules live in ``gateway.citizen`` and in the SAT source's shared validation
-(``trusted_sources.sat.validation.check``). A login uses its challenge up first, whatever the
-outcome; a successful one is appended to the ledger (the citizen sees it) before the token is
-returned. Failed logins are logged by code and counted, never ledgered: unauthenticated input
-must not grow the permanent log. Nothing here logs a CURP or a pseudonym.
+(``trusted_sources.sat.validation``). A login checks, cheapest first and in this order: the
+challenge's seal and expiry (no I/O); the signature over it and the certificate's local rules
+(``validation.check_offline``: kind, validity, chain; then persona física and CURP); only then
+does it use the challenge up (one write) and ask SAT's OCSP responder (``validation.check``).
+So a junk attempt, even with a citizen's real (public) certificate, costs neither a write nor
+a request to SAT. A successful login is appended to the ledger (the citizen sees it) before the
+token is returned. Failed logins are logged by code and counted, never ledgered:
+unauthenticated input must not grow the permanent log. Challenges and logins are limited per
+client address (``gateway.citizen.throttle``). Nothing here logs a CURP or a pseudonym.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -35,8 +41,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from gateway import curp, pki
-from gateway.citizen import access_log, auth, store
+from gateway import curp
+from gateway.citizen import access_log, auth, challenges, throttle
 from gateway.citizen.errors import CitizenError
 from gateway.errors import EnlaceError
 from gateway.ledger import bundle, record
@@ -46,7 +52,7 @@ from gateway.ledger.store import (
     StoredCheckpoint,
     latest_checkpoint,
 )
-from gateway.server.exchange import _read_body
+from gateway.server.exchange import read_body
 from trusted_sources.sat import efirma, validation
 from trusted_sources.sat.service import HttpOcspFetcher, SatConfigError, load_trust
 
@@ -102,7 +108,7 @@ class CitizenService:
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
         settings = gateway.settings
-        secret = pki.PkiDir(settings.pki_dir).pseudonym_key.read_bytes()
+        secret = gateway.pseudonym_key
         self.challenges = auth.ChallengeSealer(
             auth.derive_key(secret, "challenge"), settings.instance, settings.citizen_challenge_ttl
         )
@@ -118,6 +124,11 @@ class CitizenService:
             log.warning("citizen login disabled: no SAT trust", extra={"error": exc.message})
         if self.policy.url is None:
             log.warning("citizen login disabled: no OCSP responder configured")
+        self.attempts: throttle.AttemptLimiter | None = None
+        if settings.citizen_attempts_per_minute > 0 and settings.citizen_attempts_burst > 0:
+            self.attempts = throttle.AttemptLimiter(
+                settings.citizen_attempts_per_minute, settings.citizen_attempts_burst
+            )
         registry = gateway.metrics.registry
         self.logins = Counter(
             "enlace_citizen_logins", "Citizen logins by result code", ["code"], registry=registry
@@ -128,17 +139,24 @@ class CitizenService:
 
     # --- login ------------------------------------------------------------------------------
 
-    async def login(self, body: Any) -> dict[str, Any]:
-        form = auth.parse_login(body)
-        now = time.time()
-        challenge = self.challenges.open(form.challenge, now)
-        used = await asyncio.to_thread(
-            store.consume_challenge, self.gw.db, challenge.nonce, challenge.expires_at, now
-        )
-        if not used:
-            raise CitizenError("citizen.challenge_reused", "this challenge was already used")
-        if self.trust is None or self.policy.url is None:
-            raise CitizenError("citizen.unavailable", "e.firma login is not configured")
+    def admit(self, request: Request) -> None:
+        """Refuse (``citizen.rate_limited``) a client address over its attempt budget."""
+        if self.attempts is None:
+            return
+        address = throttle.client_key(request.client.host if request.client else None)
+        wait = self.attempts.take(address, time.monotonic())
+        if wait > 0:
+            raise CitizenError(
+                "citizen.rate_limited",
+                "too many attempts from this address: try again later",
+                retry_after=math.ceil(wait),
+            )
+
+    def _offline(
+        self, form: auth.LoginForm, challenge: auth.Challenge, trust: validation.Trust
+    ) -> tuple[efirma.SatCertificate, str]:
+        """The certificate and its holder's CURP, if everything but revocation is right: a
+        persona física's e.firma, valid now, chaining to SAT, whose key signed ``challenge``."""
         try:
             certificate = efirma.parse_certificate(form.certificate)
         except efirma.CertificateFormatError as exc:
@@ -148,11 +166,36 @@ class CitizenService:
                 "citizen.not_persona_fisica",
                 "this is a company's e.firma: log in with your own, as a person",
             )
+        report = validation.check_offline(
+            certificate,
+            trust=trust,
+            at=dt.datetime.now(dt.UTC),
+            signature=(form.signature, challenge.text.encode()),
+        )
+        refused = auth.refusal(report)
+        if refused is not None:
+            raise refused
+        try:
+            holder = curp.validate(certificate.curp).value
+        except curp.InvalidCurp as exc:
+            raise CitizenError(
+                "citizen.invalid_curp", "the certificate's CURP is malformed"
+            ) from exc
+        return certificate, holder
+
+    async def _revocation(
+        self,
+        certificate: efirma.SatCertificate,
+        form: auth.LoginForm,
+        challenge: auth.Challenge,
+        trust: validation.Trust,
+    ) -> None:
+        """The full SAT validation, now with OCSP; refuses unless it is ``valid``."""
         fetch = HttpOcspFetcher(OCSP_TIMEOUT)
         try:
             report = await validation.check(
                 certificate,
-                trust=self.trust,
+                trust=trust,
                 policy=self.policy,
                 fetch=fetch,
                 at=dt.datetime.now(dt.UTC),
@@ -163,12 +206,22 @@ class CitizenService:
         refused = auth.refusal(report)
         if refused is not None:
             raise refused
-        try:
-            holder = curp.validate(certificate.curp).value
-        except curp.InvalidCurp as exc:
-            raise CitizenError(
-                "citizen.invalid_curp", "the certificate's CURP is malformed"
-            ) from exc
+
+    async def login(self, body: Any) -> dict[str, Any]:
+        form = auth.parse_login(body)
+        now = time.time()
+        challenge = self.challenges.open(form.challenge, now)  # seal and expiry: no I/O
+        if self.trust is None or self.policy.url is None:
+            raise CitizenError("citizen.unavailable", "e.firma login is not configured")
+        certificate, holder = self._offline(form, challenge, self.trust)
+        # Only a signature by a good certificate's key gets this far: now use the challenge
+        # up (one write), and only then ask SAT (one request).
+        used = await asyncio.to_thread(
+            challenges.use, self.gw.db, challenge.nonce, challenge.expires_at, now
+        )
+        if not used:
+            raise CitizenError("citizen.challenge_reused", "this challenge was already used")
+        await self._revocation(certificate, form, challenge, self.trust)
         token, session = self.tokens.issue(self.gw.pseudonym(holder), time.time())
         try:
             await self.gw.writer.append(record.citizen_login(session.subject, session.token_id))
@@ -256,10 +309,10 @@ class CitizenService:
 
 async def _login_body(request: Request) -> Any:
     try:
-        return json.loads(await _read_body(request, MAX_LOGIN_BODY))
+        return json.loads(await read_body(request, MAX_LOGIN_BODY))
     except EnlaceError as exc:
         raise CitizenError("citizen.body_too_large", exc.message) from exc
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep ([[[[…)
         raise CitizenError("citizen.bad_request", "the body must be JSON") from exc
 
 
@@ -268,7 +321,8 @@ def _answer(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except CitizenError as exc:
-            return _json(exc.to_json(), exc.status)
+            retry = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+            return _json(exc.to_json(), exc.status, retry)
         except (sa.exc.SQLAlchemyError, LedgerCorrupt, bundle.BundleError) as exc:
             log.error("citizen ledger read failed", extra={"error": type(exc).__name__})
             failed = CitizenError("citizen.ledger_unavailable", "the ledger cannot be read now")
@@ -284,8 +338,9 @@ def router(service: CitizenService) -> APIRouter:
 
     @routes.post("/challenge")
     @_answer
-    async def challenge(_request: Request) -> Response:
+    async def challenge(request: Request) -> Response:
         """A one-time challenge for the citizen to sign with their e.firma."""
+        service.admit(request)
         issued = service.challenges.issue(time.time())
         return _json({"challenge": issued.text, "expires_at": _iso(issued.expires_at)})
 
@@ -294,10 +349,12 @@ def router(service: CitizenService) -> APIRouter:
     async def login(request: Request) -> Response:
         """Exchange a signed challenge and its e.firma certificate for a session token."""
         try:
+            service.admit(request)
             answer = await service.login(await _login_body(request))
         except CitizenError as exc:
             service.logins.labels(exc.code).inc()
-            log.info("citizen login refused", extra={"code": exc.code, "codes": exc.codes})
+            if exc.code != "citizen.rate_limited":  # counted only: a flood must not flood the log
+                log.info("citizen login refused", extra={"code": exc.code, "codes": exc.codes})
             raise
         service.logins.labels("ok").inc()
         log.info("citizen login", extra={"code": "ok"})

@@ -1,9 +1,13 @@
 """One exchange, from the consumer's signed request to the signed, ledgered response.
 
-The order of checks is part of the security design: nothing the registry holds is revealed
-before the signature verifies, the replay check comes after the signature (so that an attacker
-cannot burn a victim's nonces), and the ledger append comes before the response is sent — if
+The order of checks is part of the security design: apart from "this key id is unknown",
+nothing the registry holds (a key's owner or status, clients, services, grants) is revealed
+before the signature verifies; the replay check comes after the signature (so that an attacker
+cannot burn a victim's nonces); and the ledger append comes before the response is sent — if
 it fails, the consumer gets ``Server.LedgerUnavailable`` and no data.
+
+Every request is ledgered, but a request whose signature did not verify is recorded without
+its data subject: otherwise anyone could write entries into any citizen's access log.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -37,8 +40,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("enlace.exchange")
 
-_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _MAX_HEADER = 256
+#: All request headers together; far above what the protocol needs, far below a stall.
+_MAX_HEADERS_TOTAL = 32 * 1024
 
 
 def _digest(data: bytes) -> str:
@@ -72,7 +76,8 @@ class Exchange:
     hidden_until: str | None = None
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (``Client.BodyTooLarge``) as soon as it exceeds ``limit``."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise EnlaceError("Client.BodyTooLarge", f"body exceeds {limit} bytes")
@@ -85,12 +90,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _target_uri(request: Request) -> str:
+def _target_uri(request: Request, public_url: str | None) -> str:
+    """The URI the client signed: from the configured public URL when the gateway sits behind a
+    TLS-terminating proxy, else from the scheme served and the Host header."""
     scope = request.scope
-    host = request.headers.get("host", "")
     raw_path = scope.get("raw_path") or scope["path"].encode()
     query = scope.get("query_string", b"")
-    uri = f"{scope['scheme']}://{host}{raw_path.decode('latin-1')}"
+    base = public_url or f"{scope['scheme']}://{request.headers.get('host', '')}"
+    uri = f"{base}{raw_path.decode('latin-1')}"
     return uri + ("?" + query.decode("latin-1") if query else "")
 
 
@@ -105,13 +112,15 @@ class ExchangeHandler:
         body = b""
         try:
             try:
-                body = await _read_body(request, self.gw.settings.max_body)
+                self._check_sizes(request)
+                body = await read_body(request, self.gw.settings.max_body)
                 status, payload, error = 200, await self._process(request, body, ex), None
                 outcome = "allowed"
             except EnlaceError:
                 raise
             except Exception as exc:  # a bug must still be recorded and answered cleanly
-                log.exception("exchange failed unexpectedly")
+                # The type only: a message or traceback could carry request data.
+                log.error("exchange failed unexpectedly", extra={"error": type(exc).__name__})
                 raise EnlaceError("Server.InternalError") from exc
         except EnlaceError as exc:
             status, error = exc.status, exc.code
@@ -139,7 +148,7 @@ class ExchangeHandler:
             purpose=ex.purpose,
             legal_basis=ex.legal_basis,
             issue=ex.issue,
-            subjects=sorted(ex.subjects),
+            subjects=sorted(ex.subjects) if ex.client_verified else [],
             outcome=outcome,
             status=status,
             error=error,
@@ -196,6 +205,8 @@ class ExchangeHandler:
 
     async def _process(self, request: Request, body: bytes, ex: Exchange) -> dict[str, Any]:
         gw, hdrs = self.gw, request.headers
+        if gw.registry_stale():
+            raise EnlaceError("Server.RegistryUnavailable")
         if gw.settings.public_hosts and hdrs.get("host") not in gw.settings.public_hosts:
             raise EnlaceError("Client.BadRequest", "unexpected Host")
         try:
@@ -211,6 +222,11 @@ class ExchangeHandler:
         entry = gw.snapshot.certs.get(params.keyid)
         if entry is None:
             raise EnlaceError("Client.UnknownKey", "keyid is not a registered certificate")
+        # The signature first, so that a key's status is told only to whoever holds the key.
+        message = signing.Request(
+            request.method, _target_uri(request, gw.settings.public_url), dict(hdrs.items())
+        )
+        signing.verify_request(message, body, key=entry.cert.public_key(), key_id=params.keyid)
         if entry.revoked:
             raise EnlaceError("Client.CertificateRevoked")
         try:
@@ -223,10 +239,12 @@ class ExchangeHandler:
             )
             raise EnlaceError(code, str(exc)) from exc
         if entry.member != client.member:
-            raise EnlaceError("Client.ClientMismatch", f"key belongs to {entry.member}")
-        message = signing.Request(request.method, _target_uri(request), dict(hdrs.items()))
-        signing.verify_request(message, body, key=entry.cert.public_key(), key_id=params.keyid)
+            raise EnlaceError("Client.ClientMismatch", "the key belongs to another member")
         ex.client_verified = True
+        # A covert grant hides every exchange under it, refused ones included.
+        covert = gw.snapshot.grants.get((str(client), str(target.service)))
+        if covert is not None and covert.hidden_until:
+            ex.hidden_until = covert.hidden_until.isoformat()
 
         if not gw.replay.first_use(
             f"n:{params.keyid}:{params.nonce}", f"i:{client}:{ex.exchange_id}"
@@ -251,15 +269,13 @@ class ExchangeHandler:
                 f"{h.SUBJECT}: {h.UNKNOWN_SUBJECT} is only accepted by operations that "
                 "discover their subjects",
             )
-        grant = acl.decide(
+        acl.decide(
             snapshot.grants,
             str(client),
             str(target.service),
             ex.purpose or "",
             ex.legal_basis or "",
         )
-        if grant.hidden_until:
-            ex.hidden_until = grant.hidden_until.isoformat()
 
         source_request = SourceRequest(
             operation=service.operation,
@@ -277,6 +293,13 @@ class ExchangeHandler:
         self._check_answer(contract, answer, service.source)
         return {"exchange_id": ex.exchange_id, "service": ex.service, "evidence": answer}
 
+    @staticmethod
+    def _check_sizes(request: Request) -> None:
+        """Bound what reaches the parsers: the HTTP server itself does not limit header size."""
+        total = sum(len(k) + len(v) for k, v in request.headers.raw)
+        if total > _MAX_HEADERS_TOTAL:
+            raise EnlaceError("Client.BadRequest", f"headers exceed {_MAX_HEADERS_TOTAL} bytes")
+
     def _read_headers(self, hdrs: Any, ex: Exchange) -> dict[str, Any]:
         """Validate the protocol headers, noting each value in the exchange once it is sane."""
         for name in h.REQUIRED_REQUEST:
@@ -286,7 +309,7 @@ class ExchangeHandler:
             if len(hdrs.getlist(name)) != 1:
                 raise EnlaceError("Client.InvalidHeader", f"{name} must appear exactly once")
         xid = hdrs[h.ID].strip()
-        if not _TOKEN.fullmatch(xid):
+        if not acl.CODE.fullmatch(xid):
             raise EnlaceError(
                 "Client.InvalidHeader", "X-Road-Id must be 1-128 of A-Z a-z 0-9 . _ : -"
             )
@@ -330,7 +353,7 @@ class ExchangeHandler:
             return None
         try:
             return json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise EnlaceError("Client.InvalidBody", "body is not JSON") from exc
 
     async def _call_source(
@@ -354,5 +377,9 @@ class ExchangeHandler:
             raise EnlaceError("Server.SourceError") from exc
         finally:
             self.gw.metrics.observe_source(code, time.perf_counter() - started)
+        signer = self.gw.snapshot.certs.get(answer.signer)
+        if signer is None or signer.revoked:
+            log.error("source signed with an unregistered or revoked key", extra={"source": code})
+            raise EnlaceError("Server.SourceError", "the source's signing key is not valid")
         ex.subjects.update(self.gw.pseudonym(s) for s in answer.subjects)
         return answer.token

@@ -138,7 +138,9 @@ class EnlaceClient:
         message = signing.Request(method, url, headers)
         signing.sign_request(message, content, key=self.signer.key, key_id=self.keyid)
         response = self._http.request(method, url, headers=message.headers, content=content)
-        return self._result(response, signing.request_hash(message.headers), service_id)
+        return self._result(
+            response, signing.request_hash(message.headers), service_id, headers[h.ID]
+        )
 
     def _gateway_key(self, keyid: str) -> Any:
         if keyid not in self._gateway_keys:
@@ -186,7 +188,9 @@ class EnlaceClient:
             raise ResponseVerificationError("ledger receipt is for another exchange")
         return receipt
 
-    def _result(self, response: httpx.Response, sent_hash: str, service: ServiceId) -> Result:
+    def _result(
+        self, response: httpx.Response, sent_hash: str, service: ServiceId, sent_id: str
+    ) -> Result:
         body = response.content
         try:
             keyid = signing.response_keyid(response.headers)
@@ -196,9 +200,11 @@ class EnlaceClient:
             raise ResponseVerificationError(f"gateway signature: {exc.message}") from exc
         if response.headers.get(h.REQUEST_HASH) != sent_hash:
             raise ResponseVerificationError("X-Road-Request-Hash does not match the request sent")
+        if response.headers.get(h.ID) != sent_id:
+            raise ResponseVerificationError("X-Road-Id does not match the request sent")
         try:
             payload = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ResponseVerificationError("response body is not JSON") from exc
         index_text = response.headers.get(h.LEDGER_INDEX)
         ledger_index = int(index_text) if index_text and index_text.isdigit() else None
@@ -220,6 +226,8 @@ class EnlaceClient:
             proof = evidence.verify(payload["evidence"], self.ca_cert)
         except (KeyError, TypeError, evidence.EvidenceError) as exc:
             raise ResponseVerificationError(f"evidence: {exc}") from exc
-        if proof.claims.get("iss") != str(service):
-            raise ResponseVerificationError("evidence was issued for another service")
+        expected = {"iss": str(service), "exchange_id": sent_id, "client": str(self.client_id)}
+        wrong = sorted(k for k, v in expected.items() if proof.claims.get(k) != v)
+        if wrong:
+            raise ResponseVerificationError(f"evidence has another {', '.join(wrong)}")
         return Result(payload["exchange_id"], ledger_index, proof, receipt)

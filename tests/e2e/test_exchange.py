@@ -14,9 +14,8 @@ import sqlalchemy as sa
 from gateway import bootstrap, pki, registry
 from gateway.db import certificates, ledger_entries, ledger_state, registry_state
 from gateway.ids import MemberId
-from gateway.protocol import evidence
+from gateway.protocol import evidence, signing
 from gateway.protocol import headers as h
-from gateway.protocol import signing
 from services.sdk import EnlaceClient, NotFound, ResponseVerificationError
 from tests.e2e.helpers import Call, error_code, ledger_entry
 
@@ -253,16 +252,16 @@ def test_unknown_curp_is_a_clean_not_found(dev, gateway_url, people):
     known = {p.curp for p in people}
     unknown = "RUTA030715MOCZPNA2"
     assert unknown not in known
-    with EnlaceClient.from_pki(gateway_url, str(bootstrap.BECAS), dev.pki.root) as client:
-        with pytest.raises(NotFound) as caught:
-            client.call(
-                str(bootstrap.CURP_SERVICE),
-                subject=unknown,
-                purpose=bootstrap.BECAS_PURPOSE,
-                legal_basis=bootstrap.BECAS_LEGAL_BASIS,
-                user_id="MX-SEP-000123",
-                issue="BECA-2026-8",
-            )
+    client = EnlaceClient.from_pki(gateway_url, str(bootstrap.BECAS), dev.pki.root)
+    with client, pytest.raises(NotFound) as caught:
+        client.call(
+            str(bootstrap.CURP_SERVICE),
+            subject=unknown,
+            purpose=bootstrap.BECAS_PURPOSE,
+            legal_basis=bootstrap.BECAS_LEGAL_BASIS,
+            user_id="MX-SEP-000123",
+            issue="BECA-2026-8",
+        )
     assert caught.value.code == "Source.NotFound"
     entry = ledger_entry(dev.database, caught.value.ledger_index)
     assert entry["outcome"] == "not_found" and entry["client_verified"] is True
@@ -344,3 +343,66 @@ def test_health_and_metrics_endpoints(dev, gateway_url, http, sep, people):
     assert 'enlace_exchanges_total{outcome="allowed"} 1.0' in metrics
     assert 'enlace_exchanges_total{outcome="refused"} 1.0' in metrics
     assert _active(people).curp not in metrics
+
+
+def test_unverified_requests_never_reach_a_citizens_log(dev, gateway_url, http, sep, people):
+    """Without a valid signature the entry is written, but not under the named citizen."""
+    call = Call(
+        gateway_url,
+        sep,
+        client="MX/GOB/FGR/investigaciones",
+        headers={h.SUBJECT: _active(people).curp},
+    )
+    entry = _refused(dev, call.send(http), "Client.InvalidSignature", 401)
+    assert entry["subjects"] == [] and entry["client_verified"] is False
+
+
+def test_key_status_is_told_only_to_the_key_holder(dev, gateway_url, http, sep, people):
+    registry.revoke_certificate(dev.database, pki.keyid(sep.cert), "superseded")
+    with dev.database.read.connect() as conn:
+        _wait_for_registry(http, gateway_url, registry.version(conn))
+    stranger = pki.issue_signing_cert(dev.pki.load_ca(), bootstrap.BECAS.member)
+    forged = Call(gateway_url, stranger, headers={h.SUBJECT: _active(people).curp})
+    response = forged.sign(keyid=pki.keyid(sep.cert)).send(http)
+    _refused(dev, response, "Client.InvalidSignature", 401)
+
+
+def test_covert_grant_hides_refused_exchanges_too(dev, gateway_url, http, people):
+    until = dt.date.today() + dt.timedelta(days=90)
+    registry.grant(
+        dev.database,
+        bootstrap.PASAPORTES,
+        bootstrap.CURP_SERVICE,
+        ["investigacion"],
+        ["CNPP-251"],
+        until,
+    )
+    with dev.database.read.connect() as conn:
+        _wait_for_registry(http, gateway_url, registry.version(conn))
+    sre = dev.pki.load_pair(dev.pki.member(bootstrap.PASAPORTES.member))
+    call = Call(
+        gateway_url,
+        sre,
+        client=str(bootstrap.PASAPORTES),
+        headers={h.SUBJECT: _active(people).curp, h.PURPOSE: "otra", h.LEGAL_BASIS: "CNPP-251"},
+    )
+    entry = _refused(dev, call.sign().send(http), "Client.PurposeNotGranted", 403)
+    assert entry["hidden_until"] == until.isoformat()
+
+
+def test_oversized_and_nested_input_is_refused_cleanly(dev, gateway_url, http, sep, people):
+    subject = {h.SUBJECT: _active(people).curp}
+    huge = Call(gateway_url, sep, headers={**subject, "X-Padding": "x" * 40_000}).sign()
+    _refused(dev, huge.send(http), "Client.BadRequest", 400)
+    long_input = Call(gateway_url, sep, headers=subject).sign()
+    long_input.headers["Signature-Input"] += ";tag=" + '"' + "a" * 3000 + '"'
+    _refused(dev, long_input.send(http), "Client.InvalidSignature", 401)
+    nested = Call(
+        gateway_url,
+        sep,
+        service="MX/GOB/RENAPO/curp/consulta-datos/v1",
+        method="POST",
+        body=b"[" * 30_000,
+        headers={h.SUBJECT: h.UNKNOWN_SUBJECT},
+    )
+    _refused(dev, nested.sign().send(http), "Client.InvalidBody", 400)

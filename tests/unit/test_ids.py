@@ -58,3 +58,9 @@ def test_target_split_version_and_subpath():
         parse_target("MX/GOB/RENAPO/curp/consulta-curp/v1/..")
     with pytest.raises(InvalidIdentifier):
         parse_target("MX/GOB/RENAPO")
+
+
+def test_slugs_cannot_collide():
+    with pytest.raises(InvalidIdentifier):
+        MemberId.parse("MX/GOB/A__B")
+    assert MemberId.parse("MX/GOB/A_B").slug != MemberId.parse("MX/GOB_A/B").slug

@@ -84,3 +84,12 @@ def test_evidence_from_the_wrong_signer_or_ca_fails(ca, renapo):
     for garbage in ("", "a.b.c", "not a token"):
         with pytest.raises(evidence.EvidenceError):
             evidence.verify(garbage, ca.cert)
+
+
+def test_only_signing_certificates_may_sign_evidence(ca):
+    """A member's TLS key names the right member and chains to the CA, but is not for signing."""
+    tls = pki.issue_tls_cert(ca, "renapo", ["localhost"], member=MemberId.parse("MX/GOB/RENAPO"))
+    token = evidence.issue(SERVICE, {}, tls, exchange_id="e1", client="c")
+    with pytest.raises(evidence.EvidenceError) as caught:
+        evidence.verify(token, ca.cert)
+    assert caught.value.code == "evidence.untrusted_signer"

@@ -20,6 +20,8 @@ consumer that asking again later may succeed, where ``invalid`` will not.
 
 The network is injected: ``check`` takes an ``OcspFetch`` coroutine (the HTTP edge is
 ``trusted_sources.sat.service``), so everything here runs in tests without sockets.
+``check_offline`` runs every rule but revocation (no request at all), for a caller that asks
+OCSP only about a certificate and signature already found good (the citizen login).
 """
 
 from __future__ import annotations
@@ -193,6 +195,43 @@ async def check(
         certificate, trust_roots=trust.roots, intermediates=trust.intermediates, at=at
     )
     revocation = await _revocation(validation, trust, policy, fetch, at=at, now=now)
+    return _report(certificate, validation, revocation, subject, signature)
+
+
+def check_offline(
+    certificate: efirma.SatCertificate,
+    *,
+    trust: Trust,
+    at: datetime,
+    subject: str | None = None,
+    signature: tuple[bytes, bytes] | None = None,
+) -> Report:
+    """``check`` without its network step: every rule but revocation, with no OCSP request.
+
+    For a caller that must not make SAT's responder (or its own state) work for a certificate
+    or signature that is already wrong. Revocation is reported as the failure
+    ``ocsp.not_checked``, so the verdict is never ``valid``: at best ``indeterminate``.
+    """
+    validation = efirma.validate_certificate(
+        certificate, trust_roots=trust.roots, intermediates=trust.intermediates, at=at
+    )
+    if len(validation.chain) < 2:
+        revocation = Revocation(
+            "not_checked", None, "no chain to a SAT CA, so no issuer to ask about"
+        )
+    else:
+        failure = Failure("ocsp.not_checked", "revocation not checked: offline validation")
+        revocation = Revocation("not_checked", failure, failure.message)
+    return _report(certificate, validation, revocation, subject, signature)
+
+
+def _report(
+    certificate: efirma.SatCertificate,
+    validation: efirma.ValidationResult,
+    revocation: Revocation,
+    subject: str | None,
+    signature: tuple[bytes, bytes] | None,
+) -> Report:
     subject_failure = _subject_failure(certificate, subject)
     signed, signature_failure = _signature(certificate, signature)
 
