@@ -9,32 +9,12 @@ import sqlalchemy as sa
 
 from gateway import pki
 from gateway.db import Database, ledger_entries
-from gateway.ledger import checkpoint, record, store
+from gateway.ledger import checkpoint, store
+from tests.factories import exchange_record
 
 
 def exchange(n: int, subjects: list[str] | None = None) -> dict:
-    return record.exchange(
-        exchange_id=f"x-{n}",
-        received_at=record.timestamp(),
-        responded_at=record.timestamp(),
-        client="MX/GOB/SEP/becas",
-        client_verified=True,
-        service="MX/GOB/RENAPO/curp/consulta-curp/v1",
-        method="GET",
-        user_id="MX-SEP-1",
-        purpose="becas-inscripcion",
-        legal_basis="LGE-art-8",
-        issue=f"case-{n}",
-        subjects=[f"{n % 5:064x}"] if subjects is None else subjects,
-        outcome="allowed",
-        status=200,
-        error=None,
-        request_hash="h",
-        request_digest="d",
-        response_digest="d",
-        request_size=0,
-        response_size=10,
-    )
+    return exchange_record(n, subjects=[f"{n % 5:064x}"] if subjects is None else subjects)
 
 
 def fill(database: Database, count: int, *, start: int = 0, seed: int = 1) -> list[store.Appended]:

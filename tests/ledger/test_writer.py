@@ -11,33 +11,13 @@ import sqlalchemy as sa
 from gateway import registry
 from gateway.db import ledger_entries, ledger_state, ledger_subjects, members
 from gateway.ids import ClientId, MemberId
-from gateway.ledger import record, store
+from gateway.ledger import store
 from gateway.ledger.writer import LedgerWriter
+from tests.factories import exchange_record
 
 
 def _record(n: int, subjects: list[str] | None = None) -> dict:
-    return record.exchange(
-        exchange_id=f"x-{n}",
-        received_at=record.timestamp(),
-        responded_at=record.timestamp(),
-        client="MX/GOB/SEP/becas",
-        client_verified=True,
-        service="MX/GOB/RENAPO/curp/consulta-curp/v1",
-        method="GET",
-        user_id="MX-SEP-1",
-        purpose="p",
-        legal_basis="lb",
-        issue="c",
-        subjects=subjects or [],
-        outcome="allowed",
-        status=200,
-        error=None,
-        request_hash="h",
-        request_digest="d",
-        response_digest="d",
-        request_size=0,
-        response_size=10,
-    )
+    return exchange_record(n, subjects=subjects or [], purpose="p", legal_basis="lb", issue="c")
 
 
 def _rows(database) -> list[tuple[int, dict]]:
