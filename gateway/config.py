@@ -37,6 +37,10 @@ class Settings:
     citizen_ocsp_url: str | None = None
     citizen_challenge_ttl: int = 120
     citizen_token_ttl: int = 900
+    #: Challenge and login requests per client address (IPv6: per /64): ``burst`` at once,
+    #: regained at ``per_minute``; beyond that ``citizen.rate_limited`` (429). 0 turns it off.
+    citizen_attempts_per_minute: float = 30.0
+    citizen_attempts_burst: int = 20
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -60,6 +64,8 @@ class Settings:
             ("citizen_ocsp_url", str),
             ("citizen_challenge_ttl", int),
             ("citizen_token_ttl", int),
+            ("citizen_attempts_per_minute", float),
+            ("citizen_attempts_burst", int),
         ):
             if env.get(f"ENLACE_{name.upper()}"):
                 values[name] = kind(env[f"ENLACE_{name.upper()}"])

@@ -60,7 +60,15 @@ def _hidden_until_postgresql(element: hidden_until, compiler: Any, **kw: Any) ->
 
 
 def _disclosed() -> sa.Exists:
-    return sa.exists().where(ledger_disclosures.c.idx == ledger_entries.c.idx)
+    """Whether the enclosing query's ``ledger_entries`` row is disclosed (its own subquery,
+    whether or not the enclosing query also joins ``ledger_disclosures``)."""
+    disclosed = ledger_disclosures.alias("disclosed")
+    return (
+        sa.select(disclosed.c.idx)
+        .where(disclosed.c.idx == ledger_entries.c.idx)
+        .correlate_except(disclosed)
+        .exists()
+    )
 
 
 def withheld(today: dt.date) -> sa.ColumnElement[bool]:

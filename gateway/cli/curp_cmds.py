@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 
@@ -15,7 +16,7 @@ curp_app = typer.Typer(help="CURP tools for support staff.", no_args_is_help=Tru
 @curp_app.command("check")
 def curp_check(curps: list[str], as_json: common.JsonOpt = False) -> None:
     """Validate CURPs and say which rule each one fails; exit 1 if any is invalid."""
-    results = []
+    results: list[dict[str, Any]] = []
     for text in curps:
         failures = curp_rules.explain(text)
         results.append(

@@ -1,6 +1,6 @@
 """``enlace ledger disclose``: end a covert period early, so the citizen sees the entries.
 
-A thin layer over ``gateway.citizen.store``: the entries are named by index, or as every still
+A thin layer over ``gateway.citizen.disclosure``: the entries are named by index, or as every still
 covert exchange of one client with one service; the disclosure is recorded in the ledger as an
 ``admin`` record ``ledger.disclose`` (actor, reason, indexes). Records are never altered.
 """
@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from gateway.citizen import store
+from gateway.citizen import disclosure
 from gateway.cli import common
 from gateway.ids import ClientId, ServiceId
 
@@ -39,14 +39,14 @@ def ledger_disclose(
     try:
         with db.read.connect() as conn:
             if index is not None:
-                covert = [store.covert_entry(conn, index, today)]
+                covert = [disclosure.covert_entry(conn, index, today)]
                 scope: dict[str, str] = {}
             else:
                 client_id = str(common.parse(ClientId, client or ""))
                 service_id = str(common.parse(ServiceId, service or ""))
-                covert = store.covert_entries(conn, client_id, service_id, today)
+                covert = disclosure.covert_entries(conn, client_id, service_id, today)
                 scope = {"client": client_id, "service": service_id}
-        count = store.disclose(db, covert, reason.strip(), scope)
+        count = disclosure.disclose(db, covert, reason.strip(), scope)
     finally:
         db.dispose()
     indexes = sorted(c.index for c in covert)

@@ -8,7 +8,7 @@ connection = context.config.attributes.get("connection")
 if connection is None:  # `alembic` command line: connect from the configured URL
     import sqlalchemy as sa
 
-    engine = sa.create_engine(context.config.get_main_option("sqlalchemy.url"))
+    engine = sa.create_engine(context.config.get_main_option("sqlalchemy.url") or "")
     with engine.begin() as conn:
         context.configure(connection=conn, target_metadata=metadata)
         context.run_migrations()

@@ -119,9 +119,9 @@ def unverified_claims(token: str) -> dict[str, Any]:
     return _segment(token, 1, "payload")
 
 
-def _check_signing_certificate(cert: x509.Certificate) -> None:
-    """Only a member's message-signing certificate (P-256, nonRepudiation, no TLS usage) may
-    sign evidence; a TLS key of the same member may not."""
+def _signing_key(cert: x509.Certificate) -> ec.EllipticCurvePublicKey:
+    """The key of a member's message-signing certificate (P-256, nonRepudiation, no TLS usage):
+    only such a certificate may sign evidence; a TLS key of the same member may not."""
     key = cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
         raise EvidenceError("evidence.untrusted_signer", "the signer's key is not ECDSA P-256")
@@ -134,7 +134,7 @@ def _check_signing_certificate(cert: x509.Certificate) -> None:
     try:
         cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     except x509.ExtensionNotFound:
-        return
+        return key
     raise EvidenceError("evidence.untrusted_signer", "the signer's key is a TLS key")
 
 
@@ -152,11 +152,9 @@ def verify(token: str, ca_cert: x509.Certificate) -> Evidence:
         cert = x509.load_der_x509_certificate(base64.b64decode(chain[0], validate=True))
     except ValueError as exc:
         raise EvidenceError("evidence.malformed", "x5c certificate does not parse") from exc
-    _check_signing_certificate(cert)
+    key = _signing_key(cert)
     try:
-        result = jws.deserialize_compact(
-            token.strip(), ECKey.import_key(cert.public_key()), registry=REGISTRY
-        )
+        result = jws.deserialize_compact(token.strip(), ECKey.import_key(key), registry=REGISTRY)
     except (JoseError, ValueError) as exc:
         raise EvidenceError("evidence.bad_signature", "JWS signature does not verify") from exc
     try:

@@ -166,7 +166,7 @@ def read_params(headers: Mapping[str, str]) -> SignatureParams:
     if len(raw) > MAX_SIGNATURE_INPUT or len(lowered["signature"]) > MAX_SIGNATURE:
         raise EnlaceError("Client.InvalidSignature", "Signature-Input or Signature is too long")
     try:
-        parsed = http_sf.parse(raw.encode(), tltype="dictionary")
+        parsed: dict[str, Any] = http_sf.parse(raw.encode(), tltype="dictionary")  # type: ignore[assignment]
     except Exception as exc:  # the parser raises plain ValueErrors of several kinds
         raise EnlaceError(
             "Client.InvalidSignature", "Signature-Input is not a valid dictionary"
@@ -240,7 +240,8 @@ def response_keyid(headers: Mapping[str, str]) -> str:
     """The keyid of a response signature (responses carry no nonce)."""
     lowered = {k.lower(): v for k, v in headers.items()}
     try:
-        parsed = http_sf.parse(lowered.get("signature-input", "").encode(), tltype="dictionary")
+        raw = lowered.get("signature-input", "").encode()
+        parsed: dict[str, Any] = http_sf.parse(raw, tltype="dictionary")  # type: ignore[assignment]
         keyid = parsed[LABEL][1]["keyid"]
     except Exception as exc:
         raise EnlaceError("Client.InvalidSignature", "response has no usable signature") from exc

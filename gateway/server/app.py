@@ -64,6 +64,12 @@ class Gateway:
     def pseudonym(self, curp: str) -> str:
         return record.pseudonym(self._pseudonym_key, curp)
 
+    @property
+    def pseudonym_key(self) -> bytes:
+        """The instance's pseudonym secret, as read at start (the citizen view derives its
+        challenge and token keys from it)."""
+        return self._pseudonym_key
+
     def source(self, code: str) -> Source:
         entry = self.snapshot.sources[code]
         cached = self._sources.get(code)

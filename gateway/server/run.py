@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 
@@ -17,9 +18,15 @@ from gateway.server.app import create_app
 
 
 def uvicorn_config(
-    settings: Settings, host: str, port: int, *, tls: bool, db: Database | None = None, **kwargs
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    tls: bool,
+    db: Database | None = None,
+    **kwargs: Any,
 ) -> uvicorn.Config:
-    ssl: dict[str, str] = {}
+    ssl: dict[str, Any] = {}
     if tls:
         cert, key = pki.PkiDir(settings.pki_dir).gateway("tls")
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
@@ -31,6 +38,7 @@ def uvicorn_config(
         access_log=False,  # access logs would carry request paths; we log our own events
         timeout_keep_alive=30,
         limit_concurrency=kwargs.pop("limit_concurrency", 2000),
+        # h11's limit only: the default httptools parser has none, exchange.py bounds headers.
         h11_max_incomplete_event_size=16 * 1024,
         **ssl,
         **kwargs,

@@ -205,6 +205,8 @@ def test_paging_and_filters(dev, gateway_url, http, valid_efirmas):
         {"cursor": -1},
         {"from": "2026-13-01"},
         {"from": tomorrow, "to": yesterday},
+        {"to": "9999-12-31"},  # was a 500: the day after overflowed
+        {"from": "0999-01-01"},  # was compared as the text "999-01-01…"
         {"agency": "SEP"},
         {"format": "xml"},
     ):

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime as dt
 import json
 import logging
 import ssl
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -15,8 +19,11 @@ import sqlalchemy as sa
 
 from gateway import bootstrap
 from gateway.citizen import auth
+from gateway.citizen.challenges import citizen_challenges_used
 from gateway.db import ledger_state
 from gateway.ledger import record, store
+from gateway.server import citizen_api
+from gateway.server.app import Gateway
 from gateway.server.run import free_port, running
 from tests.citizen.helpers import (
     Efirma,
@@ -26,7 +33,8 @@ from tests.citizen.helpers import (
     login_response,
     sign,
 )
-from trusted_sources.sat import devpki
+from trusted_sources.sat import devpki, efirma, validation
+from trusted_sources.sat.service import load_trust
 
 
 def _ledger_size(dev: bootstrap.DevInstance) -> int:
@@ -34,10 +42,45 @@ def _ledger_size(dev: bootstrap.DevInstance) -> int:
         return conn.execute(sa.select(ledger_state.c.size)).scalar_one()
 
 
+def _challenges_used(dev: bootstrap.DevInstance) -> int:
+    with dev.database.read.connect() as conn:
+        return conn.execute(
+            sa.select(sa.func.count()).select_from(citizen_challenges_used)
+        ).scalar()
+
+
 def _refused(response: httpx.Response, code: str, status: int = 401) -> None:
     assert response.status_code == status, response.text
     assert error_code(response) == code
     assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.fixture
+def counting_ocsp() -> Iterator[tuple[str, list[bytes]]]:
+    """An OCSP "responder" that only counts what it is asked (and answers HTTP 503)."""
+    asked: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+            asked.append(self.rfile.read(int(self.headers.get("content-length") or 0)))
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST  # noqa: N815
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
 
 
 def test_valid_efirma_logs_in_and_the_login_is_ledgered(
@@ -124,12 +167,92 @@ def test_a_challenge_is_single_use(gateway_url, http, valid_efirmas):
     _refused(replayed, "citizen.challenge_reused")
 
 
-def test_a_failed_attempt_uses_the_challenge_up(gateway_url, http, valid_efirmas):
+def test_junk_costs_neither_a_write_nor_an_ocsp_request(dev, sat, valid_efirmas, counting_ocsp):
+    """With a citizen's public certificate and a junk signature, or a certificate that is
+    wrong before revocation matters, nothing is written and SAT is not asked; the challenge
+    stays good for the citizen, whose login uses it up and asks SAT exactly once."""
+    ocsp_url, asked = counting_ocsp
     citizen = valid_efirmas[0]
-    text = challenge(http, gateway_url)
-    wrong = login_response(http, gateway_url, citizen, text=text, signed=text + "x")
-    _refused(wrong, "citizen.bad_signature")
-    _refused(login_response(http, gateway_url, citizen, text=text), "citizen.challenge_reused")
+    context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
+    with (
+        running(dataclasses.replace(dev.settings, citizen_ocsp_url=ocsp_url)) as url,
+        httpx.Client(verify=context, timeout=15) as client,
+    ):
+        text = challenge(client, url)
+        junk = {
+            "challenge": text,
+            "certificate": base64.b64encode(citizen.cer).decode(),
+            "signature": base64.b64encode(bytes(256)).decode(),
+        }
+        for _ in range(3):
+            _refused(client.post(f"{url}/v1/citizen/login", json=junk), "citizen.bad_signature")
+        for wanted, code in (
+            ({"kind": "efirma", "persona": "fisica", "state": "expired"}, "efirma.expired"),
+            ({"kind": "csd", "persona": "fisica", "state": "valid"}, "efirma.is_csd"),
+        ):
+            _refused(login_response(client, url, credential(sat, **wanted), text=text), code)
+        assert asked == [] and _challenges_used(dev) == 0
+
+        _refused(login_response(client, url, citizen, text=text), "ocsp.http_error", 503)
+        assert len(asked) == 1 and _challenges_used(dev) == 1
+        # A replay of that valid attempt finds the challenge used, before asking SAT again.
+        _refused(login_response(client, url, citizen, text=text), "citizen.challenge_reused")
+        assert len(asked) == 1
+
+
+def test_the_offline_check_asks_no_one_and_is_never_valid(sat, valid_efirmas):
+    citizen = valid_efirmas[0]
+    certificate = efirma.parse_certificate(citizen.cer)
+    trust = load_trust(sat.trust_dir)
+    now = dt.datetime.now(dt.UTC)
+    signature = base64.b64decode(sign(citizen, "hola"))
+    good = validation.check_offline(
+        certificate, trust=trust, at=now, signature=(signature, b"hola")
+    )
+    assert good.codes == ("ocsp.not_checked",) and good.signed is True
+    assert good.verdict == "indeterminate" and not good.valid
+    assert auth.refusal(good) is None
+    forged = validation.check_offline(certificate, trust=trust, at=now, signature=(signature, b"x"))
+    refused = auth.refusal(forged)
+    assert refused is not None and refused.code == "citizen.bad_signature"
+
+
+def test_challenges_and_logins_are_limited_per_client_address(dev, valid_efirmas):
+    citizen = valid_efirmas[0]
+    limited = dataclasses.replace(
+        dev.settings, citizen_attempts_burst=3, citizen_attempts_per_minute=1
+    )
+    context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
+    with running(limited) as url, httpx.Client(verify=context, timeout=15) as client:
+        first, second = challenge(client, url), challenge(client, url)
+        assert login_response(client, url, citizen, text=first).status_code == 200
+        for response in (
+            client.post(f"{url}/v1/citizen/challenge"),
+            login_response(client, url, citizen, text=second),
+        ):
+            _refused(response, "citizen.rate_limited", 429)
+            assert 1 <= int(response.headers["retry-after"]) <= 60
+        # Only the unauthenticated, costly endpoints are limited.
+        assert client.get(f"{url}/v1/citizen/agencies").status_code == 200
+
+
+def test_deeply_nested_json_is_a_bad_request(gateway_url, http):
+    for body in (b"[" * 30_000, b'{"a":' * 6_000):
+        response = http.post(f"{gateway_url}/v1/citizen/login", content=body)
+        _refused(response, "citizen.bad_request", 400)
+
+
+def test_the_citizen_keys_come_from_the_gateway_not_from_disk(dev):
+    gateway = Gateway(dev.settings)
+    try:
+        dev.pki.pseudonym_key.rename(dev.pki.pseudonym_key.with_suffix(".moved"))
+        service = citizen_api.CitizenService(gateway)
+        key = auth.derive_key(gateway.pseudonym_key, "challenge")
+        sealer = auth.ChallengeSealer(key, dev.settings.instance, ttl=60)
+        now = time.time()
+        assert sealer.open(service.challenges.issue(now).text, now)
+    finally:
+        gateway.db.dispose()
 
 
 def test_expired_and_forged_challenges_are_refused(dev, gateway_url, http, valid_efirmas):

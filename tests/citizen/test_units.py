@@ -1,4 +1,5 @@
-"""The pure parts of the citizen view: challenges, tokens, refusals, the query, the CSV."""
+"""The pure parts of the citizen view: challenges, tokens, refusals, attempt limits, the query,
+the CSV."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import json
 
 import pytest
 
-from gateway.citizen import access_log, auth
+from gateway.citizen import access_log, auth, throttle
 from gateway.citizen.errors import CitizenError, status_of
+from gateway.ledger import record
 from trusted_sources.sat.efirma import Failure
 
 KEY = bytes(range(32))
@@ -132,8 +134,18 @@ def test_refusal_puts_proof_of_possession_first_then_certificate_then_revocation
         assert (refused.code, refused.status, refused.codes) == (primary, status, codes)
 
 
+def test_an_offline_report_is_refused_only_for_what_it_checked():
+    """``validation.check_offline`` reports revocation as ``ocsp.not_checked``: that alone is
+    no refusal (revocation is asked next), but it never hides another failure."""
+    assert auth.refusal(_Report("ocsp.not_checked")) is None  # type: ignore[arg-type]
+    refused = auth.refusal(_Report("ocsp.not_checked", "efirma.expired"))  # type: ignore[arg-type]
+    assert refused is not None and refused.code == "efirma.expired"
+    assert refused.codes == ("efirma.expired",)
+
+
 def test_error_codes_have_fixed_statuses():
     assert status_of("citizen.challenge_reused") == 401
+    assert status_of("citizen.rate_limited") == 429
     assert status_of("efirma.unknown_issuer") == 401
     assert status_of("ocsp.timeout") == 503
     with pytest.raises(ValueError):
@@ -162,13 +174,67 @@ def test_query_parsing():
         assert _code(excinfo) == "citizen.bad_query"
 
 
-def test_visibility_rule():
-    today = dt.date(2026, 6, 1)
-    assert access_log.visible({"hidden_until": None}, False, today)
-    assert access_log.visible({}, False, today)
-    assert not access_log.visible({"hidden_until": "2026-06-02"}, False, today)
-    assert access_log.visible({"hidden_until": "2026-06-02"}, True, today)
-    assert access_log.visible({"hidden_until": "2026-06-01"}, False, today)
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"to": ["9999-12-31"]},  # its next day overflowed: a 500
+        {"from": ["9999-01-01"]},
+        {"from": ["0999-01-01"]},  # compared as text '999-01-…', after every real date
+        {"to": ["0001-01-01"]},
+        {"from": ["1969-12-31"]},
+    ],
+)
+def test_date_filters_are_bounded(bad):
+    with pytest.raises(CitizenError) as excinfo:
+        access_log.parse_request(bad)
+    assert _code(excinfo) == "citizen.bad_query"
+    assert "1970-01-01 to 9998-12-31" in excinfo.value.message
+
+
+def test_date_bounds_are_written_as_the_ledger_writes_times():
+    query = access_log.parse_request({"from": ["1970-01-01"], "to": ["9998-12-31"]}).query
+    assert (query.since, query.until) == (access_log.MIN_DATE, access_log.MAX_DATE)
+    for day in (access_log.MIN_DATE, dt.date(2026, 6, 1), access_log.MAX_DATE):
+        midnight = dt.datetime.combine(day, dt.time(), dt.UTC)
+        assert access_log._midnight(day) == record.timestamp(midnight)
+    assert access_log._midnight(dt.date(999, 1, 1)) == "0999-01-01T00:00:00.000000Z"
+
+
+def test_attempt_limiter_refills_and_refuses_with_the_wait():
+    limiter = throttle.AttemptLimiter(per_minute=6, burst=2)  # one attempt per 10 s
+    assert limiter.take("a", 100.0) == 0 and limiter.take("a", 100.0) == 0
+    assert limiter.take("a", 100.0) == pytest.approx(10.0)
+    assert limiter.take("b", 100.0) == 0  # another client has its own bucket
+    assert limiter.take("a", 105.0) == pytest.approx(5.0)  # refused attempts cost nothing
+    assert limiter.take("a", 110.0) == 0
+    assert limiter.take("a", 110.0) > 0
+    assert limiter.take("a", 1000.0) == 0 and limiter.take("a", 1000.0) == 0  # full, not more
+    assert limiter.take("a", 1000.0) > 0
+    with pytest.raises(ValueError):
+        throttle.AttemptLimiter(per_minute=0, burst=1)
+
+
+def test_attempt_limiter_table_is_bounded_and_forgets_the_quietest_first():
+    limiter = throttle.AttemptLimiter(per_minute=1, burst=1, max_clients=3)
+    for n, client in enumerate("abc"):
+        limiter.take(client, float(n))
+    assert limiter.take("a", 3.0) > 0  # seen again: now the most recent
+    assert limiter.take("d", 4.0) == 0  # the table is full: "b", the quietest, goes
+    assert len(limiter) == 3
+    assert limiter.take("b", 5.0) == 0  # forgotten, so full again ("c" goes)
+    assert limiter.take("a", 6.0) > 0 and limiter.take("d", 6.0) > 0  # still remembered
+    for n in range(10_000):
+        limiter.take(f"10.0.{n // 256}.{n % 256}", 7.0)
+    assert len(limiter) == 3
+
+
+def test_clients_are_counted_by_address_and_ipv6_by_its_64():
+    assert throttle.client_key("192.0.2.7") == "192.0.2.7"
+    assert throttle.client_key("::ffff:192.0.2.7") == "192.0.2.7"
+    one = throttle.client_key("2001:db8:1:2:aaaa::1")
+    assert one == "2001:db8:1:2::/64" == throttle.client_key("2001:db8:1:2:ffff::9")
+    assert throttle.client_key("2001:db8:1:3::1") != one
+    assert throttle.client_key(None) == "-" and throttle.client_key("testclient") == "testclient"
 
 
 def test_csv_neutralises_formulas_and_keeps_plain_values():

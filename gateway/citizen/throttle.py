@@ -1,0 +1,63 @@
+"""Attempt limits for the unauthenticated citizen endpoints (challenge and login).
+
+A token bucket per client address, in memory: ``burst`` attempts at once, regained at
+``per_minute``. An IPv6 client is counted by its /64 (what one line or host is usually given;
+by single address the limit would mean nothing). The table keeps at most ``max_clients``
+buckets and forgets the least recently seen first; a forgotten bucket starts full again, which
+only forgives the client that has been quiet longest.
+
+Each gateway process counts on its own. The address is the TCP peer's: forwarding headers are
+not believed (anyone can write them), so behind a reverse proxy every client shares the proxy's
+bucket and the limit becomes a global one; size it accordingly there.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import OrderedDict
+
+MAX_CLIENTS = 10_000
+
+
+def client_key(host: str | None) -> str:
+    """The bucket a peer address counts against: the address, or its /64 for IPv6."""
+    if not host:
+        return "-"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:64]  # not an IP (a Unix socket, a test client): count it as given
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+class AttemptLimiter:
+    """Token buckets by client key; time (monotonic seconds) is a parameter."""
+
+    def __init__(self, per_minute: float, burst: int, max_clients: int = MAX_CLIENTS) -> None:
+        if per_minute <= 0 or burst < 1 or max_clients < 1:
+            raise ValueError("rate, burst and table size must be positive")
+        self._rate = per_minute / 60.0
+        self._burst = float(burst)
+        self._max_clients = max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, when
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def take(self, client: str, now: float) -> float:
+        """Spend one attempt: 0 if ``client`` may go ahead, else the seconds until it may."""
+        tokens, then = self._buckets.pop(client, (self._burst, now))
+        tokens = min(self._burst, tokens + max(0.0, now - then) * self._rate)
+        wait = 0.0
+        if tokens >= 1:
+            tokens -= 1
+        else:
+            wait = (1 - tokens) / self._rate
+        self._buckets[client] = (tokens, now)  # most recently seen last
+        if len(self._buckets) > self._max_clients:
+            self._buckets.popitem(last=False)
+        return wait
