@@ -308,6 +308,11 @@ class PkiDir:
     def checkpoint_vkey(self) -> Path:
         return self.root / "gateway" / "checkpoint.vkey"
 
+    @property
+    def checkpoint_last(self) -> Path:
+        """The gateway's own copy of the last checkpoint it signed (docs/ledger.md §4)."""
+        return self.root / "gateway" / "checkpoint.last"
+
     def load_checkpoint_signer(self) -> notes.NoteSigner:
         return notes.NoteSigner.from_skey(self.checkpoint_key.read_text().strip())
 

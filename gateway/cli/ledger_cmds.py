@@ -86,12 +86,32 @@ def _log_verifier(vkey: Path | None, pki_dir: Path | None) -> checkpoint.NoteVer
     return _verifier(default) if default.exists() else None
 
 
-def _snapshot_verify(database: Database, verifier: checkpoint.NoteVerifier | None) -> audit.Report:
+def _snapshot_verify(
+    database: Database,
+    verifier: checkpoint.NoteVerifier | None,
+    trusted: checkpoint.Checkpoint | None = None,
+) -> audit.Report:
     with database.read.connect() as conn:
         if not database.is_sqlite:  # every stream must read the same snapshot
             conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            return audit.verify(conn, verifier)
+            return audit.verify(conn, verifier, trusted=trusted)
+
+
+def _trusted_checkpoint(
+    path: Path, verifier: checkpoint.NoteVerifier | None
+) -> checkpoint.Checkpoint:
+    """A signed checkpoint note kept outside storage, verified with the gateway's key."""
+    if verifier is None:
+        raise common.CliError(
+            "ledger.key", "--trusted-checkpoint needs the gateway's checkpoint key (--vkey)"
+        )
+    try:
+        return checkpoint.open_checkpoint(path.read_bytes(), verifier)
+    except OSError as exc:
+        raise common.CliError("ledger.checkpoint", f"cannot read {path}: {exc.strerror}") from exc
+    except checkpoint.NoteError as exc:
+        raise common.CliError("ledger.checkpoint", f"{path}: {exc}") from exc
 
 
 def _describe(finding: audit.Finding) -> str:
@@ -108,6 +128,14 @@ def _describe(finding: audit.Finding) -> str:
 @ledger_app.command("verify")
 def ledger_verify(
     vkey: VkeyOpt = None,
+    trusted_checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--trusted-checkpoint",
+            help="A signed checkpoint note kept outside the database (a witness's, a bundle's, "
+            "your own): the stored history must reach it.",
+        ),
+    ] = None,
     database_url: common.DatabaseOpt = None,
     pki_dir: common.PkiOpt = None,
     as_json: common.JsonOpt = False,
@@ -115,12 +143,17 @@ def ledger_verify(
     """Recompute the whole tree from storage and name every discrepancy (exit 1 if any).
 
     Reports every modified, deleted, reordered or inserted record by index, and every stored
-    node, tree state, signed checkpoint or subject-index row that disagrees (docs/ledger.md §8).
+    node, tree state, signed checkpoint, subject-index row, entry column or disclosure that
+    disagrees (docs/ledger.md §8). Only ``--trusted-checkpoint`` catches a history rewritten
+    consistently together with the checkpoints that covered it.
     """
     verifier = _log_verifier(vkey, pki_dir)
+    trusted = None
+    if trusted_checkpoint is not None:
+        trusted = _trusted_checkpoint(trusted_checkpoint, verifier)
     database = common.database(common.settings(database_url))
     try:
-        report = _snapshot_verify(database, verifier)
+        report = _snapshot_verify(database, verifier, trusted)
     finally:
         database.dispose()
     if as_json:
@@ -133,6 +166,8 @@ def ledger_verify(
             f"ledger of {report.tree_size} entries: {report.entries} records, "
             f"{report.nodes} nodes, {report.checkpoints} checkpoints ({checked})"
         )
+        if report.trusted_size is not None:
+            typer.echo(f"checked against the trusted checkpoint of size {report.trusted_size}")
         for finding in report.findings:
             typer.echo(_describe(finding))
         if report.dropped:
@@ -158,8 +193,9 @@ def ledger_checkpoint(
             if not folder.checkpoint_key.exists():
                 raise common.CliError("pki.missing", f"no checkpoint key in {folder.root}")
             try:
-                with database.write.begin() as conn:
-                    head = store.sign_checkpoint(conn, folder.load_checkpoint_signer())
+                head = store.sign_checkpoint_kept(
+                    database.write, folder.load_checkpoint_signer(), folder.checkpoint_last
+                )
             except store.LedgerCorrupt as exc:
                 raise common.CliError("ledger.corrupt", str(exc)) from exc
         else:

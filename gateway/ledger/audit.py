@@ -14,7 +14,13 @@ is *reordered* (a record replaced in place by one never committed is *modified* 
 The tree is recomputed from the committed leaves, so a tampered entry is named at its index
 instead of as a cascade of mismatching nodes and roots; tampering with the nodes themselves
 shows up as *node* findings, against the compact range as *state* and against signed roots as
-*checkpoint*. The subjects index (what the citizen view searches) is compared with the records.
+*checkpoint*. What storage copies out of each record for queries — the subjects index the
+citizen view searches and the entry's columns (client, service, …) — is compared with the
+record, and every early disclosure must be named by a ``ledger.disclose`` admin record.
+
+A consistent rewrite (bodies, leaf hashes, nodes and state together, with the checkpoints
+that covered it deleted) leaves storage self-consistent: only a signed head kept outside
+storage catches it, given as ``trusted`` (``--trusted-checkpoint``).
 """
 
 from __future__ import annotations
@@ -35,11 +41,22 @@ from gateway.db import (
     ledger_state,
     ledger_subjects,
 )
-from gateway.ledger import checkpoint, merkle
+from gateway.ledger import checkpoint, merkle, store
 
 __all__ = ["KINDS", "MAX_FINDINGS", "MAX_TRACKED", "Finding", "Report", "verify"]
 
-KINDS = ("modified", "deleted", "inserted", "reordered", "node", "state", "checkpoint", "subjects")
+KINDS = (
+    "modified",
+    "deleted",
+    "inserted",
+    "reordered",
+    "node",
+    "state",
+    "checkpoint",
+    "subjects",
+    "column_mismatch",
+    "unrecorded_disclosure",
+)
 #: Findings kept in a report (runs of consecutive indexes count once); the rest are counted.
 MAX_FINDINGS = 10_000
 #: Misplaced records remembered to tell "reordered" from "deleted"/"inserted"/"modified".
@@ -47,7 +64,12 @@ MAX_TRACKED = 100_000
 _PAGE = 2_000
 _END = 1 << 64
 _EXTRA_NODE = "stored node not in the tree"
+_TRUSTED_DIFFERS = "trusted checkpoint's root differs from the tree's: history was rewritten"
 _STRAY_SUBJECTS = "subject index rows for a missing entry"
+_COLUMNS = ("kind", "recorded_at", "exchange_id", "client", "service", "outcome")
+#: Early disclosures (gateway.citizen.disclosure; named here, not imported, to keep the ledger
+#: free of the citizen view): each row must be named by a ``ledger.disclose`` admin record.
+_disclosures = sa.table("ledger_disclosures", sa.column("idx"))
 
 
 @dataclass
@@ -72,6 +94,8 @@ class Report:
     nodes: int = 0
     checkpoints: int = 0
     signatures_checked: bool = False
+    #: The size of the trusted checkpoint (``--trusted-checkpoint``) checked against, if any.
+    trusted_size: int | None = None
     #: False when more misplaced records existed than MAX_TRACKED: some kinds may be coarser.
     complete: bool = True
     findings: list[Finding] = field(default_factory=list)
@@ -140,15 +164,27 @@ class _Stream:
 
 
 class _Auditor:
-    def __init__(self, conn: Connection, verifier: checkpoint.NoteVerifier | None) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        verifier: checkpoint.NoteVerifier | None,
+        trusted: checkpoint.Checkpoint | None,
+    ) -> None:
         self.conn = conn
         self.verifier = verifier
+        self.trusted = trusted
+        #: Indexes named by ``ledger.disclose`` records: what the disclosure check needs.
+        self.disclosed: set[int] = set()
         size, packed = conn.execute(
             sa.select(ledger_state.c.size, ledger_state.c.compact_range)
         ).one()
         self.size = size
         self.stored_range = bytes(packed)
-        self.report = Report(tree_size=size, signatures_checked=verifier is not None)
+        self.report = Report(
+            tree_size=size,
+            signatures_checked=verifier is not None,
+            trusted_size=None if trusted is None else trusted.size,
+        )
         self.found = _Findings(self.report)
         self.tree: merkle.CompactRange | None = merkle.CompactRange()
         self.levels: dict[int, _Stream] = {}
@@ -180,7 +216,10 @@ class _Auditor:
         entries = _Stream(
             self.conn,
             sa.select(
-                ledger_entries.c.idx, ledger_entries.c.leaf_hash, ledger_entries.c.body
+                ledger_entries.c.idx,
+                ledger_entries.c.leaf_hash,
+                ledger_entries.c.body,
+                *(ledger_entries.c[name] for name in _COLUMNS),
             ).order_by(ledger_entries.c.idx),
         )
         leaves = self._level(0)
@@ -225,7 +264,7 @@ class _Auditor:
             claimed = bytes(entry.leaf_hash)
             if merkle.leaf_hash(entry.body.encode()) != claimed:
                 self.found.add("modified", index, "body does not hash to its leaf hash")
-            self._check_subjects(index, entry.body)
+            self._check_copies(index, entry)
         if index >= self.size and committed is not None:
             self.found.add("node", index, "stored leaf beyond the tree", level=0)
             committed = None
@@ -272,18 +311,41 @@ class _Auditor:
         if claimed is not None and not moved and (committed is None or committed in claimed_at):
             self.found.add("inserted", index, "entry was never committed to the tree")
 
-    def _check_subjects(self, index: int, body: str) -> None:
+    def _check_copies(self, index: int, entry: Any) -> None:
+        """What storage copies out of a record (the subjects index, the entry's columns) must
+        say what the record says: queries filter on the copies."""
+        try:
+            decoded = json.loads(entry.body)
+            if not isinstance(decoded, dict):
+                raise TypeError
+        except (ValueError, TypeError):
+            decoded = None
         while self.subjects.key() < index:
             self.found.add("subjects", self.subjects.pop()[0], _STRAY_SUBJECTS)
         stored = []
         while self.subjects.key() == index:
             stored.append(self.subjects.pop()[1])
         try:
-            expected = sorted(set(json.loads(body).get("subjects") or ()))
-        except (ValueError, AttributeError, TypeError):
+            expected = sorted(set(decoded.get("subjects") or ()))
+        except (AttributeError, TypeError):
             expected = None
         if stored != expected:
             self.found.add("subjects", index, "subject index differs from the record")
+        try:
+            columns = store.entry_columns(decoded)
+        except (KeyError, TypeError):
+            columns = None
+        differ = [n for n in _COLUMNS if columns is None or getattr(entry, n) != columns[n]]
+        if differ:
+            self.found.add("column_mismatch", index, f"{', '.join(differ)} differ from the record")
+        if decoded is not None and (decoded.get("kind"), decoded.get("action")) == (
+            "admin",
+            "ledger.disclose",
+        ):
+            details = decoded.get("details")
+            named = details.get("indexes") if isinstance(details, dict) else None
+            if isinstance(named, list):
+                self.disclosed.update(i for i in named if type(i) is int)
 
     # --- the tree ----------------------------------------------------------------------------
 
@@ -317,6 +379,13 @@ class _Auditor:
             self._check_signature(size, bytes(root), note.encode())
             if size == self.tree.size and bytes(root) != self.tree.root():
                 self.found.add("checkpoint", size, "signed root differs from the tree's")
+        trusted = self.trusted
+        if (
+            trusted is not None
+            and trusted.size == self.tree.size
+            and trusted.root_hash != self.tree.root()
+        ):
+            self.found.add("checkpoint", trusted.size, _TRUSTED_DIFFERS)
 
     def _check_signature(self, size: int, root: bytes, note: bytes) -> None:
         if self.verifier is None:
@@ -352,16 +421,37 @@ class _Auditor:
             if self.tree is not None:
                 self.found.add("checkpoint", size, "signed checkpoint is larger than the tree")
             last_signed = max(last_signed, size)
+        if self.trusted is not None and self.trusted.size > self.size:
+            self.found.add(
+                "checkpoint", self.trusted.size, "trusted checkpoint is larger than the tree"
+            )
+            last_signed = max(last_signed, self.trusted.size)
         if last_signed > self.size:  # a signed head proves they existed
             gone = last_signed - self.size
             self.found.add("deleted", self.size, "covered by a signed checkpoint", count=gone)
         if self.tree is not None and self.tree.to_bytes() != self.stored_range:
             self.found.add("state", self.size, "stored compact range differs from the tree's")
+        disclosures = sa.select(_disclosures.c.idx).order_by(_disclosures.c.idx)
+        rows = self.conn.execute(
+            disclosures.execution_options(stream_results=True, yield_per=_PAGE)
+        )
+        for (index,) in rows:
+            if index not in self.disclosed:
+                self.found.add(
+                    "unrecorded_disclosure", index, "disclosed with no ledger.disclose record"
+                )
 
 
-def verify(conn: Connection, verifier: checkpoint.NoteVerifier | None = None) -> Report:
+def verify(
+    conn: Connection,
+    verifier: checkpoint.NoteVerifier | None = None,
+    *,
+    trusted: checkpoint.Checkpoint | None = None,
+) -> Report:
     """Audit the whole ledger on ``conn``; run it inside one transaction to read one snapshot.
 
     Checkpoint signatures are checked when ``verifier`` (the gateway's checkpoint key) is given.
+    ``trusted`` is a checkpoint obtained outside storage (already verified by the caller): the
+    tree rebuilt from storage must reach its size with its root.
     """
-    return _Auditor(conn, verifier).run()
+    return _Auditor(conn, verifier, trusted).run()

@@ -53,6 +53,7 @@ __all__ = [
     "cosign",
     "cosignature_timestamp",
     "generate_key",
+    "open_checkpoint",
     "open_note",
     "parse_checkpoint",
     "parse_signature_line",
@@ -416,6 +417,14 @@ def parse_checkpoint(body: bytes) -> Checkpoint:
     except ValueError as exc:
         raise MalformedCheckpointError(f"root hash: {exc}") from None
     return Checkpoint(origin, int(size_line), root_hash, tuple(extensions))
+
+
+def open_checkpoint(note: bytes, log: NoteVerifier) -> Checkpoint:
+    """A checkpoint note signed by the log's key, for the log's origin; else NoteError."""
+    head = parse_checkpoint(open_note(note, [log]).body)
+    if head.origin != log.name:
+        raise UnverifiedNoteError(f"checkpoint is for another log, {head.origin!r}")
+    return head
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ import dataclasses
 import datetime as dt
 import functools
 import json
+import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,18 +60,21 @@ class Appended:
     root: bytes
 
 
-def _row(index: int, record: dict[str, Any], body: bytes, leaf: bytes) -> dict[str, Any]:
+def entry_columns(record: dict[str, Any]) -> dict[str, Any]:
+    """The ``ledger_entries`` columns copied from a record (what queries filter on); the audit
+    compares the stored ones with this."""
     return {
-        "idx": index,
-        "leaf_hash": leaf,
         "kind": record["kind"],
         "recorded_at": record.get("responded_at") or record.get("recorded_at"),
         "exchange_id": record.get("exchange_id"),
         "client": record.get("client"),
         "service": record.get("service"),
         "outcome": record.get("outcome") or record.get("action"),
-        "body": body.decode(),
     }
+
+
+def _row(index: int, record: dict[str, Any], body: bytes, leaf: bytes) -> dict[str, Any]:
+    return {"idx": index, "leaf_hash": leaf, **entry_columns(record), "body": body.decode()}
 
 
 def _locked_tree(conn: Connection) -> merkle.CompactRange:
@@ -289,25 +294,43 @@ def checkpoints(
         bound = rows[-1].size
 
 
-def sign_checkpoint(conn: Connection, signer: checkpoint.NoteSigner) -> StoredCheckpoint:
+def _anchor(note: bytes, signer: checkpoint.NoteSigner, what: str) -> checkpoint.Checkpoint:
+    try:
+        return checkpoint.open_checkpoint(note, signer.verifier())
+    except checkpoint.NoteError as exc:
+        raise LedgerCorrupt(f"{what} does not verify with the checkpoint key: {exc}") from None
+
+
+def sign_checkpoint(
+    conn: Connection, signer: checkpoint.NoteSigner, *, last: bytes | None = None
+) -> StoredCheckpoint:
     """Sign and store a checkpoint of the committed tree, unless one of its size exists.
 
     Holds the sequencing lock, and refuses (``LedgerCorrupt``) to sign a head that is not an
-    append-only extension of the newest stored one: a log must never sign inconsistent heads.
+    append-only extension of the last signed one: a log must never sign inconsistent heads.
+    That head is ``last``, the gateway's own copy of the last note it signed (kept outside the
+    database, so that rewriting storage and deleting its checkpoints cannot move it), else the
+    newest stored checkpoint; either way its *signed* root is used, never the ``root`` column.
     """
     head = _locked_tree(conn)
     latest = latest_checkpoint(conn)
     root = head.root()
-    if latest is not None:
-        if latest.size == head.size and latest.root == root:
-            return latest
+    anchor = None
+    if last is not None:
+        anchor = _anchor(last, signer, "the last signed checkpoint")
+    elif latest is not None:
+        anchor = _anchor(latest.note, signer, f"stored checkpoint {latest.size}")
+    if anchor is not None:
         try:
-            proof = merkle.consistency_proof(latest.size, head.size, node_reader(conn))
-            merkle.verify_consistency(latest.size, head.size, proof, latest.root, root)
+            proof = merkle.consistency_proof(anchor.size, head.size, node_reader(conn))
+            merkle.verify_consistency(anchor.size, head.size, proof, anchor.root_hash, root)
         except (ValueError, merkle.MerkleError) as exc:
             raise LedgerCorrupt(
-                f"tree of size {head.size} is not an extension of checkpoint {latest.size}: {exc}"
+                f"tree of size {head.size} is not an extension of signed checkpoint "
+                f"{anchor.size}: {exc}"
             ) from None
+    if latest is not None and latest.size == head.size and latest.root == root:
+        return latest
     body = checkpoint.Checkpoint(signer.name, head.size, root).body()
     stored = StoredCheckpoint(
         head.size, root, checkpoint.sign_note(body, [signer]), dt.datetime.now(dt.UTC), None
@@ -320,6 +343,24 @@ def sign_checkpoint(conn: Connection, signer: checkpoint.NoteSigner) -> StoredCh
             created_at=stored.created_at,
         )
     )
+    return stored
+
+
+def sign_checkpoint_kept(
+    engine: sa.Engine, signer: checkpoint.NoteSigner, last_file: Path
+) -> StoredCheckpoint:
+    """``sign_checkpoint`` in its own transaction, anchored on and then updating ``last_file``
+    (the gateway's own copy of its last signed checkpoint; first run: the database's)."""
+    last = last_file.read_bytes() if last_file.exists() else None
+    with engine.begin() as conn:
+        stored = sign_checkpoint(conn, signer, last=last)
+    # Re-read: another process may have signed (and kept) a larger checkpoint meanwhile.
+    current = last_file.read_bytes() if last_file.exists() else None
+    if current is None or _anchor(current, signer, str(last_file)).size < stored.size:
+        body = checkpoint.Checkpoint(signer.name, stored.size, stored.root).body()
+        temporary = last_file.with_name(f"{last_file.name}.{os.getpid()}.tmp")
+        temporary.write_bytes(checkpoint.sign_note(body, [signer]))  # Ed25519: same bytes
+        os.replace(temporary, last_file)
     return stored
 
 

@@ -131,8 +131,9 @@ class Gateway:
 
     def sign_checkpoint(self) -> store.StoredCheckpoint:
         """Sign a checkpoint of the ledger now, unless the newest one already covers it."""
-        with self.db.write.begin() as conn:
-            return store.sign_checkpoint(conn, self.checkpoint_signer)
+        return store.sign_checkpoint_kept(
+            self.db.write, self.checkpoint_signer, self.pki.checkpoint_last
+        )
 
     def _sign_checkpoint_logged(self) -> None:
         try:

@@ -241,15 +241,14 @@ def _old_schema_ledger(url: str, count: int, gap: int | None = None) -> dbm.Data
         command.upgrade(cfg, "0001")
         rows = []
         for n in range(count):
-            body = record.canonical(exchange(n, subjects=[]))
+            made = exchange(n, subjects=[])
+            body = record.canonical(made)
             index = n + 1 if gap is not None and n >= gap else n
             rows.append(
                 {
                     "idx": index,
                     "leaf_hash": merkle.leaf_hash(body),
-                    "kind": "exchange",
-                    "recorded_at": "t",
-                    "outcome": "allowed",
+                    **store.entry_columns(made),
                     "body": body.decode(),
                 }
             )

@@ -19,7 +19,7 @@ from gateway.ids import MemberId
 from gateway.ledger import bundle, checkpoint, merkle, receipt, store, witness
 from gateway.protocol import headers as h
 from services.sdk import EnlaceClient, ResponseVerificationError
-from tests.ledger.helpers import bodies, fill, sign
+from tests.ledger.helpers import bodies, checkpoint_key, fill, sign
 from tests.unit.test_merkle import ref_mth, ref_path
 
 LEAF = merkle.leaf_hash(b"record")
@@ -217,9 +217,11 @@ def test_check_proof_command(database, signer, vkey_file, proven, tmp_path: Path
     assert [e["index"] for e in json.loads(exported.stdout)["entries"]] == [0, 20]
 
 
-def test_checkpoint_and_witness_commands(database, vkey_file, tmp_path: Path):
+def test_checkpoint_and_witness_commands(database, tmp_path: Path):
     fill(database, 5)
-    pki_dir = str(vkey_file.parent.parent)
+    # A PKI of its own: signing from the CLI keeps the last checkpoint in it (checkpoint.last).
+    _, vkey_file = checkpoint_key(tmp_path / "pki")
+    pki_dir = str(tmp_path / "pki")
     runner = CliRunner()
 
     def enlace(*args: str) -> str:

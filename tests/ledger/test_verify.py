@@ -3,14 +3,19 @@ the index and the kind of every change, and exits non-zero."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from gateway import pki
+from gateway.citizen import disclosure
+from gateway.cli.common import CliError
 from gateway.cli.main import app
 from gateway.db import (
     Database,
@@ -20,16 +25,18 @@ from gateway.db import (
     ledger_state,
     ledger_subjects,
 )
-from gateway.ledger import merkle, record, store
-from tests.ledger.helpers import exchange, fill, sign
+from gateway.ledger import checkpoint, merkle, record, store
+from tests.factories import exchange_record
+from tests.ledger.helpers import checkpoint_key, exchange, fill, sign
 
 SIZE = 40
 
 
-def verify(database: Database, vkey_file) -> tuple[int, dict[str, Any]]:  # noqa: ANN001
+def verify(database: Database, vkey_file, *extra: str) -> tuple[int, dict[str, Any]]:  # noqa: ANN001
     result = CliRunner().invoke(
         app,
-        ["ledger", "verify", "--json", "--database-url", database.url, "--vkey", str(vkey_file)],
+        ["ledger", "verify", "--json", "--database-url", database.url, "--vkey", str(vkey_file)]
+        + list(extra),
     )
     return result.exit_code, json.loads(result.stdout)
 
@@ -207,3 +214,132 @@ def test_tampered_nodes_state_checkpoints_and_subjects_are_named(ledger, vkey_fi
     }
     # The records themselves are intact: nothing is reported against them.
     assert not {f["kind"] for f in report["findings"]} & {"modified", "deleted", "inserted"}
+
+
+# --- a consistent rewrite: only a signed head kept outside storage catches it ----------------
+
+
+def rewrite_consistently(ledger: Database, index: int) -> None:
+    """Rewrite record ``index`` with its leaf hash, every node and the state, and delete the
+    checkpoints that covered it: storage is then self-consistent."""
+    with ledger.write.begin() as conn:
+        rows = conn.execute(
+            sa.select(ledger_entries.c.idx, ledger_entries.c.body).order_by(ledger_entries.c.idx)
+        ).all()
+        forged = record.canonical({**json.loads(rows[index].body), "purpose": "fraude"})
+        tree, nodes = merkle.CompactRange(), []
+        for idx, body in rows:
+            leaf = merkle.leaf_hash(forged if idx == index else body.encode())
+            nodes += [{"level": lv, "idx": i, "hash": h} for lv, i, h in tree.append(leaf)]
+        conn.execute(
+            sa.update(ledger_entries)
+            .where(ledger_entries.c.idx == index)
+            .values(body=forged.decode(), leaf_hash=merkle.leaf_hash(forged))
+        )
+        conn.execute(sa.delete(ledger_nodes))
+        conn.execute(sa.insert(ledger_nodes), nodes)
+        conn.execute(sa.update(ledger_state).values(compact_range=tree.to_bytes()))
+        conn.execute(sa.delete(ledger_checkpoints).where(ledger_checkpoints.c.size > index))
+
+
+def trusted_note(ledger: Database, size: int, folder) -> str:  # noqa: ANN001
+    """A signed checkpoint kept outside storage (as a witness or a bundle's reader keeps it)."""
+    with ledger.read.connect() as conn:
+        note = conn.execute(
+            sa.select(ledger_checkpoints.c.note).where(ledger_checkpoints.c.size == size)
+        ).scalar_one()
+    path = folder / f"checkpoint-{size}"
+    path.write_text(note)
+    return str(path)
+
+
+def test_a_consistent_rewrite_is_caught_against_a_trusted_checkpoint(ledger, vkey_file, tmp_path):
+    trusted = trusted_note(ledger, 25, tmp_path)
+    status, report = verify(ledger, vkey_file, "--trusted-checkpoint", trusted)
+    assert status == 0 and report["trusted_size"] == 25
+    rewrite_consistently(ledger, 5)
+    status, report = verify(ledger, vkey_file)
+    assert status == 0  # storage alone cannot tell (docs/ledger.md §8)
+    status, report = verify(ledger, vkey_file, "--trusted-checkpoint", trusted)
+    assert status == 1
+    assert found(report) == {("checkpoint", 25, 1, None)}
+
+
+def test_a_trusted_checkpoint_beyond_the_ledger_is_a_finding(ledger, vkey_file, tmp_path):
+    trusted = trusted_note(ledger, SIZE, tmp_path)
+    truncate_tail(ledger)
+    run(ledger, sa.delete(ledger_checkpoints).where(ledger_checkpoints.c.size == SIZE))
+    status, report = verify(ledger, vkey_file, "--trusted-checkpoint", trusted)
+    assert status == 1
+    assert found(report) >= {("checkpoint", SIZE, 1, None), ("deleted", SIZE - 3, 3, None)}
+
+
+def test_a_trusted_checkpoint_must_verify(ledger, vkey_file, tmp_path):
+    forged = tmp_path / "forged"
+    forged.write_text(Path(trusted_note(ledger, 25, tmp_path)).read_text().replace("25", "24", 1))
+    result = CliRunner().invoke(
+        app,
+        ["ledger", "verify", "--database-url", ledger.url, "--vkey", str(vkey_file)]
+        + ["--trusted-checkpoint", str(forged)],
+    )
+    # main() prints CliError as "error [code]: …" with exit status 2
+    assert isinstance(result.exception, CliError) and result.exception.code == "ledger.checkpoint"
+    assert "invalid signature" in str(result.exception)
+
+
+def test_the_gateway_will_not_sign_over_a_rewritten_history(database, tmp_path):
+    """It anchors on its own copy of its last signed checkpoint, not on the database's rows."""
+    signer, _ = checkpoint_key(tmp_path / "pki")
+    last = pki.PkiDir(tmp_path / "pki").checkpoint_last
+    fill(database, 25)
+    assert store.sign_checkpoint_kept(database.write, signer, last).size == 25  # first run
+    fill(database, SIZE - 25, start=25)
+    assert store.sign_checkpoint_kept(database.write, signer, last).size == SIZE
+    kept = last.read_bytes()
+    assert checkpoint.open_checkpoint(kept, signer.verifier()).size == SIZE
+    rewrite_consistently(database, 5)
+    fill(database, 2, start=SIZE)
+    with pytest.raises(store.LedgerCorrupt, match="not an extension of signed checkpoint 40"):
+        store.sign_checkpoint_kept(database.write, signer, last)
+    with database.read.connect() as conn:
+        assert store.latest_checkpoint(conn) is None  # nothing signed over the forgery
+    assert last.read_bytes() == kept
+
+
+# --- copies of the records that queries filter on ----------------------------------------------
+
+
+def test_edited_columns_and_subject_rows_are_named(ledger, vkey_file):
+    e, s = ledger_entries.c, ledger_subjects.c
+    run(
+        ledger,
+        sa.update(ledger_entries).where(e.idx == 17).values(client="MX/GOB/OTRO/x"),
+        sa.update(ledger_entries).where(e.idx == 3).values(outcome="refused", service="y"),
+        sa.update(ledger_entries).where(e.idx == 30).values(recorded_at="2020-01-01T00:00:00Z"),
+        sa.update(ledger_subjects).where(s.idx == 8).values(subject="f" * 64),
+    )
+    status, report = verify(ledger, vkey_file)
+    assert status == 1
+    assert found(report) == {
+        ("column_mismatch", 3, 1, None),
+        ("column_mismatch", 17, 1, None),
+        ("column_mismatch", 30, 1, None),
+        ("subjects", 8, 1, None),
+    }
+    details = {f["index"]: f["detail"] for f in report["findings"]}
+    assert details[3] == "service, outcome differ from the record"
+
+
+def test_every_disclosure_needs_its_ledger_record(ledger, vkey_file):
+    with ledger.write.begin() as conn:
+        hidden = [exchange_record(n, hidden_until="2999-01-01") for n in (SIZE, SIZE + 1)]
+        covert = store.append(conn, hidden)
+    disclosure.disclose(
+        ledger, [disclosure.Covert(covert[0].index, dt.date(2999, 1, 1))], "court order", {}
+    )
+    status, report = verify(ledger, vkey_file)
+    assert status == 0
+    run(ledger, sa.insert(disclosure.ledger_disclosures).values(idx=SIZE + 1, disclosed_at="t"))
+    status, report = verify(ledger, vkey_file)
+    assert status == 1
+    assert found(report) == {("unrecorded_disclosure", SIZE + 1, 1, None)}
