@@ -11,6 +11,8 @@ if ! command -v pg_isready >/dev/null 2>&1 && ! ls /etc/postgresql >/dev/null 2>
   conf=/etc/postgresql/$cluster/main/pg_hba.conf
   sed -i -E 's/^(host\s+all\s+all\s+127\.0\.0\.1\/32\s+)\S+/\1trust/; s/^(local\s+all\s+all\s+)\S+/\1trust/' "$conf"
   sed -i -E 's/^(local\s+all\s+postgres\s+)\S+/\1trust/' "$conf"
+  # A cluster the install already started must read the new rules.
+  pg_up && pg_ctlcluster --skip-systemctl-redirect "$cluster" main reload
 fi
 if ! pg_up; then
   echo "PostgreSQL is down: starting it"
