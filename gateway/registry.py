@@ -349,15 +349,7 @@ def grant(
         if not _exists(conn, services, services.c.service_id, str(service)):
             raise RegistryError("registry.unknown_service", f"service {service} is not registered")
         # A new grant replaces the active one: revoke it in the same transaction.
-        conn.execute(
-            sa.update(grants)
-            .where(
-                grants.c.client == str(client),
-                grants.c.service == str(service),
-                grants.c.revoked_at.is_(None),
-            )
-            .values(revoked_at=_now())
-        )
+        _revoke_active(conn, client, service)
         conn.execute(
             sa.insert(grants).values(
                 client=str(client),
@@ -370,16 +362,21 @@ def grant(
         )
 
 
+def _revoke_active(conn: Connection, client: ClientId, service: ServiceId) -> int:
+    """End the active grant of (client, service), if any; return how many rows it ended."""
+    done = conn.execute(
+        sa.update(grants)
+        .where(
+            grants.c.client == str(client),
+            grants.c.service == str(service),
+            grants.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=_now())
+    )
+    return done.rowcount
+
+
 def revoke_grant(db: Database, client: ClientId, service: ServiceId) -> None:
     with change(db, "acl.revoke", str(client), {"service": str(service)}) as conn:
-        done = conn.execute(
-            sa.update(grants)
-            .where(
-                grants.c.client == str(client),
-                grants.c.service == str(service),
-                grants.c.revoked_at.is_(None),
-            )
-            .values(revoked_at=_now())
-        )
-        if done.rowcount != 1:
+        if _revoke_active(conn, client, service) != 1:
             raise RegistryError("registry.not_found", f"{client} has no active grant for {service}")
