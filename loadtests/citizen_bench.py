@@ -25,10 +25,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from gateway import db as dbm
-from gateway.citizen import access_log
-from gateway.ledger import checkpoint, record, store
-from gateway.registry import Snapshot
+from gateway.kernel.ledger import checkpoint, record
+from gateway.storage import access_log
+from gateway.storage import db as dbm
+from gateway.storage.ledger import store
+from gateway.storage.registry import Snapshot
 
 SEP, SRE = "MX/GOB/SEP/becas", "MX/GOB/SRE/pasaportes"
 HEAVY = "f" * 64

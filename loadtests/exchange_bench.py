@@ -28,12 +28,13 @@ from pathlib import Path
 
 import httpx
 
-from gateway import bootstrap, pki
-from gateway.config import Settings
-from gateway.protocol import headers as h
-from gateway.protocol import signing
+from gateway.devtools import bootstrap
+from gateway.devtools.population import generate
+from gateway.kernel import pki
+from gateway.kernel.protocol import headers as h
+from gateway.kernel.protocol import signing
+from gateway.kernel.settings import Settings
 from gateway.server.run import free_port
-from trusted_sources.population import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 

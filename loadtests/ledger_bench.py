@@ -37,10 +37,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gateway import db as dbm
-from gateway.ledger import audit, checkpoint, merkle, record, store
-from gateway.ledger.store import _insert, _row
-from gateway.ledger.writer import LedgerWriter
+from gateway.kernel.ledger import checkpoint, merkle, record
+from gateway.storage import db as dbm
+from gateway.storage.ledger import audit, store
+from gateway.storage.ledger.store import _insert, _row
+from gateway.storage.ledger.writer import LedgerWriter
 
 PG_ADMIN = os.environ.get("ENLACE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1/postgres")
 Append = Callable[[sa.Connection, list[dict[str, Any]]], Any]

@@ -24,8 +24,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from gateway.devtools.population import generate
 from trusted_sources import dataset
-from trusted_sources.population import generate
 
 
 def _lookups(path: Path, count: int, seed: int) -> dict[str, float]:

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from gateway import bootstrap
-from gateway import db as dbm
-from gateway.config import Settings
+from gateway.devtools import bootstrap
+from gateway.devtools.population import generate
+from gateway.kernel.settings import Settings
 from gateway.server.run import running
-from trusted_sources.population import Person, generate
+from gateway.storage import db as dbm
+from trusted_sources.records import Person
 
 PG_ADMIN_URL = os.environ.get(
     "ENLACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.ledger import record
+from gateway.kernel.ledger import record
 
 
 def exchange_record(n: int = 0, **overrides: Any) -> dict[str, Any]:

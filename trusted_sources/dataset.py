@@ -1,4 +1,4 @@
-"""The synthetic population as the registries hold it: in memory, or in a seeded SQLite file.
+"""The population as the registries hold it: in memory, or in a seeded SQLite file.
 
 Owns three things:
 
@@ -29,14 +29,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from trusted_sources.population import (
-    AS_OF,
-    DocumentoProbatorio,
-    Municipio,
-    Person,
-    catalogue_text,
-    generate,
-)
+from gateway.kernel.curp import name_key
+from trusted_sources.records import AS_OF, DocumentoProbatorio, Municipio, Person
 
 FORMAT = "enlace-population/1"
 _OFICIALIAS = 4  # civil registry offices per municipality
@@ -70,11 +64,6 @@ class Record:
 
 
 @lru_cache(maxsize=8192)
-def name_key(text: str) -> str:
-    """A name as lookups compare it: capitals, no accents (Ñ kept), single spaces."""
-    return " ".join(catalogue_text(text).split())
-
-
 def search_key(primer_apellido: str, nombres: str) -> str:
     return f"{name_key(primer_apellido)}|{name_key(nombres)}"
 
@@ -171,12 +160,6 @@ class MemoryPopulation:
     ) -> list[Record]:
         curps = self._by_search.get((fecha_nacimiento, search_key(primer_apellido, nombres)), [])
         return [self._by_curp[c] for c in curps]
-
-
-@lru_cache(maxsize=4)
-def synthetic(citizens: int, seed: int) -> MemoryPopulation:
-    """``generate(citizens, seed)`` in memory, shared by every adapter that asks for it."""
-    return MemoryPopulation(records(generate(citizens, seed=seed)))
 
 
 # --- the dataset file ------------------------------------------------------------------------
@@ -402,15 +385,19 @@ def _open_dataset(path: Path, _version: int) -> DatasetPopulation:
 
 
 def from_options(options: Mapping[str, Any]) -> Population:
-    """The population a source is configured with: ``dataset=PATH``, else ``citizens``/``seed``.
+    """The population a source is configured with: the dataset file named by ``dataset=PATH``.
 
-    Sources configured with the same dataset or the same synthetic population share it.
+    Sources configured with the same dataset share it. A synthetic population (``citizens`` and
+    ``seed``) is dev tooling: ``enlace source register`` and the demo seed it into a dataset
+    file first (``gateway.devtools.population.seeded_options``).
     """
-    if options.get("dataset"):
-        path = Path(str(options["dataset"])).resolve()
-        try:
-            version = path.stat().st_mtime_ns  # a re-seeded file is opened afresh
-        except OSError as exc:
-            raise DatasetError("dataset.missing", f"no dataset file at {path}") from exc
-        return _open_dataset(path, version)
-    return synthetic(int(options.get("citizens", 1000)), int(options.get("seed", 0)))
+    if not options.get("dataset"):
+        raise DatasetError(
+            "dataset.missing", "no dataset= option: write one with `enlace seed` and name it"
+        )
+    path = Path(str(options["dataset"])).resolve()
+    try:
+        version = path.stat().st_mtime_ns  # a re-seeded file is opened afresh
+    except OSError as exc:
+        raise DatasetError("dataset.missing", f"no dataset file at {path}") from exc
+    return _open_dataset(path, version)

@@ -25,10 +25,10 @@ from typing import Any
 
 import rfc8785
 
-from gateway.curp import STATES, STATES_BY_INEGI
+from gateway.kernel.curp import STATES, STATES_BY_INEGI
+from gateway.kernel.sources import SourceAnswer, SourceFailure, SourceRequest
 from trusted_sources import dataset
-from trusted_sources.base import SourceAnswer, SourceFailure, SourceRequest
-from trusted_sources.population import AS_OF, SEX_NAMES, Person
+from trusted_sources.records import AS_OF, SEX_NAMES, Person
 
 _MONTHS = (
     "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",

@@ -3,7 +3,7 @@
 Operations (contracts in ``schemas/renapo/``):
 
 * ``consulta-curp``: the record of the CURP named as the data subject, in RENAPO's JSON shape
-  (``trusted_sources.population``). A CURP in a "baja" status is answered with its status and
+  (``gateway.devtools.population``). A CURP in a "baja" status is answered with its status and
   description, never as an active CURP; an unknown one is a clean ``Source.NotFound``.
 * ``consulta-datos``: every record matching personal data (names, birth date, sex, birth
   entity), for a consumer who does not know the CURP; it discovers its subjects, so every CURP
@@ -11,8 +11,7 @@ Operations (contracts in ``schemas/renapo/``):
   (status AH) make several matches possible; none is ``Source.NotFound``. If the consumer does
   name a subject, only that CURP can match.
 
-The population comes from the source options: ``dataset=PATH`` (``enlace seed``), else an
-in-memory ``citizens``/``seed`` population.
+The population comes from the source option ``dataset=PATH`` (a file ``enlace seed`` writes).
 """
 
 from __future__ import annotations
@@ -22,9 +21,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from gateway.kernel import curp
+from gateway.kernel.sources import SourceAnswer, SourceFailure, SourceRequest
 from trusted_sources import dataset
-from trusted_sources.base import SourceAnswer, SourceFailure, SourceRequest
-from trusted_sources.population import Person
+from trusted_sources.records import Person
 
 
 class RenapoAdapter:
@@ -73,7 +73,7 @@ class RenapoAdapter:
 
 @dataclass(frozen=True)
 class _DataQuery:
-    """A consulta-datos body; names are compared as ``dataset.name_key`` spells them."""
+    """A consulta-datos body; names are compared as ``curp.name_key`` spells them."""
 
     nombres: str
     primer_apellido: str
@@ -89,7 +89,7 @@ class _DataQuery:
             return cls(
                 nombres=str(body["nombres"]),
                 primer_apellido=str(body["primerApellido"]),
-                segundo_apellido=None if second is None else dataset.name_key(second),
+                segundo_apellido=None if second is None else curp.name_key(second),
                 fecha_nacimiento=datetime.strptime(body["fechaNacimiento"], "%d/%m/%Y").date(),
                 sexo=str(body["sexo"]),
                 clave_entidad=str(body["claveEntidad"]),
@@ -108,7 +108,7 @@ class _DataQuery:
             and person.entidad_nacimiento == self.clave_entidad
             and (
                 self.segundo_apellido is None
-                or dataset.name_key(person.segundo_apellido or "") == self.segundo_apellido
+                or curp.name_key(person.segundo_apellido or "") == self.segundo_apellido
             )
             and subject in (None, person.curp)
         )

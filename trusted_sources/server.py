@@ -1,10 +1,11 @@
 """A trusted source as its own HTTPS service, reachable only by the gateway, over mutual TLS.
 
-Owns the source side of the gateway ↔ source wire protocol (``gateway.protocol.source_wire``):
+Owns the source side of the gateway ↔ source wire protocol
+(``gateway.kernel.protocol.source_wire``):
 an aiohttp application that requires a client certificate issued by the instance CA, admits only
 the certificate whose SAN names the gateway member (``urn:enlace:member:INST:ENLACE:gateway``),
 runs the adapter and signs the answer as evidence with the source's own key, exactly as the
-gateway does in process (``gateway.sources.LocalSource``: same code, so both modes agree).
+gateway does in process (``trusted_sources.local.LocalSource``: same code, so both modes agree).
 
 aiohttp rather than uvicorn: the source must see the client certificate of each request, which
 aiohttp exposes (``request.transport``) and uvicorn's ASGI scope does not.
@@ -28,11 +29,11 @@ from pathlib import Path
 from aiohttp import web
 from cryptography import x509
 
-from gateway import pki
-from gateway.ids import ClientId, MemberId
-from gateway.protocol import source_wire as wire
-from gateway.sources import LocalSource
-from trusted_sources.base import Adapter, SourceFailure
+from gateway.kernel import pki
+from gateway.kernel.ids import ClientId, MemberId
+from gateway.kernel.protocol import source_wire as wire
+from gateway.kernel.sources import Adapter, SourceFailure
+from trusted_sources.local import LocalSource
 
 log = logging.getLogger("enlace.source")
 

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway import db as dbm
-from gateway.config import Settings
-from gateway.ids import InvalidIdentifier
+from gateway.kernel.ids import InvalidIdentifier
+from gateway.kernel.settings import Settings
+from gateway.storage import db as dbm
 
 DatabaseOpt = Annotated[
     str | None, typer.Option("--database-url", envvar="ENLACE_DATABASE_URL", help="SQLAlchemy URL.")

@@ -7,8 +7,8 @@ from typing import Any
 
 import typer
 
-from gateway import curp as curp_rules
 from gateway.cli import common
+from gateway.kernel import curp as curp_rules
 
 curp_app = typer.Typer(help="CURP tools for support staff.", no_args_is_help=True)
 

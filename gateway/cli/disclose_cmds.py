@@ -1,6 +1,6 @@
 """``enlace ledger disclose``: end a covert period early, so the citizen sees the entries.
 
-A thin layer over ``gateway.citizen.disclosure``: the entries are named by index, or as every still
+A thin layer over ``gateway.storage.disclosure``: the entries are named by index, or as every still
 covert exchange of one client with one service; the disclosure is recorded in the ledger as an
 ``admin`` record ``ledger.disclose`` (actor, reason, indexes). Records are never altered.
 """
@@ -12,9 +12,9 @@ from typing import Annotated
 
 import typer
 
-from gateway.citizen import disclosure
 from gateway.cli import common
-from gateway.ids import ClientId, ServiceId
+from gateway.kernel.ids import ClientId, ServiceId
+from gateway.storage import disclosure
 
 
 def ledger_disclose(

@@ -1,6 +1,6 @@
 """``enlace efirma check``: the SAT source's e.firma validation, for support staff.
 
-Runs exactly what ``valida-efirma`` / ``verifica-firma`` run (``trusted_sources.sat.validation``
+Runs exactly what ``valida-efirma`` / ``verifica-firma`` run (``gateway.kernel.efirma.validation``
 via the same option parsing and OCSP client as ``trusted_sources.sat.service``) and prints each
 check and why it failed; ``--json`` prints the report the service would answer. Exit status 0
 when the verdict is valid, 1 otherwise (invalid or indeterminate), 2 for a usage error.
@@ -19,8 +19,9 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from gateway.cli import common
-from trusted_sources.sat import efirma, service
-from trusted_sources.sat.validation import Report, Trust, check
+from gateway.kernel.efirma import certificate as efirma
+from gateway.kernel.efirma.validation import Report, Trust, check
+from trusted_sources.sat import service
 
 efirma_app = typer.Typer(help="e.firma (SAT) tools for support staff.", no_args_is_help=True)
 

@@ -1,7 +1,7 @@
 """``enlace evidence verify``: checking a source's evidence offline, for anyone who holds it.
 
 FILE holds a compact JWS, or a gateway response body (JSON) carrying it as ``evidence``. The
-check is ``gateway.protocol.evidence.verify`` against the instance CA certificate: signature,
+check is ``gateway.kernel.protocol.evidence.verify`` against the instance CA certificate: signature,
 RFC 8785 canonical payload, signer certificate issued by the CA and valid when the evidence
 was signed, signer = the provider of the issuing service. The command prints valid or invalid
 with the reason code, the issuer, the signer certificate, when it was signed and a summary of
@@ -19,9 +19,9 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway import pki
 from gateway.cli import common
-from gateway.protocol import evidence
+from gateway.kernel import pki
+from gateway.kernel.protocol import evidence
 
 evidence_app = typer.Typer(help="Signed evidence from trusted sources.", no_args_is_help=True)
 

@@ -13,10 +13,11 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway import pki
 from gateway.cli import common
-from gateway.db import Database
-from gateway.ledger import audit, bundle, checkpoint, store, witness
+from gateway.kernel import pki
+from gateway.kernel.ledger import bundle, checkpoint
+from gateway.storage.db import Database
+from gateway.storage.ledger import audit, proofs, store, witness
 
 ledger_app = typer.Typer(help="The audit ledger.", no_args_is_help=True)
 
@@ -221,7 +222,7 @@ def ledger_bundle(
             head = store.latest_checkpoint(conn)
             if head is None:
                 raise common.CliError("ledger.no_checkpoint", "no checkpoint has been signed yet")
-            built = bundle.build_bundle(conn, indexes, head)
+            built = proofs.build_bundle(conn, indexes, head)
     except bundle.BundleError as exc:
         raise common.CliError("ledger.bundle", str(exc)) from exc
     finally:

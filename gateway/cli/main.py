@@ -13,7 +13,6 @@ from typing import Annotated
 
 import typer
 
-from gateway import pki, registry
 from gateway.cli import common
 from gateway.cli.curp_cmds import curp_app
 from gateway.cli.disclose_cmds import ledger_disclose
@@ -24,6 +23,8 @@ from gateway.cli.pki_cmds import pki_app
 from gateway.cli.registry_cmds import acl_app, db_app, member_app, service_app, source_app
 from gateway.cli.seed_cmds import seed_population
 from gateway.cli.source_cmds import source_run
+from gateway.kernel import pki
+from gateway.storage import registry
 
 app = typer.Typer(help="Enlace once-only data-exchange gateway.", no_args_is_help=True)
 for sub, name in (
@@ -90,7 +91,7 @@ def demo(
     ] = False,
 ) -> None:
     """The whole product on the embedded default, narrated: exchanges, SAT, ledger, citizen."""
-    from gateway.demo import run_demo
+    from gateway.devtools.demo import run_demo
 
     run_demo(citizens=citizens, keep=keep, keep_running=keep_running)
 

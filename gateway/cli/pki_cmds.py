@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from gateway import pki
 from gateway.cli import common
-from gateway.ids import MemberId
+from gateway.kernel import pki
+from gateway.kernel.ids import MemberId
 
 pki_app = typer.Typer(help="Development PKI.", no_args_is_help=True)
 
@@ -26,14 +26,17 @@ def pki_init(
     ] = False,
 ) -> None:
     """Create the instance CA, gateway certificates and pseudonym key (and member certificates)."""
+    # Dev tooling is imported when the command runs: `enlace serve` must not load it.
+    from gateway.devtools import devca
+
     settings = common.settings(pki_dir=pki_dir)
-    folder, created = pki.init_pki(
+    folder, created = devca.init_pki(
         settings.pki_dir, instance, hosts=host or ["localhost", "127.0.0.1"], force=force
     )
     typer.echo(f"{'created' if created else 'kept existing'} PKI in {folder.root}")
     for text in member or []:
         member_id = common.parse(MemberId, text)
-        pki.ensure_member(folder, member_id, tls_hosts=["localhost", "127.0.0.1"])
+        devca.ensure_member(folder, member_id, tls_hosts=["localhost", "127.0.0.1"])
         typer.echo(f"member {member_id}: {folder.member(member_id)[0]}")
 
 
@@ -47,11 +50,14 @@ def pki_issue(
     ] = None,
 ) -> None:
     """Issue a member's signing certificate, and TLS one if asked (existing ones are kept)."""
+    # Dev tooling is imported when the command runs: `enlace serve` must not load it.
+    from gateway.devtools import devca
+
     folder = pki.PkiDir(common.settings(pki_dir=pki_dir).pki_dir)
     if not folder.exists():
         raise common.CliError("pki.missing", f"no CA in {folder.root}: run `enlace pki init` first")
     member_id = common.parse(MemberId, member)
-    pair = pki.ensure_member(folder, member_id, name=name, tls_hosts=tls_host)
+    pair = devca.ensure_member(folder, member_id, name=name, tls_hosts=tls_host)
     typer.echo(f"{folder.member(member_id)[0]}  keyid={pki.keyid(pair.cert)}")
 
 
@@ -64,7 +70,7 @@ def pki_sat_init(
     force: Annotated[bool, typer.Option(help="Replace an existing SAT dev PKI.")] = False,
 ) -> None:
     """Create the SAT-like dev CA, OCSP responder and e.firma credentials under PKI/sat/."""
-    from trusted_sources.sat import devpki
+    from gateway.devtools import sat_pki as devpki
 
     folder = pki.PkiDir(common.settings(pki_dir=pki_dir).pki_dir)
     try:

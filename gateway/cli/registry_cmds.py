@@ -9,11 +9,12 @@ from typing import Annotated, Any
 import typer
 from cryptography import x509
 
-from gateway import db as dbm
-from gateway import pki, registry
 from gateway.cli import common
-from gateway.config import Settings
-from gateway.ids import ClientId, MemberId, ServiceId
+from gateway.kernel import pki
+from gateway.kernel.ids import ClientId, MemberId, ServiceId
+from gateway.kernel.settings import Settings
+from gateway.storage import db as dbm
+from gateway.storage import registry
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 member_app = typer.Typer(help="Members, subsystems and their certificates.", no_args_is_help=True)
@@ -135,13 +136,17 @@ def source_register(
     database_url: common.DatabaseOpt = None,
 ) -> None:
     """Register a trusted source, run in process (--adapter) or remote (--url, --tls-cert)."""
+    # Dev tooling is imported when the command runs: `enlace serve` must not load it.
+    from gateway.devtools.population import seeded_options
+
     tls_cert_pem = None
     if tls_cert is not None:
         try:
             tls_cert_pem = tls_cert.read_text()
         except (OSError, UnicodeDecodeError) as exc:
             raise common.CliError("cli.bad_file", f"{tls_cert}: cannot read it") from exc
-    options: dict[str, Any] = dict(common.key_values(option))
+    # A synthetic population (citizens=, seed=) is seeded into a dataset file the adapter reads.
+    options: dict[str, Any] = seeded_options(dict(common.key_values(option)), Path("var/datasets"))
     registry.register_source(
         common.database(common.settings(database_url)),
         code,

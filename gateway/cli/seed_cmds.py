@@ -25,7 +25,7 @@ from rich.progress import (
 
 from gateway.cli import common
 from trusted_sources import dataset
-from trusted_sources.population import AS_OF, generate
+from trusted_sources.records import AS_OF
 
 
 def seed_population(
@@ -36,6 +36,9 @@ def seed_population(
     ] = Path("var/population.sqlite"),
 ) -> None:
     """Generate a consistent synthetic population (CURPs, actas, parents) into a dataset file."""
+    # Dev tooling is imported when the command runs: `enlace serve` must not load it.
+    from gateway.devtools.population import generate
+
     if out.is_dir():
         raise common.CliError("cli.bad_option", f"{out} is a directory")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """``enlace source run``: a trusted source as its own HTTPS service, or SAT's dev OCSP responder.
 
 Thin layer over ``trusted_sources.server`` (any registered adapter behind mutual TLS, signing
-with the provider member's key) and ``trusted_sources.sat.responder``.
+with the provider member's key) and ``gateway.devtools.ocsp_responder``.
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ from typing import Annotated
 
 import typer
 
-from gateway import pki
 from gateway.cli import common
-from gateway.ids import ClientId, MemberId
+from gateway.kernel import pki
+from gateway.kernel.ids import ClientId, MemberId
 from trusted_sources import server
-from trusted_sources.base import adapter_factories
-from trusted_sources.sat import devpki
-from trusted_sources.sat.responder import Responder, StatusFileError
+from trusted_sources.adapters import adapter_factories
 
 OCSP_RESPONDER = "sat-ocsp"
 DEFAULT_OCSP_PORT = 8790
@@ -44,6 +42,9 @@ def source_run(
     The gateway calls the source once it is registered with: enlace source register CODE
     --provider SUBSYSTEM --url https://HOST:PORT --tls-cert CERT
     """
+    # Dev tooling is imported when the command runs: `enlace serve` must not load it.
+    from gateway.devtools.population import seeded_options
+
     settings = common.settings(pki_dir=pki_dir)
     folder = pki.PkiDir(settings.pki_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -65,7 +66,8 @@ def source_run(
             f"no TLS certificate at {cert}: run `enlace pki issue {client.member} --tls-host "
             f"{host}`",
         )
-    adapter = factories[name](common.key_values(option))
+    options = seeded_options(dict(common.key_values(option)), Path("var/datasets"))
+    adapter = factories[name](options)
     source = server.SourceServer(
         adapter,
         folder.load_pair(folder.member(client.member)),
@@ -79,6 +81,10 @@ def source_run(
 
 
 def _run_responder(folder: pki.PkiDir, host: str, port: int) -> None:
+    # Dev tooling is imported when the command runs: `enlace serve` must not load it.
+    from gateway.devtools import sat_pki as devpki
+    from gateway.devtools.ocsp_responder import Responder, StatusFileError
+
     sat = devpki.SatDevPki(folder.root / "sat")
     if not sat.exists():
         raise common.CliError(

@@ -19,17 +19,20 @@ from prometheus_client import generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway import pki, registry, schemas
-from gateway.config import Settings
-from gateway.db import Database, open_database
-from gateway.errors import EnlaceError
-from gateway.ledger import record, store
-from gateway.ledger.writer import LedgerWriter
-from gateway.protocol import replay, signing
+from gateway.kernel import pki, schemas
+from gateway.kernel.errors import EnlaceError
+from gateway.kernel.ledger import record
+from gateway.kernel.protocol import replay, signing
+from gateway.kernel.settings import Settings
+from gateway.kernel.sources import Source
 from gateway.server import citizen_api, ledger_api, schema_api
 from gateway.server.exchange import ExchangeHandler
 from gateway.server.metrics import Metrics
-from gateway.sources import Source, build_source
+from gateway.server.sources import build_source
+from gateway.storage import registry
+from gateway.storage.db import Database, open_database
+from gateway.storage.ledger import store
+from gateway.storage.ledger.writer import LedgerWriter
 
 log = logging.getLogger("enlace.gateway")
 

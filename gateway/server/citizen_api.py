@@ -10,7 +10,7 @@
 * ``/ciudadano/``: the static page (``gateway/web/static``).
 
 Thin edge: the rules live in ``gateway.citizen`` and in the SAT source's shared validation
-(``trusted_sources.sat.validation``). A login checks, cheapest first and in this order: the
+(``gateway.kernel.efirma.validation``). A login checks, cheapest first and in this order: the
 challenge's seal and expiry (no I/O); the signature over it and the certificate's local rules
 (``validation.check_offline``: kind, validity, chain; then persona física and CURP); only then
 does it use the challenge up (one write) and ask SAT's OCSP responder (``validation.check``).
@@ -18,7 +18,7 @@ So a junk attempt, even with a citizen's real (public) certificate, costs neithe
 a request to SAT. A successful login is appended to the ledger (the citizen sees it) before the
 token is returned. Failed logins are logged by code and counted, never ledgered:
 unauthenticated input must not grow the permanent log. Challenges and logins are limited per
-client address (``gateway.citizen.throttle``). Nothing here logs a CURP or a pseudonym.
+client address (``gateway.server.throttle``). Nothing here logs a CURP or a pseudonym.
 """
 
 from __future__ import annotations
@@ -41,19 +41,23 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from gateway import curp
-from gateway.citizen import access_log, auth, challenges, throttle
-from gateway.citizen.errors import CitizenError
-from gateway.errors import EnlaceError
-from gateway.ledger import bundle, record
-from gateway.ledger.store import (
+from gateway.kernel import curp
+from gateway.kernel.citizen_errors import CitizenError
+from gateway.kernel.efirma import certificate as efirma
+from gateway.kernel.efirma import validation
+from gateway.kernel.errors import EnlaceError
+from gateway.kernel.ledger import bundle, record
+from gateway.server import citizen_auth as auth
+from gateway.server import throttle
+from gateway.server.exchange import read_body
+from gateway.storage import access_log, challenges
+from gateway.storage.ledger import proofs
+from gateway.storage.ledger.store import (
     LedgerCorrupt,
     LedgerUnavailable,
     StoredCheckpoint,
     latest_checkpoint,
 )
-from gateway.server.exchange import read_body
-from trusted_sources.sat import efirma, validation
 from trusted_sources.sat.service import HttpOcspFetcher, SatConfigError, load_trust
 
 if TYPE_CHECKING:
@@ -299,7 +303,7 @@ class CitizenService:
         head = await self._covering(entries)
         indexes = [e.index for e in entries]
         proven = await asyncio.to_thread(
-            self._read, lambda conn: bundle.build_bundle(conn, indexes, head)
+            self._read, lambda conn: proofs.build_bundle(conn, indexes, head)
         )
         headers = {"Content-Disposition": 'attachment; filename="enlace-pruebas.json"'}
         if cursor is not None:

@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import acl, curp, pki, schemas
-from gateway.errors import EnlaceError
-from gateway.ids import ClientId, InvalidIdentifier, ServiceTarget, parse_target
-from gateway.ledger import receipt, record
-from gateway.ledger.store import LedgerUnavailable
-from gateway.protocol import evidence, signing
-from gateway.protocol import headers as h
-from trusted_sources.base import SourceFailure, SourceRequest
+from gateway.kernel import acl, curp, pki, schemas
+from gateway.kernel.errors import EnlaceError
+from gateway.kernel.ids import ClientId, InvalidIdentifier, ServiceTarget, parse_target
+from gateway.kernel.ledger import receipt, record
+from gateway.kernel.protocol import evidence, signing
+from gateway.kernel.protocol import headers as h
+from gateway.kernel.sources import SourceFailure, SourceRequest
+from gateway.storage.ledger.store import LedgerUnavailable
 
 if TYPE_CHECKING:
     from gateway.server.app import Gateway

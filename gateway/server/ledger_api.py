@@ -26,7 +26,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.ledger import store
+from gateway.storage.ledger import store
 
 if TYPE_CHECKING:
     from gateway.server.app import Gateway

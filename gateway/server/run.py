@@ -11,10 +11,10 @@ from typing import Any
 
 import uvicorn
 
-from gateway import pki
-from gateway.config import Settings
-from gateway.db import Database
+from gateway.kernel import pki
+from gateway.kernel.settings import Settings
 from gateway.server.app import create_app
+from gateway.storage.db import Database
 
 
 def uvicorn_config(

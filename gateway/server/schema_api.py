@@ -1,7 +1,7 @@
 """The service description endpoint: X-Road's ``getOpenAPI`` metaservice, Enlace style.
 
 ``GET /v1/services/{service-id}/openapi.json`` answers an OpenAPI 3.1 document for one
-registered service, built from its operation's JSON Schemas (``gateway.schemas``): the signed
+registered service, built from its operation's JSON Schemas (``gateway.kernel.schemas``): the signed
 request (headers, query, body) and the evidence it returns. It is public and unsigned, like the
 rest of the service catalogue: it holds no personal data, and a consumer needs it before it is
 granted anything. An unknown service is ``404`` with ``Client.UnknownService``.
@@ -15,8 +15,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway import schemas
-from gateway.errors import EnlaceError
+from gateway.kernel import schemas
+from gateway.kernel.errors import EnlaceError
 
 if TYPE_CHECKING:
     from gateway.server.app import Gateway

@@ -34,10 +34,10 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from gateway import bootstrap, curp
+from gateway.kernel import curp
+from gateway.kernel.curp import STATUS_DESCRIPTIONS, is_active, name_key
+from services.apps import catalogue
 from services.sdk import EnlaceClient, EnlaceClientError, GatewayError, NotFound, Result
-from trusted_sources.dataset import name_key
-from trusted_sources.population import STATUS_DESCRIPTIONS, is_active
 
 Outcome = Literal["accepted", "rejected"]
 EXIT_CODES: dict[Outcome, int] = {"accepted": 0, "rejected": 1}
@@ -147,8 +147,8 @@ def enrol(
         return Decision(outcome, tuple(reasons), case, tuple(kept), tuple(ledger))
 
     steps = (
-        (bootstrap.CURP_SERVICE, "curp", "RENAPO has no record of the CURP"),
-        (bootstrap.ACTA_SERVICE, "acta", "the Registro Civil has no acta de nacimiento for it"),
+        (catalogue.CURP_SERVICE, "curp", "RENAPO has no record of the CURP"),
+        (catalogue.ACTA_SERVICE, "acta", "the Registro Civil has no acta de nacimiento for it"),
     )
     answers: dict[str, Any] = {}
     for service, label, missing in steps:
@@ -156,8 +156,8 @@ def enrol(
             result = client.call(
                 str(service),
                 subject=form.curp,
-                purpose=bootstrap.BECAS_PURPOSE,
-                legal_basis=bootstrap.BECAS_LEGAL_BASIS,
+                purpose=catalogue.BECAS_PURPOSE,
+                legal_basis=catalogue.BECAS_LEGAL_BASIS,
                 user_id=official,
                 issue=case,
             )
@@ -201,7 +201,7 @@ def enrol_command(
     ),
     gateway: Annotated[str, typer.Option(envvar="ENLACE_GATEWAY_URL")] = "https://127.0.0.1:8443",
     pki_dir: Annotated[Path, typer.Option(envvar="ENLACE_PKI_DIR")] = Path("certs"),
-    client: Annotated[str, typer.Option(help="This office's subsystem.")] = str(bootstrap.BECAS),
+    client: Annotated[str, typer.Option(help="This office's subsystem.")] = str(catalogue.BECAS),
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Enrol a student: exit status 0 accepted, 1 rejected, 2 could not decide."""

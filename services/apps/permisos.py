@@ -33,10 +33,11 @@ import typer
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from gateway import bootstrap, curp
-from gateway.protocol.evidence import canonical
+from gateway.kernel import curp
+from gateway.kernel.efirma import certificate as efirma
+from gateway.kernel.protocol.evidence import canonical
+from services.apps import catalogue
 from services.sdk import EnlaceClient, EnlaceClientError, GatewayError
-from trusted_sources.sat import efirma
 
 Outcome = Literal["approved", "rejected", "pending"]
 EXIT_CODES: dict[Outcome, int] = {"approved": 0, "rejected": 1, "pending": 3}
@@ -144,12 +145,12 @@ def review(
     *,
     case: str,
     official: str,
-    purpose: str = bootstrap.PERMISOS_PURPOSE,
-    legal_basis: str = bootstrap.PERMISOS_LEGAL_BASIS,
+    purpose: str = catalogue.PERMISOS_PURPOSE,
+    legal_basis: str = catalogue.PERMISOS_LEGAL_BASIS,
 ) -> Decision:
     """The office's side: ask SAT through the gateway and decide."""
     result = client.call(
-        str(bootstrap.FIRMA_SERVICE),
+        str(catalogue.FIRMA_SERVICE),
         subject=application.applicant,
         purpose=purpose,
         legal_basis=legal_basis,
@@ -217,7 +218,7 @@ def review_command(
     official: Annotated[str, typer.Option(help="The official deciding, recorded too.")],
     gateway: Annotated[str, typer.Option(envvar="ENLACE_GATEWAY_URL")] = "https://127.0.0.1:8443",
     pki_dir: Annotated[Path, typer.Option(envvar="ENLACE_PKI_DIR")] = Path("certs"),
-    client: Annotated[str, typer.Option(help="This office's subsystem.")] = str(bootstrap.PERMISOS),
+    client: Annotated[str, typer.Option(help="This office's subsystem.")] = str(catalogue.PERMISOS),
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Office: have SAT check the applicant's e.firma signature, and decide.

@@ -22,13 +22,13 @@ from typing import Any
 import httpx
 from cryptography import x509
 
-from gateway import pki
-from gateway.errors import EnlaceError
-from gateway.ids import ClientId, MemberId, ServiceId
-from gateway.ledger import checkpoint as notes
-from gateway.ledger import receipt as receipts
-from gateway.protocol import evidence, signing
-from gateway.protocol import headers as h
+from gateway.kernel import pki
+from gateway.kernel.errors import EnlaceError
+from gateway.kernel.ids import ClientId, MemberId, ServiceId
+from gateway.kernel.ledger import checkpoint as notes
+from gateway.kernel.ledger import receipt as receipts
+from gateway.kernel.protocol import evidence, signing
+from gateway.kernel.protocol import headers as h
 from services.sdk.errors import ResponseVerificationError, error_class
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gateway.ledger.receipt import Receipt
+    from gateway.kernel.ledger.receipt import Receipt
 
 
 class EnlaceClientError(Exception):

@@ -15,13 +15,15 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from gateway import bootstrap
-from gateway.config import Settings
+from gateway.devtools import bootstrap
+from gateway.devtools import sat_ca as devca
+from gateway.devtools import sat_pki as devpki
+from gateway.devtools.ocsp_responder import Responder
+from gateway.kernel.efirma import certificate as efirma
+from gateway.kernel.settings import Settings
 from gateway.server.run import free_port
 from tests.citizen.helpers import Efirma, files
 from tests.conftest import CITIZENS
-from trusted_sources.sat import devca, devpki, efirma
-from trusted_sources.sat.responder import Responder
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,10 @@ import httpx
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from gateway import bootstrap
+from gateway.devtools import bootstrap
+from gateway.devtools import sat_pki as devpki
+from gateway.kernel.efirma import certificate as efirma
 from services.sdk import EnlaceClient
-from trusted_sources.sat import devpki, efirma
 
 
 @dataclass(frozen=True)

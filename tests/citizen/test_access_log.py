@@ -16,10 +16,12 @@ import time
 import httpx
 import pytest
 
-from gateway import bootstrap, registry
-from gateway.citizen import auth
-from gateway.ledger import bundle, checkpoint, merkle, record, store
-from gateway.protocol import headers as h
+from gateway.devtools import bootstrap
+from gateway.kernel.ledger import bundle, checkpoint, merkle, record
+from gateway.kernel.protocol import headers as h
+from gateway.server import citizen_auth as auth
+from gateway.storage import registry
+from gateway.storage.ledger import store
 from tests.citizen.helpers import PASSPORT_BASIS, PASSPORT_PURPOSE, consult, error_code, login
 
 

@@ -17,14 +17,18 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from gateway import bootstrap
-from gateway.citizen import auth
-from gateway.citizen.challenges import citizen_challenges_used
-from gateway.db import ledger_state
-from gateway.ledger import record, store
+from gateway.devtools import bootstrap
+from gateway.devtools import sat_pki as devpki
+from gateway.kernel.efirma import certificate as efirma
+from gateway.kernel.efirma import validation
+from gateway.kernel.ledger import record
 from gateway.server import citizen_api
+from gateway.server import citizen_auth as auth
 from gateway.server.app import Gateway
 from gateway.server.run import free_port, running
+from gateway.storage.challenges import citizen_challenges_used
+from gateway.storage.db import ledger_state
+from gateway.storage.ledger import store
 from tests.citizen.helpers import (
     Efirma,
     challenge,
@@ -33,7 +37,6 @@ from tests.citizen.helpers import (
     login_response,
     sign,
 )
-from trusted_sources.sat import devpki, efirma, validation
 from trusted_sources.sat.service import load_trust
 
 

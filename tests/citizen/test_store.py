@@ -8,10 +8,10 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from gateway import registry
-from gateway.citizen import access_log, challenges, disclosure
-from gateway.db import ledger_entries
-from gateway.ledger import record, store
+from gateway.kernel.ledger import record
+from gateway.storage import access_log, challenges, disclosure, registry
+from gateway.storage.db import ledger_entries
+from gateway.storage.ledger import store
 
 ALICE, BOB = "a" * 64, "b" * 64
 SEP, SRE = "MX/GOB/SEP/becas", "MX/GOB/SRE/pasaportes"

@@ -9,10 +9,12 @@ import json
 
 import pytest
 
-from gateway.citizen import access_log, auth, throttle
-from gateway.citizen.errors import CitizenError, status_of
-from gateway.ledger import record
-from trusted_sources.sat.efirma import Failure
+from gateway.kernel.citizen_errors import CitizenError, status_of
+from gateway.kernel.efirma.certificate import Failure
+from gateway.kernel.ledger import record
+from gateway.server import citizen_auth as auth
+from gateway.server import throttle
+from gateway.storage import access_log
 
 KEY = bytes(range(32))
 NOW = 1_800_000_000.0

@@ -11,10 +11,11 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from gateway import bootstrap, pki
-from gateway.db import Database, ledger_entries
-from gateway.protocol import headers as h
-from gateway.protocol import signing
+from gateway.devtools import bootstrap
+from gateway.kernel import pki
+from gateway.kernel.protocol import headers as h
+from gateway.kernel.protocol import signing
+from gateway.storage.db import Database, ledger_entries
 
 
 @dataclass

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.devtools.population import generate
 from gateway.server.run import free_port
 from services.sdk import AccessDenied, EnlaceClient
-from trusted_sources.population import generate
 
 SERVICE = "MX/GOB/RENAPO/curp/consulta-curp/v1"
 

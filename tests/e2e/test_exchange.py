@@ -11,11 +11,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from gateway import bootstrap, pki, registry
-from gateway.db import certificates, ledger_entries, ledger_state, registry_state
-from gateway.ids import MemberId
-from gateway.protocol import evidence, signing
-from gateway.protocol import headers as h
+from gateway.devtools import bootstrap, devca
+from gateway.kernel import pki
+from gateway.kernel.ids import MemberId
+from gateway.kernel.protocol import evidence, signing
+from gateway.kernel.protocol import headers as h
+from gateway.storage import registry
+from gateway.storage.db import certificates, ledger_entries, ledger_state, registry_state
 from services.sdk import EnlaceClient, NotFound, ResponseVerificationError
 from tests.e2e.helpers import Call, error_code, ledger_entry
 
@@ -90,7 +92,7 @@ def test_allowed_exchange_is_verified_and_ledgered(dev, gateway_url, people):
     assert entry["response_size"] > 0 and entry["request_size"] == 0
     # The subject is only a keyed pseudonym: the CURP is nowhere in the ledger.
     secret = dev.pki.pseudonym_key.read_bytes()
-    from gateway.ledger.record import pseudonym
+    from gateway.kernel.ledger.record import pseudonym
 
     assert entry["subjects"] == [pseudonym(secret, citizen.curp)]
     with dev.database.read.connect() as conn:
@@ -114,7 +116,7 @@ def test_tampered_header_is_refused(dev, gateway_url, http, sep, people):
 
 
 def test_wrong_key_is_refused(dev, gateway_url, http, sep, people):
-    stranger = pki.issue_signing_cert(dev.pki.load_ca(), bootstrap.BECAS.member)
+    stranger = devca.issue_signing_cert(dev.pki.load_ca(), bootstrap.BECAS.member)
     headers = {h.SUBJECT: _active(people).curp}
     # A valid certificate that was never registered.
     unregistered = Call(gateway_url, stranger, headers=headers).sign()
@@ -136,7 +138,7 @@ def test_key_of_another_member_is_refused(dev, gateway_url, http, sep, people):
 
 def test_expired_certificate_is_refused(dev, gateway_url, http, people):
     now = dt.datetime.now(dt.UTC)
-    old = pki.issue_signing_cert(
+    old = devca.issue_signing_cert(
         dev.pki.load_ca(),
         bootstrap.BECAS.member,
         not_before=now - dt.timedelta(days=400),
@@ -324,7 +326,7 @@ def test_sdk_rejects_a_tampered_response(dev, gateway_url, people):
 
 
 def test_unregistered_member_certificate_cannot_be_registered_for_another(dev):
-    other = pki.issue_signing_cert(dev.pki.load_ca(), MemberId.parse("MX/GOB/SRE"))
+    other = devca.issue_signing_cert(dev.pki.load_ca(), MemberId.parse("MX/GOB/SRE"))
     with pytest.raises(registry.RegistryError) as caught:
         registry.add_certificate(
             dev.database, bootstrap.BECAS.member, other.cert, dev.pki.load_ca().cert
@@ -361,7 +363,7 @@ def test_key_status_is_told_only_to_the_key_holder(dev, gateway_url, http, sep, 
     registry.revoke_certificate(dev.database, pki.keyid(sep.cert), "superseded")
     with dev.database.read.connect() as conn:
         _wait_for_registry(http, gateway_url, registry.version(conn))
-    stranger = pki.issue_signing_cert(dev.pki.load_ca(), bootstrap.BECAS.member)
+    stranger = devca.issue_signing_cert(dev.pki.load_ca(), bootstrap.BECAS.member)
     forged = Call(gateway_url, stranger, headers={h.SUBJECT: _active(people).curp})
     response = forged.sign(keyid=pki.keyid(sep.cert)).send(http)
     _refused(dev, response, "Client.InvalidSignature", 401)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway import bootstrap
-from gateway.config import Settings
+from gateway.devtools import bootstrap
+from gateway.kernel.settings import Settings
 from gateway.server.run import running
 from services.sdk import AccessDenied, EnlaceClient
 from tests.e2e.helpers import ledger_entry

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.ledger import checkpoint
+from gateway.kernel.ledger import checkpoint
 from tests.ledger.helpers import checkpoint_key
 
 

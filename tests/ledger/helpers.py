@@ -7,9 +7,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from gateway import pki
-from gateway.db import Database, ledger_entries
-from gateway.ledger import checkpoint, store
+from gateway.devtools import devca
+from gateway.kernel.ledger import checkpoint
+from gateway.storage.db import Database, ledger_entries
+from gateway.storage.ledger import store
 from tests.factories import exchange_record
 
 
@@ -39,7 +40,7 @@ def bodies(database: Database) -> list[bytes]:
 
 def checkpoint_key(folder: Path) -> tuple[checkpoint.NoteSigner, Path]:
     """A gateway checkpoint key made by the PKI initialisation; returns it and the vkey file."""
-    made, _ = pki.init_pki(folder, "MX", hosts=["localhost"])
+    made, _ = devca.init_pki(folder, "MX", hosts=["localhost"])
     return made.load_checkpoint_signer(), made.checkpoint_vkey
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway import bootstrap
-from gateway.config import Settings
-from gateway.ledger import checkpoint, merkle, receipt, record
+from gateway.devtools import bootstrap
+from gateway.kernel.ledger import checkpoint, merkle, receipt, record
+from gateway.kernel.settings import Settings
 from services.sdk import AccessDenied, EnlaceClient
 from tests.e2e.helpers import ledger_entry
 

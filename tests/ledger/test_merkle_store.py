@@ -11,12 +11,13 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from gateway import db as dbm
-from gateway import registry
-from gateway.db import ledger_checkpoints, ledger_entries, ledger_nodes, ledger_state
-from gateway.ids import MemberId
-from gateway.ledger import audit, checkpoint, merkle, record, store, witness
-from gateway.ledger.writer import LedgerWriter
+from gateway.kernel.ids import MemberId
+from gateway.kernel.ledger import checkpoint, merkle, record
+from gateway.storage import db as dbm
+from gateway.storage import registry
+from gateway.storage.db import ledger_checkpoints, ledger_entries, ledger_nodes, ledger_state
+from gateway.storage.ledger import audit, store, witness
+from gateway.storage.ledger.writer import LedgerWriter
 from tests.ledger.helpers import bodies, exchange, fill, sign
 from tests.unit.test_merkle import ref_mth, ref_path, ref_proof
 

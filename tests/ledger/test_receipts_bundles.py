@@ -12,12 +12,13 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from gateway import pki
 from gateway.cli.main import app
-from gateway.db import ledger_entries
-from gateway.ids import MemberId
-from gateway.ledger import bundle, checkpoint, merkle, receipt, store, witness
-from gateway.protocol import headers as h
+from gateway.devtools import devca
+from gateway.kernel.ids import MemberId
+from gateway.kernel.ledger import bundle, checkpoint, merkle, receipt
+from gateway.kernel.protocol import headers as h
+from gateway.storage.db import ledger_entries
+from gateway.storage.ledger import proofs, store, witness
 from services.sdk import EnlaceClient, ResponseVerificationError
 from tests.ledger.helpers import bodies, checkpoint_key, fill, sign
 from tests.unit.test_merkle import ref_mth, ref_path
@@ -79,11 +80,11 @@ def test_forged_receipts_are_rejected(signer):
 
 
 def test_the_sdk_checks_the_receipt_against_the_response(signer):
-    ca = pki.create_ca("MX")
+    ca = devca.create_ca("MX")
     client = EnlaceClient(
         "https://gw.invalid",
         "MX/GOB/SEP/becas",
-        signer=pki.issue_signing_cert(ca, MemberId.parse("MX/GOB/SEP")),
+        signer=devca.issue_signing_cert(ca, MemberId.parse("MX/GOB/SEP")),
         ca_cert=ca.cert,
         ledger_vkey=signer.verifier().to_vkey(),
     )
@@ -107,7 +108,7 @@ def proven(database, signer) -> tuple[store.StoredCheckpoint, dict]:  # noqa: AN
     fill(database, 21)
     head = sign(database, signer)
     with database.read.connect() as conn:
-        return head, bundle.build_bundle(conn, [20, 3, 0, 3, 13], head)
+        return head, proofs.build_bundle(conn, [20, 3, 0, 3, 13], head)
 
 
 def test_a_bundle_verifies_offline(database, signer, proven):
@@ -186,9 +187,9 @@ def test_a_bundle_of_a_tampered_ledger_fails_at_that_entry(database, signer, pro
             sa.update(ledger_entries).where(ledger_entries.c.idx == 13).values(body=altered)
         )
     with database.read.connect() as conn:
-        built = bundle.build_bundle(conn, [12, 13], head)
+        built = proofs.build_bundle(conn, [12, 13], head)
         with pytest.raises(bundle.BundleError, match="not covered"):
-            bundle.build_bundle(conn, [21], head)
+            proofs.build_bundle(conn, [21], head)
     with pytest.raises(bundle.BundleError) as caught:
         bundle.verify_bundle(built, signer.verifier())
     assert caught.value.index == 13

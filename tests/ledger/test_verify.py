@@ -13,11 +13,12 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from gateway import pki
-from gateway.citizen import disclosure
 from gateway.cli.common import CliError
 from gateway.cli.main import app
-from gateway.db import (
+from gateway.kernel import pki
+from gateway.kernel.ledger import checkpoint, merkle, record
+from gateway.storage import disclosure
+from gateway.storage.db import (
     Database,
     ledger_checkpoints,
     ledger_entries,
@@ -25,7 +26,7 @@ from gateway.db import (
     ledger_state,
     ledger_subjects,
 )
-from gateway.ledger import checkpoint, merkle, record, store
+from gateway.storage.ledger import store
 from tests.factories import exchange_record
 from tests.ledger.helpers import checkpoint_key, exchange, fill, sign
 

@@ -8,11 +8,11 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from gateway import registry
-from gateway.db import ledger_entries, ledger_state, ledger_subjects, members
-from gateway.ids import ClientId, MemberId
-from gateway.ledger import store
-from gateway.ledger.writer import LedgerWriter
+from gateway.kernel.ids import ClientId, MemberId
+from gateway.storage import registry
+from gateway.storage.db import ledger_entries, ledger_state, ledger_subjects, members
+from gateway.storage.ledger import store
+from gateway.storage.ledger.writer import LedgerWriter
 from tests.factories import exchange_record
 
 

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway import bootstrap
-from gateway.config import Settings
+from gateway.devtools import bootstrap
+from gateway.devtools import sat_ca as devca
+from gateway.devtools import sat_pki as devpki
+from gateway.kernel.settings import Settings
 from gateway.server.run import free_port
 from tests.conftest import CITIZENS
-from trusted_sources.sat import devca, devpki
 
 #: Every key the SAT dev PKI needs, distinct (a shared key would let one citizen's signature
 #: verify under another's certificate).

@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 
-from gateway import bootstrap
-from gateway.curp import check_digit
-from gateway.ledger.record import pseudonym
+from gateway.devtools import bootstrap
+from gateway.kernel.curp import check_digit
+from gateway.kernel.ledger.record import pseudonym
 from services.sdk import EnlaceClient, Result
-from trusted_sources.population import Person
+from trusted_sources.records import Person
 
 CALL = {
     "purpose": bootstrap.BECAS_PURPOSE,

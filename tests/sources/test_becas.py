@@ -9,13 +9,13 @@ import sys
 
 import pytest
 
-from gateway import bootstrap
-from gateway.protocol import evidence
+from gateway.devtools import bootstrap
+from gateway.kernel.protocol import evidence
 from services.apps import becas
 from tests.e2e.helpers import ledger_entry
 from tests.sources.identity import becas as becas_client
 from tests.sources.identity import first
-from trusted_sources.population import Person
+from trusted_sources.records import Person
 
 TODAY = dt.date(2026, 6, 1)
 

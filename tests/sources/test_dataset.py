@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from gateway.cli.main import app as enlace_app
+from gateway.devtools.population import generate
 from trusted_sources import dataset
-from trusted_sources.population import AS_OF, generate
+from trusted_sources.records import AS_OF
 
 N, SEED = 600, 7
 

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from gateway import bootstrap
-from gateway.ledger.record import pseudonym
-from gateway.protocol import evidence
+from gateway.devtools import bootstrap
+from gateway.devtools import sat_pki as devpki
+from gateway.kernel.ledger.record import pseudonym
+from gateway.kernel.protocol import evidence
 from gateway.server.run import running
 from services.apps import permisos
 from services.sdk import EnlaceClient
 from tests.e2e.helpers import ledger_entry
-from trusted_sources.sat import devpki
 
 CASE, OFFICIAL = "PERM-2026-0001", "MX-SE-000042"
 

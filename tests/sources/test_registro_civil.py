@@ -10,18 +10,20 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from gateway import bootstrap, pki, registry
 from gateway.cli.main import app as enlace_app
-from gateway.ids import MemberId, ServiceId
-from gateway.protocol import evidence
-from gateway.protocol import headers as h
+from gateway.devtools import bootstrap, devca, population
+from gateway.kernel import pki
+from gateway.kernel.ids import MemberId, ServiceId
+from gateway.kernel.protocol import evidence
+from gateway.kernel.protocol import headers as h
 from gateway.server.run import free_port, running
+from gateway.storage import registry
 from services.sdk import InvalidRequest, NotFound
 from tests.conftest import CITIZENS
 from tests.e2e.helpers import ledger_entry
 from tests.sources.identity import becas, call, first, pseudonyms
-from trusted_sources import dataset, registro_civil
-from trusted_sources.population import SEX_NAMES, Person
+from trusted_sources import registro_civil
+from trusted_sources.records import SEX_NAMES, Person
 from trusted_sources.registro_civil import RegistroCivilAdapter
 from trusted_sources.server import SourceServer, server_ssl_context
 from trusted_sources.server import running as serving
@@ -85,7 +87,7 @@ def test_acta_by_curp_is_the_registry_record_signed_by_the_registro_civil(dev, g
     )
     assert ident in certification["texto"] and certification["texto"].endswith("Doy fe.")
     # The same acta the adapter's pure core builds from the population.
-    record = dataset.synthetic(CITIZENS, 0).by_curp(child.curp)
+    record = population.synthetic(CITIZENS, 0).by_curp(child.curp)
     assert acta == registro_civil.acta(record, madre, padre, registro_civil.today_in_mexico())
 
     # Signed by the Registro Civil (not the gateway) and verifiable offline.
@@ -233,7 +235,7 @@ def test_evidence_verify_rejects_a_tampered_acta(dev, acta_evidence, tmp_path):
     }
     # Genuine evidence checked against another instance's CA: untrusted signer.
     other_ca = tmp_path / "other-ca.pem"
-    other_ca.write_text(pki.cert_pem(pki.create_ca("XX").cert))
+    other_ca.write_text(pki.cert_pem(devca.create_ca("XX").cert))
     untrusted = runner.invoke(
         enlace_app, ["evidence", "verify", str(acta_evidence), "--ca", str(other_ca)]
     )
@@ -250,7 +252,7 @@ def test_remote_registro_civil_answers_like_the_in_process_one(dev, people):
     child = _with_parents(people)
     cert, key = dev.pki.member(bootstrap.REGCIVIL.member, "tls")
     server = SourceServer(
-        RegistroCivilAdapter.from_options({"citizens": CITIZENS}),
+        RegistroCivilAdapter(population.synthetic(CITIZENS)),
         dev.pki.load_pair(dev.pki.member(bootstrap.REGCIVIL.member)),
         provider=bootstrap.REGCIVIL,
         gateway=MemberId(dev.settings.instance, "ENLACE", "gateway"),

@@ -21,16 +21,18 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from gateway import bootstrap, pki, registry
-from gateway.ids import MemberId, ServiceId
-from gateway.protocol import evidence
-from gateway.protocol import source_wire as wire
+from gateway.devtools import bootstrap, devca, population
+from gateway.kernel import pki
+from gateway.kernel.ids import MemberId, ServiceId
+from gateway.kernel.protocol import evidence
+from gateway.kernel.protocol import source_wire as wire
+from gateway.kernel.sources import SourceAnswer, SourceRequest
 from gateway.server.run import free_port, running
+from gateway.storage import registry
 from services.sdk import EnlaceClient, GatewayError, Result
 from tests.conftest import CITIZENS
 from tests.e2e.helpers import ledger_entry
 from tests.sources.conftest import enlace_serving
-from trusted_sources.base import SourceAnswer, SourceRequest
 from trusted_sources.renapo import RenapoAdapter
 from trusted_sources.server import SourceServer, server_ssl_context
 from trusted_sources.server import running as serving
@@ -40,7 +42,7 @@ HOSTS = ["localhost", "127.0.0.1"]
 
 
 def renapo_adapter() -> RenapoAdapter:
-    return RenapoAdapter.from_options({"citizens": CITIZENS})
+    return RenapoAdapter(population.synthetic(CITIZENS))
 
 
 def gateway_member(dev: bootstrap.DevInstance) -> MemberId:
@@ -106,9 +108,9 @@ def refused(gateway_url: str, dev, service: ServiceId, curp: str) -> GatewayErro
 
 def other_tls_cert(dev: bootstrap.DevInstance, member: MemberId, folder: Path) -> tuple[Path, Path]:
     """Another TLS certificate for ``member``, from the same instance CA."""
-    pair = pki.issue_tls_cert(dev.pki.load_ca(), str(member), HOSTS, member=member)
+    pair = devca.issue_tls_cert(dev.pki.load_ca(), str(member), HOSTS, member=member)
     paths = (folder / f"{member.code}-tls.pem", folder / f"{member.code}-tls.key")
-    pki.write_pair(pair, *paths)
+    devca.write_pair(pair, *paths)
     return paths
 
 
@@ -335,7 +337,7 @@ def test_remote_registration_needs_https_and_the_providers_certificate(dev, url,
     members = {"renapo": RENAPO.member, "becas": bootstrap.BECAS.member}
     pem = None
     if cert is not None:
-        pki.ensure_member(dev.pki, members[cert], tls_hosts=HOSTS)
+        devca.ensure_member(dev.pki, members[cert], tls_hosts=HOSTS)
         pem = dev.pki.member(members[cert], "tls")[0].read_text()
     with pytest.raises(registry.RegistryError) as caught:
         registry.register_source(dev.database, "remote", RENAPO, url=url, tls_cert_pem=pem)

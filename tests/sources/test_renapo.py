@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from gateway import bootstrap
-from gateway.config import Settings
-from gateway.protocol import headers as h
+from gateway.devtools import bootstrap
+from gateway.kernel import curp
+from gateway.kernel.protocol import headers as h
+from gateway.kernel.settings import Settings
 from gateway.server.run import running
 from services.sdk import InvalidRequest, NotFound, ServiceUnavailable
 from tests.e2e.helpers import Call, error_code, ledger_entry
 from tests.sources.identity import becas, call, first, homonym, https, pseudonyms, with_homonym
 from trusted_sources import dataset
-from trusted_sources.population import Person
+from trusted_sources.records import Person
 
 
 def _by_data(person: Person, **changes: str) -> dict[str, str]:
@@ -73,8 +74,8 @@ def test_consulta_datos_finds_one_person_and_ledgers_them(dev, gateway_url, peop
     # As typed by an official: no accents, lower case.
     typed = _by_data(
         citizen,
-        nombres=dataset.name_key(citizen.nombres).lower(),
-        primerApellido=dataset.name_key(citizen.primer_apellido).lower(),
+        nombres=curp.name_key(citizen.nombres).lower(),
+        primerApellido=curp.name_key(citizen.primer_apellido).lower(),
     )
     with becas(dev, gateway_url) as client:
         result = call(client, bootstrap.DATOS_SERVICE, h.UNKNOWN_SUBJECT, method="POST", body=typed)

@@ -25,10 +25,12 @@ from cryptography.x509 import ocsp as x509_ocsp
 from typer.testing import CliRunner
 
 from gateway.cli.main import app as cli
+from gateway.devtools import sat_ca as devca
+from gateway.devtools import sat_pki as devpki
+from gateway.devtools.ocsp_responder import RESPONSE_TYPE, Responder
+from gateway.kernel.efirma import certificate as efirma
+from gateway.kernel.sources import SourceFailure, SourceRequest
 from gateway.server.run import free_port
-from trusted_sources.base import SourceFailure, SourceRequest
-from trusted_sources.sat import devca, devpki, efirma
-from trusted_sources.sat.responder import RESPONSE_TYPE, Responder
 from trusted_sources.sat.service import SatAdapter
 from trusted_sources.server import running
 

@@ -11,13 +11,16 @@ import httpx
 import jsonschema
 import pytest
 
-from gateway import bootstrap, registry, schemas
-from gateway.ids import ServiceId
-from gateway.protocol import headers as h
+from gateway.devtools import bootstrap
+from gateway.devtools.population import generate
+from gateway.kernel import schemas
+from gateway.kernel.ids import ServiceId
+from gateway.kernel.protocol import headers as h
+from gateway.storage import registry
 from tests.sources.identity import https
 from trusted_sources import dataset, registro_civil
-from trusted_sources.base import adapter_factories
-from trusted_sources.population import Person, generate
+from trusted_sources.adapters import adapter_factories
+from trusted_sources.records import Person
 
 
 def test_every_adapter_operation_has_a_contract():

@@ -1,7 +1,7 @@
 import pytest
 
-from gateway import acl
-from gateway.errors import EnlaceError
+from gateway.kernel import acl
+from gateway.kernel.errors import EnlaceError
 
 GRANTS = {
     ("MX/GOB/SEP/becas", "MX/GOB/RENAPO/curp/consulta-curp/v1"): acl.Grant(

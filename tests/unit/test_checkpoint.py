@@ -1,4 +1,4 @@
-"""Tests for gateway.ledger.checkpoint against published C2SP and golang.org/x/mod vectors."""
+"""Tests for kernel.ledger.checkpoint against published C2SP and golang.org/x/mod vectors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from gateway.ledger.checkpoint import (
+from gateway.kernel.ledger.checkpoint import (
     Checkpoint,
     CosignatureVerifier,
     InvalidSignatureError,
@@ -29,7 +29,7 @@ from gateway.ledger.checkpoint import (
     sign_note,
     verify_cosignature,
 )
-from gateway.ledger.merkle import EMPTY_ROOT
+from gateway.kernel.ledger.merkle import EMPTY_ROOT
 
 # --- Vectors from golang.org/x/mod/sumdb/note (note_test.go) ----------------------------------
 

@@ -1,4 +1,4 @@
-"""CURP validation, parsing and construction (gateway/curp.py) against domain.md section A."""
+"""CURP validation, parsing and construction (gateway/kernel/curp.py) against domain.md §A."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.curp import (
+from gateway.kernel.curp import (
     CURP_ALPHABET,
     INCONVENIENT_WORDS,
     STATES,

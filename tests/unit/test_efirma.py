@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from trusted_sources.sat import devca, efirma
+from gateway.devtools import sat_ca as devca
+from gateway.kernel.efirma import certificate as efirma
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sat"
 SAT_TEST_PASSWORD = b"12345678a"  # SAT's published password for its test credentials

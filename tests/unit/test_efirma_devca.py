@@ -14,7 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from trusted_sources.sat import _der, devca, efirma
+from gateway.devtools import sat_ca as devca
+from gateway.kernel.efirma import certificate as efirma
+from gateway.kernel.efirma import der as _der
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sat"
 SAT_TEST_PASSWORD = b"12345678a"

@@ -1,6 +1,6 @@
 import pytest
 
-from gateway.ids import ClientId, InvalidIdentifier, MemberId, ServiceId, parse_target
+from gateway.kernel.ids import ClientId, InvalidIdentifier, MemberId, ServiceId, parse_target
 
 
 def test_round_trips():

@@ -1,4 +1,4 @@
-"""Tests for gateway.ledger.merkle against RFC 9162's recursive definitions and CT vectors."""
+"""Tests for kernel.ledger.merkle against RFC 9162's recursive definitions and CT vectors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.ledger.merkle import (
+from gateway.kernel.ledger.merkle import (
     EMPTY_ROOT,
     CompactRange,
     MissingNodeError,

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from gateway import pki
-from gateway.ids import MemberId, ServiceId
-from gateway.protocol import evidence
+from gateway.devtools import devca
+from gateway.kernel import pki
+from gateway.kernel.ids import MemberId, ServiceId
+from gateway.kernel.protocol import evidence
 
 SERVICE = ServiceId.parse("MX/GOB/RENAPO/curp/consulta-curp/v1")
 NOW = dt.datetime.now(dt.UTC)
@@ -16,19 +17,19 @@ NOW = dt.datetime.now(dt.UTC)
 
 @pytest.fixture(scope="module")
 def ca():
-    return pki.create_ca("MX")
+    return devca.create_ca("MX")
 
 
 @pytest.fixture(scope="module")
 def renapo(ca):
-    return pki.issue_signing_cert(ca, MemberId.parse("MX/GOB/RENAPO"))
+    return devca.issue_signing_cert(ca, MemberId.parse("MX/GOB/RENAPO"))
 
 
 def test_member_certificate(ca, renapo):
     assert pki.member_of(renapo.cert) == MemberId.parse("MX/GOB/RENAPO")
     pki.check_issued(renapo.cert, ca.cert, NOW)
     with pytest.raises(pki.CertificateProblem) as caught:
-        pki.check_issued(renapo.cert, pki.create_ca("MX").cert, NOW)
+        pki.check_issued(renapo.cert, devca.create_ca("MX").cert, NOW)
     assert caught.value.reason == "invalid"
     with pytest.raises(pki.CertificateProblem) as caught:
         pki.check_issued(renapo.cert, ca.cert, NOW + dt.timedelta(days=3650))
@@ -36,12 +37,12 @@ def test_member_certificate(ca, renapo):
 
 
 def test_init_pki_keeps_existing_material(tmp_path):
-    folder, created = pki.init_pki(tmp_path, "MX", hosts=["localhost", "127.0.0.1"])
+    folder, created = devca.init_pki(tmp_path, "MX", hosts=["localhost", "127.0.0.1"])
     assert created and folder.exists()
     assert oct(folder.ca_key.stat().st_mode)[-3:] == "600"
     assert len(folder.pseudonym_key.read_bytes()) == 32
     before = folder.ca_cert.read_bytes()
-    _, created_again = pki.init_pki(tmp_path, "MX", hosts=["localhost"])
+    _, created_again = devca.init_pki(tmp_path, "MX", hosts=["localhost"])
     assert not created_again and folder.ca_cert.read_bytes() == before
 
 
@@ -70,7 +71,7 @@ def test_tampered_evidence_fails(ca, renapo):
 
 
 def test_evidence_from_the_wrong_signer_or_ca_fails(ca, renapo):
-    sep = pki.issue_signing_cert(ca, MemberId.parse("MX/GOB/SEP"))
+    sep = devca.issue_signing_cert(ca, MemberId.parse("MX/GOB/SEP"))
     token = evidence.issue(SERVICE, {}, sep, exchange_id="e1", client="c")
     with pytest.raises(evidence.EvidenceError) as caught:
         evidence.verify(token, ca.cert)
@@ -78,7 +79,7 @@ def test_evidence_from_the_wrong_signer_or_ca_fails(ca, renapo):
     with pytest.raises(evidence.EvidenceError) as caught:
         evidence.verify(
             evidence.issue(SERVICE, {}, renapo, exchange_id="e", client="c"),
-            pki.create_ca("MX").cert,
+            devca.create_ca("MX").cert,
         )
     assert caught.value.code == "evidence.untrusted_signer"
     for garbage in ("", "a.b.c", "not a token"):
@@ -88,7 +89,7 @@ def test_evidence_from_the_wrong_signer_or_ca_fails(ca, renapo):
 
 def test_only_signing_certificates_may_sign_evidence(ca):
     """A member's TLS key names the right member and chains to the CA, but is not for signing."""
-    tls = pki.issue_tls_cert(ca, "renapo", ["localhost"], member=MemberId.parse("MX/GOB/RENAPO"))
+    tls = devca.issue_tls_cert(ca, "renapo", ["localhost"], member=MemberId.parse("MX/GOB/RENAPO"))
     token = evidence.issue(SERVICE, {}, tls, exchange_id="e1", client="c")
     with pytest.raises(evidence.EvidenceError) as caught:
         evidence.verify(token, ca.cert)

@@ -1,4 +1,4 @@
-"""The synthetic population generator (trusted_sources/population.py)."""
+"""The synthetic population generator (gateway/devtools/population.py)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,19 @@ from datetime import date
 
 import pytest
 
-from gateway.curp import INCONVENIENT_WORDS, STATES, STATES_BY_INEGI, build_curp, name_initials
-from gateway.curp import validate as validate_curp
-from trusted_sources import population
-from trusted_sources.population import (
-    DOCUMENT_TYPES,
-    MUNICIPIOS,
+from gateway.devtools import population
+from gateway.devtools.population import MUNICIPIOS, generate
+from gateway.kernel.curp import (
+    INCONVENIENT_WORDS,
+    STATES,
+    STATES_BY_INEGI,
     STATUS_DESCRIPTIONS,
-    Person,
-    generate,
+    build_curp,
     is_active,
+    name_initials,
 )
+from gateway.kernel.curp import validate as validate_curp
+from trusted_sources.records import AS_OF, DOCUMENT_TYPES, Person
 
 SAMPLE = 5000
 
@@ -75,7 +77,7 @@ def test_curps_are_unique_and_valid(people: list[Person]) -> None:
 def test_stream_is_in_birth_date_order(people: list[Person]) -> None:
     dates = [p.fecha_nacimiento for p in people]
     assert dates == sorted(dates)
-    assert dates[-1] < population.AS_OF
+    assert dates[-1] < AS_OF
 
 
 def test_parents_come_earlier_with_right_sex_and_age_gap(people: list[Person]) -> None:
@@ -137,7 +139,7 @@ def test_every_person_is_well_formed(people: list[Person]) -> None:
         assert p.estatus_curp in STATUS_DESCRIPTIONS
         doc = p.documento_probatorio
         assert doc.tipo in DOCUMENT_TYPES
-        assert p.fecha_nacimiento.year <= doc.anio_registro < population.AS_OF.year
+        assert p.fecha_nacimiento.year <= doc.anio_registro < AS_OF.year
         if p.entidad_nacimiento == "NE":
             assert p.municipio_nacimiento is None
         else:

@@ -4,18 +4,19 @@ import datetime as dt
 
 import pytest
 
-from gateway import pki
-from gateway.errors import EnlaceError
-from gateway.ids import MemberId
-from gateway.protocol import headers as h
-from gateway.protocol import replay, signing
+from gateway.devtools import devca
+from gateway.kernel import pki
+from gateway.kernel.errors import EnlaceError
+from gateway.kernel.ids import MemberId
+from gateway.kernel.protocol import headers as h
+from gateway.kernel.protocol import replay, signing
 
 URL = "https://gateway.example:8443/r1/MX/GOB/RENAPO/curp/consulta-curp/v1"
 
 
 @pytest.fixture(scope="module")
 def member() -> pki.KeyPair:
-    return pki.issue_signing_cert(pki.create_ca("MX"), MemberId.parse("MX/GOB/SEP"))
+    return devca.issue_signing_cert(devca.create_ca("MX"), MemberId.parse("MX/GOB/SEP"))
 
 
 def _request(member: pki.KeyPair, body: bytes = b"", **overrides) -> signing.Request:
@@ -74,7 +75,7 @@ def test_method_target_and_body(member):
 
 
 def test_other_key_fails(member):
-    other = pki.issue_signing_cert(pki.create_ca("MX"), MemberId.parse("MX/GOB/SEP"))
+    other = devca.issue_signing_cert(devca.create_ca("MX"), MemberId.parse("MX/GOB/SEP"))
     request = _request(member)
     with pytest.raises(EnlaceError, match="InvalidSignature"):
         signing.verify_request(

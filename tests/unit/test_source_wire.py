@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from gateway.ids import ServiceId
-from gateway.protocol import source_wire as wire
-from trusted_sources.base import SourceFailure, SourceRequest
-from trusted_sources.population import generate
+from gateway.devtools.population import generate
+from gateway.kernel.ids import ServiceId
+from gateway.kernel.protocol import source_wire as wire
+from gateway.kernel.sources import SourceFailure, SourceRequest
 
 SERVICE = ServiceId.parse("MX/GOB/RENAPO/curp/consulta-curp/v1")
 CURP = next(generate(1)).curp

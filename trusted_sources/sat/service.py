@@ -1,6 +1,6 @@
 """SAT as a trusted source: the ``valida-efirma`` and ``verifica-firma`` operations.
 
-Owns the edges around ``trusted_sources.sat.validation``: the adapter (request bodies, options),
+Owns the edges around ``gateway.kernel.efirma.validation``: the adapter (request bodies, options),
 loading SAT CA and pinned responder certificates from directories, and the OCSP HTTP client
 (aiohttp; POST ``application/ocsp-request``; bounded time and size). The rules and the verdict
 live in ``validation``; the same ``check`` serves the adapter and ``enlace efirma check``.
@@ -39,13 +39,13 @@ import aiohttp
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from gateway.curp import InvalidCurp
-from gateway.curp import validate as validate_curp
-from gateway.http_client import BodyTooLarge, read_bounded
-from trusted_sources.base import SourceAnswer, SourceFailure, SourceRequest
-from trusted_sources.sat import efirma
-from trusted_sources.sat.errors import SatError
-from trusted_sources.sat.validation import OcspPolicy, OcspTransportError, Trust, check
+from gateway.kernel.bounded import BodyTooLarge, read_bounded
+from gateway.kernel.curp import InvalidCurp
+from gateway.kernel.curp import validate as validate_curp
+from gateway.kernel.efirma import certificate as efirma
+from gateway.kernel.efirma.errors import SatError
+from gateway.kernel.efirma.validation import OcspPolicy, OcspTransportError, Trust, check
+from gateway.kernel.sources import SourceAnswer, SourceFailure, SourceRequest
 
 OCSP_CONTENT_TYPE = "application/ocsp-response"
 MAX_OCSP_RESPONSE = 64 * 1024

@@ -1,1 +1,0 @@
-"""The audit ledger: records (record.py), storage (store.py) and the group-commit writer."""

@@ -1,0 +1,293 @@
+"""A citizen's access log: which ledger entries concern them, what the citizen is shown, CSV.
+
+Entries are found through ``ledger_subjects`` (pseudonym → index), newest first, with a cursor
+(the smallest index already returned) and optional filters: a date range on the entry's time
+and an agency (member) on the exchange's client. The pseudonym always comes from the caller's
+verified token; no parameter can name another subject.
+
+Delayed disclosure follows Estonia's Data Tracker: an exchange made under a covert grant
+(``hidden_until`` in its record) is not shown at all — no placeholder, no count — until that
+date (UTC) has come or an administrator disclosed it early. The rule is
+``gateway.storage.disclosure.withheld``, applied in the query itself: withheld rows are gone
+before the page is cut, so neither a page's size nor its cursor depends on them. The entry is
+in the Merkle log from the start; only the view waits.
+
+What is shown comes from the ledger record itself, decorated with registry names (agency,
+service description); each entry also carries the record's exact canonical text (``leaf``), so
+that a browser can hash it and check its inclusion proof (``attach_proofs``) against the signed
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gateway.kernel.citizen_errors import CitizenError
+from gateway.kernel.ids import ClientId, InvalidIdentifier, MemberId
+from gateway.storage.db import ledger_entries, ledger_subjects
+from gateway.storage.disclosure import ledger_disclosures, withheld
+from gateway.storage.ledger import proofs, store
+from gateway.storage.registry import Snapshot
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+#: Dates a filter may name (inclusive): the ledger holds nothing older, and a day after the
+#: newest must still be a date.
+MIN_DATE, MAX_DATE = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
+PARAMETERS = frozenset({"cursor", "limit", "from", "to", "agency", "format", "lang"})
+
+Format = Literal["json", "csv"]
+Lang = Literal["es", "en"]
+
+
+@dataclass(frozen=True)
+class Query:
+    """One page of a citizen's log: entries with index < ``before``, newest first."""
+
+    before: int | None = None
+    limit: int = DEFAULT_LIMIT
+    since: dt.date | None = None  # inclusive, UTC
+    until: dt.date | None = None  # inclusive, UTC
+    agency: str | None = None  # a member id
+
+
+@dataclass(frozen=True)
+class Request:
+    query: Query
+    format: Format = "json"
+    lang: Lang = "es"
+
+
+def _one(params: Mapping[str, Sequence[str]], name: str) -> str | None:
+    values = params.get(name) or []
+    if len(values) > 1:
+        raise CitizenError("citizen.bad_query", f"give {name!r} at most once")
+    return values[0] if values else None
+
+
+def _natural(text: str | None, name: str, low: int, high: int) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit() or len(text) > 19 or not low <= int(text) <= high:
+        raise CitizenError("citizen.bad_query", f"{name} must be an integer from {low} to {high}")
+    return int(text)
+
+
+def _date(text: str | None, name: str) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        day = dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise CitizenError("citizen.bad_query", f"{name} must be a date YYYY-MM-DD") from exc
+    if not MIN_DATE <= day <= MAX_DATE:
+        raise CitizenError(
+            "citizen.bad_query", f"{name} must be a date from {MIN_DATE} to {MAX_DATE}"
+        )
+    return day
+
+
+def _midnight(day: dt.date) -> str:
+    """00:00 UTC of ``day`` as the ledger writes times (``record.timestamp``), years padded."""
+    return f"{day.isoformat()}T00:00:00.000000Z"
+
+
+def parse_request(params: Mapping[str, Sequence[str]]) -> Request:
+    """Validate the query string; unknown parameters are refused, not ignored."""
+    unknown = set(params) - PARAMETERS
+    if unknown:
+        raise CitizenError("citizen.bad_query", f"unknown parameter {min(unknown)!r}")
+    agency = _one(params, "agency") or None
+    if agency is not None:
+        try:
+            agency = str(MemberId.parse(agency))
+        except InvalidIdentifier as exc:
+            raise CitizenError("citizen.bad_query", f"agency: {exc}") from exc
+    fmt = _one(params, "format") or "json"
+    lang = _one(params, "lang") or "es"
+    if fmt not in ("json", "csv") or lang not in ("es", "en"):
+        raise CitizenError("citizen.bad_query", "format is json or csv; lang is es or en")
+    query = Query(
+        before=_natural(_one(params, "cursor"), "cursor", 0, (1 << 63) - 1),
+        limit=_natural(_one(params, "limit"), "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
+        since=_date(_one(params, "from"), "from"),
+        until=_date(_one(params, "to"), "to"),
+        agency=agency,
+    )
+    if query.since and query.until and query.since > query.until:
+        raise CitizenError("citizen.bad_query", "from is after to")
+    return Request(query, fmt, lang)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A ledger entry that concerns the citizen: its index, canonical text and record."""
+
+    index: int
+    leaf: str
+    record: dict[str, Any]
+    disclosed_at: str | None
+
+
+def _select(subject: str, query: Query, today: dt.date) -> sa.Select:
+    """The subject's entries visible today that the query asks for, newest first, one more
+    than a page (to know whether another follows)."""
+    s, e, d = ledger_subjects.c, ledger_entries.c, ledger_disclosures.c
+    statement = (
+        sa.select(e.idx, e.body, d.disclosed_at)
+        .select_from(
+            ledger_subjects.join(ledger_entries, ledger_entries.c.idx == s.idx).outerjoin(
+                ledger_disclosures, d.idx == s.idx
+            )
+        )
+        .where(s.subject == subject, ~withheld(today))
+    )
+    if query.before is not None:
+        statement = statement.where(s.idx < query.before)
+    if query.since is not None:
+        statement = statement.where(e.recorded_at >= _midnight(query.since))
+    if query.until is not None:
+        statement = statement.where(e.recorded_at < _midnight(query.until + dt.timedelta(days=1)))
+    if query.agency is not None:
+        statement = statement.where(e.client.startswith(query.agency + "/", autoescape=True))
+    return statement.order_by(s.idx.desc()).limit(query.limit + 1)
+
+
+def fetch(
+    conn: Connection, subject: str, query: Query, today: dt.date
+) -> tuple[list[Entry], int | None]:
+    """One page of the subject's visible entries and the cursor of the next page (or None).
+
+    Withheld entries are left out by the query itself, so a page is full unless it is the
+    last, and the cursor is None exactly when no visible entry follows: the same whether or
+    not withheld ones lie beyond.
+    """
+    rows = conn.execute(_select(subject, query, today)).all()
+    shown = [Entry(idx, body, json.loads(body), disclosed_at) for idx, body, disclosed_at in rows]
+    if len(shown) > query.limit:
+        return shown[: query.limit], shown[query.limit - 1].index
+    return shown, None
+
+
+def attach_proofs(
+    conn: Connection, entries: Sequence[Entry], head: store.StoredCheckpoint
+) -> dict[int, dict[str, Any]]:
+    """Inclusion proofs of the entries the checkpoint covers, against that checkpoint.
+
+    Built as the proof bundle builds them (one batched read of the tree), in the bundle's
+    shape: ``leaf_hash`` and ``inclusion_proof`` (base64), plus the ``tree_size`` proven in.
+    """
+    covered = [e.index for e in entries if e.index < head.size]
+    if not covered:
+        return {}
+    proven = proofs.build_bundle(conn, covered, head)["entries"]
+    return {
+        item["index"]: {
+            "tree_size": head.size,
+            "leaf_hash": item["leaf_hash"],
+            "inclusion_proof": item["inclusion_proof"],
+        }
+        for item in proven
+    }
+
+
+def _agency(client: str | None, snapshot: Snapshot) -> dict[str, Any] | None:
+    if client is None:
+        return None
+    try:
+        member = str(ClientId.parse(client).member)
+    except InvalidIdentifier:
+        return {"id": None, "name": None}
+    return {"id": member, "name": snapshot.members.get(member)}
+
+
+def present(entry: Entry, snapshot: Snapshot) -> dict[str, Any]:
+    """The citizen's view of one entry (exchange, or one of their own logins)."""
+    r = entry.record
+    shown: dict[str, Any] = {"index": entry.index, "leaf": entry.leaf}
+    if r.get("kind") != "exchange":
+        return {
+            **shown,
+            "kind": "login" if r.get("kind") == "citizen" else r.get("kind"),
+            "at": r.get("recorded_at"),
+            "outcome": r.get("outcome"),
+        }
+    service = snapshot.services.get(r.get("service") or "")
+    return {
+        **shown,
+        "kind": "exchange",
+        "at": r.get("responded_at"),
+        "agency": _agency(r.get("client"), snapshot),
+        "agency_verified": bool(r.get("client_verified")),
+        "subsystem": r.get("client"),
+        "official": r.get("user_id"),
+        "service": {
+            "id": r.get("service"),
+            "description": service.description if service else None,
+        },
+        "purpose": r.get("purpose"),
+        "legal_basis": r.get("legal_basis"),
+        "case": r.get("issue"),
+        "outcome": r.get("outcome"),
+        "error": r.get("error"),
+        "exchange_id": r.get("exchange_id"),
+        "hidden_until": r.get("hidden_until"),
+        "disclosed_at": entry.disclosed_at,
+    }
+
+
+_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    # (key, Spanish header, English header)
+    ("index", "indice", "index"),
+    ("at", "fecha_utc", "time_utc"),
+    ("kind", "tipo", "kind"),
+    ("agency_id", "dependencia_clave", "agency_id"),
+    ("agency_name", "dependencia", "agency"),
+    ("agency_verified", "dependencia_verificada", "agency_verified"),
+    ("subsystem", "subsistema", "subsystem"),
+    ("official", "servidor_publico", "official"),
+    ("service_id", "servicio", "service"),
+    ("service_description", "datos", "data"),
+    ("purpose", "finalidad", "purpose"),
+    ("legal_basis", "fundamento_legal", "legal_basis"),
+    ("case", "expediente", "case_number"),
+    ("outcome", "resultado", "outcome"),
+    ("error", "error", "error"),
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    # Agencies choose officials' ids and case numbers: never let a spreadsheet run them.
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def to_csv(rows: Sequence[dict[str, Any]], lang: Lang) -> str:
+    """Presented entries as CSV (RFC 4180, CRLF), headers in the citizen's language."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([es if lang == "es" else en for _, es, en in _COLUMNS])
+    for row in rows:
+        agency = row.get("agency") or {}
+        service = row.get("service") or {}
+        flat = {
+            **row,
+            "agency_id": agency.get("id"),
+            "agency_name": agency.get("name"),
+            "service_id": service.get("id"),
+            "service_description": service.get("description"),
+        }
+        writer.writerow([_cell(flat.get(key)) for key, _, _ in _COLUMNS])
+    return out.getvalue()

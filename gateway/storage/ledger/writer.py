@@ -1,0 +1,124 @@
+"""Group commit: one writer thread batches ledger appends; each caller awaits its batch.
+
+Requests hand their record to ``LedgerWriter.append`` and await the index it gets. The writer
+thread takes whatever has queued up (up to ``max_batch``), appends it in one transaction and
+commits once, then wakes every waiter of that batch with a single event-loop callback. A commit
+is durable when it returns (SQLite ``synchronous=FULL``, PostgreSQL default), so an index handed
+back means the entry is on disk. If the transaction fails, every waiter of the batch gets
+``LedgerUnavailable`` and nothing of the batch is stored: the exchange fails closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from gateway.storage.db import Database
+from gateway.storage.ledger import store
+
+log = logging.getLogger("enlace.ledger")
+
+_STOP = object()
+
+
+class LedgerWriter:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_batch: int = 512,
+        max_pending: int = 50_000,
+        on_commit: Callable[[list[store.Appended]], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._max_batch = max_batch
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
+        self._thread: threading.Thread | None = None
+        self._on_commit = on_commit
+        self.batches = 0
+        self.appended = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    async def append(self, record: dict[str, Any], timeout: float = 30.0) -> store.Appended:
+        """Queue a record and wait until it is durably stored; return its index and leaf hash."""
+        if self._thread is None:
+            raise store.LedgerUnavailable("ledger writer is not running")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[store.Appended] = loop.create_future()
+        try:
+            self._queue.put_nowait((record, future, loop))
+        except queue.Full as exc:
+            raise store.LedgerUnavailable("ledger queue is full") from exc
+        return await asyncio.wait_for(future, timeout)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            # A waiter that gave up (time-out, cancelled request) was answered 503 without
+            # data: do not record its exchange as if the response had gone out. A waiter
+            # that gives up while its batch commits is the remaining, documented window.
+            batch = [item for item in batch if not item[1].done()]
+            if batch:
+                self._commit(batch)
+
+    def _commit(
+        self, batch: list[tuple[dict[str, Any], asyncio.Future, asyncio.AbstractEventLoop]]
+    ) -> None:
+        try:
+            with self._db.write.begin() as conn:
+                results: list[Any] = store.append(conn, [record for record, _, _ in batch])
+        except Exception as exc:  # any failure: nothing of the batch is stored
+            log.error(
+                "ledger append failed", extra={"batch": len(batch), "error": type(exc).__name__}
+            )
+            failure = store.LedgerUnavailable(f"ledger append failed: {type(exc).__name__}")
+            results = [failure] * len(batch)
+        else:
+            self.batches += 1
+            self.appended += len(batch)
+            if self._on_commit is not None:
+                self._on_commit(results)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Any]]] = {}
+        for (_, future, loop), result in zip(batch, results, strict=True):
+            by_loop.setdefault(loop, []).append((future, result))
+        for loop, pairs in by_loop.items():
+            # A loop that closed while we committed has nobody waiting on it.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, pairs)
+
+
+def _resolve(pairs: list[tuple[asyncio.Future, Any]]) -> None:
+    for future, result in pairs:
+        if future.done():  # the waiter timed out or was cancelled
+            continue
+        if isinstance(result, Exception):
+            future.set_exception(result)
+        else:
+            future.set_result(result)

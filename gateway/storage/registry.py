@@ -1,0 +1,383 @@
+"""The registry: members, subsystems, certificates, trusted sources, services and grants.
+
+Every change goes through one function here that, in a single transaction, applies the change,
+bumps the registry version (running gateways reload when it moves) and appends an ``admin``
+record to the audit ledger; if the ledger append fails, the change is rolled back.
+The gateway reads an immutable ``Snapshot`` of the whole registry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography import x509
+from sqlalchemy.engine import Connection
+
+from gateway.kernel import acl, pki, schemas
+from gateway.kernel.ids import ClientId, MemberId, ServiceId
+from gateway.kernel.ledger import record
+from gateway.storage.db import (
+    Database,
+    certificates,
+    grants,
+    members,
+    registry_state,
+    services,
+    sources,
+    subsystems,
+)
+from gateway.storage.ledger import store
+
+
+class RegistryError(Exception):
+    """A registry change cannot be made; ``code`` is stable, the message says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class CertEntry:
+    keyid: str
+    member: MemberId
+    cert: x509.Certificate
+    revoked: bool
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    code: str
+    provider: ClientId
+    adapter: str | None
+    url: str | None
+    tls_cert_pem: str | None
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    service: ServiceId
+    source: str
+    operation: str
+    description: str
+    methods: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int
+    members: dict[str, str] = field(default_factory=dict)
+    subsystems: frozenset[str] = frozenset()
+    certs: dict[str, CertEntry] = field(default_factory=dict)
+    sources: dict[str, SourceEntry] = field(default_factory=dict)
+    services: dict[str, ServiceEntry] = field(default_factory=dict)
+    grants: dict[tuple[str, str], acl.Grant] = field(default_factory=dict)
+
+
+def version(conn: Connection) -> int:
+    return conn.execute(
+        sa.select(registry_state.c.version).where(registry_state.c.id == 1)
+    ).scalar_one()
+
+
+def load(conn: Connection) -> Snapshot:
+    certs = {
+        row.keyid: CertEntry(
+            row.keyid,
+            MemberId.parse(row.member_id),
+            x509.load_pem_x509_certificate(row.pem.encode()),
+            row.revoked_at is not None,
+        )
+        for row in conn.execute(sa.select(certificates))
+    }
+    return Snapshot(
+        version=version(conn),
+        members={r.member_id: r.name for r in conn.execute(sa.select(members))},
+        subsystems=frozenset(r.client_id for r in conn.execute(sa.select(subsystems))),
+        certs=certs,
+        sources={
+            r.code: SourceEntry(
+                r.code,
+                ClientId.parse(r.provider),
+                r.adapter,
+                r.url,
+                r.tls_cert_pem,
+                dict(r.options),
+            )
+            for r in conn.execute(sa.select(sources))
+        },
+        services={
+            r.service_id: ServiceEntry(
+                ServiceId.parse(r.service_id),
+                r.source,
+                r.operation,
+                r.description,
+                frozenset(r.methods.split(",")),
+            )
+            for r in conn.execute(sa.select(services))
+        },
+        grants={
+            (r.client, r.service): acl.Grant(
+                r.client, r.service, frozenset(r.purposes), frozenset(r.legal_bases), r.hidden_until
+            )
+            for r in conn.execute(sa.select(grants).where(grants.c.revoked_at.is_(None)))
+        },
+    )
+
+
+def actor() -> str:
+    """Who is making an administrative change: ENLACE_ACTOR, or the operating-system user."""
+    return os.environ.get("ENLACE_ACTOR") or f"os:{getpass.getuser()}"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@contextmanager
+def change(db: Database, action: str, target: str, details: dict[str, Any]) -> Iterator[Connection]:
+    """A transaction that applies a change, bumps the version and records it in the ledger."""
+    with db.write.begin() as conn:
+        yield conn
+        conn.execute(
+            sa.update(registry_state)
+            .where(registry_state.c.id == 1)
+            .values(version=registry_state.c.version + 1)
+        )
+        store.append(conn, [record.admin(action, target, details, actor())])
+
+
+def _exists(conn: Connection, table: sa.Table, column: sa.Column, value: str) -> bool:
+    return (
+        conn.execute(
+            sa.select(sa.func.count()).select_from(table).where(column == value)
+        ).scalar_one()
+        > 0
+    )
+
+
+def add_member(db: Database, member: MemberId, name: str) -> None:
+    with change(db, "member.add", str(member), {"name": name}) as conn:
+        if _exists(conn, members, members.c.member_id, str(member)):
+            raise RegistryError("registry.exists", f"member {member} is already registered")
+        conn.execute(sa.insert(members).values(member_id=str(member), name=name, created_at=_now()))
+
+
+def add_subsystem(db: Database, client: ClientId) -> None:
+    with change(db, "subsystem.add", str(client), {}) as conn:
+        if not _exists(conn, members, members.c.member_id, str(client.member)):
+            raise RegistryError(
+                "registry.unknown_member", f"member {client.member} is not registered"
+            )
+        if _exists(conn, subsystems, subsystems.c.client_id, str(client)):
+            raise RegistryError("registry.exists", f"subsystem {client} is already registered")
+        conn.execute(
+            sa.insert(subsystems).values(
+                client_id=str(client), member_id=str(client.member), created_at=_now()
+            )
+        )
+
+
+def add_certificate(
+    db: Database, member: MemberId, cert: x509.Certificate, ca: x509.Certificate
+) -> str:
+    """Register a member's signing certificate after checking it against the instance CA."""
+    try:
+        pki.check_issued(cert, ca, _now())
+    except pki.CertificateProblem as exc:
+        raise RegistryError("registry.bad_certificate", str(exc)) from exc
+    if pki.member_of(cert) != member:
+        raise RegistryError(
+            "registry.bad_certificate", f"certificate names {pki.member_of(cert)}, not {member}"
+        )
+    kid = pki.keyid(cert)
+    with change(db, "certificate.add", str(member), {"keyid": kid}) as conn:
+        if not _exists(conn, members, members.c.member_id, str(member)):
+            raise RegistryError("registry.unknown_member", f"member {member} is not registered")
+        if _exists(conn, certificates, certificates.c.keyid, kid):
+            raise RegistryError("registry.exists", "certificate is already registered")
+        conn.execute(
+            sa.insert(certificates).values(
+                keyid=kid,
+                member_id=str(member),
+                pem=pki.cert_pem(cert),
+                not_after=cert.not_valid_after_utc,
+                created_at=_now(),
+            )
+        )
+    return kid
+
+
+def revoke_certificate(db: Database, kid: str, reason: str) -> None:
+    with change(db, "certificate.revoke", kid, {"reason": reason}) as conn:
+        done = conn.execute(
+            sa.update(certificates)
+            .where(certificates.c.keyid == kid, certificates.c.revoked_at.is_(None))
+            .values(revoked_at=_now())
+        )
+        if done.rowcount != 1:
+            raise RegistryError("registry.not_found", "no active certificate with that key id")
+
+
+def register_source(
+    db: Database,
+    code: str,
+    provider: ClientId,
+    *,
+    adapter: str | None = None,
+    url: str | None = None,
+    tls_cert_pem: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> None:
+    if (adapter is None) == (url is None):
+        raise RegistryError("registry.bad_source", "a source needs exactly one of adapter or url")
+    details = {"provider": str(provider), "adapter": adapter, "url": url}
+    if url is not None:
+        details["tls_keyid"] = _check_remote(provider, url, tls_cert_pem)
+    with change(db, "source.register", code, details) as conn:
+        if not _exists(conn, subsystems, subsystems.c.client_id, str(provider)):
+            raise RegistryError(
+                "registry.unknown_subsystem", f"subsystem {provider} is not registered"
+            )
+        if _exists(conn, sources, sources.c.code, code):
+            raise RegistryError("registry.exists", f"source {code} is already registered")
+        conn.execute(
+            sa.insert(sources).values(
+                code=code,
+                provider=str(provider),
+                adapter=adapter,
+                url=url,
+                tls_cert_pem=tls_cert_pem,
+                options=options or {},
+                created_at=_now(),
+            )
+        )
+
+
+def _check_remote(provider: ClientId, url: str, tls_cert_pem: str | None) -> str:
+    """A remote source needs an https URL and the TLS certificate it will present, issued to
+    the provider's member (the gateway accepts that certificate and no other); its key id."""
+    if not url.startswith("https://"):
+        raise RegistryError("registry.bad_source", "a remote source's URL must be https://")
+    if not tls_cert_pem:
+        raise RegistryError("registry.bad_source", "a remote source needs its TLS certificate")
+    try:
+        cert = x509.load_pem_x509_certificate(tls_cert_pem.encode())
+    except ValueError as exc:
+        raise RegistryError("registry.bad_certificate", "TLS certificate is not PEM") from exc
+    if pki.member_of(cert) != provider.member:
+        raise RegistryError(
+            "registry.bad_certificate",
+            f"TLS certificate names {pki.member_of(cert)}, not {provider.member}",
+        )
+    return pki.keyid(cert)
+
+
+def add_service(
+    db: Database,
+    service: ServiceId,
+    source: str,
+    operation: str,
+    *,
+    description: str = "",
+    methods: tuple[str, ...] = ("GET",),
+) -> None:
+    if schemas.catalogue().get(operation) is None:
+        raise RegistryError(
+            "registry.unknown_operation",
+            f"operation {operation} has no schemas: add {operation}.request.json and "
+            f"{operation}.response.json under schemas/<source>/",
+        )
+    details = {"source": source, "operation": operation, "methods": list(methods)}
+    with change(db, "service.add", str(service), details) as conn:
+        row = conn.execute(sa.select(sources.c.provider).where(sources.c.code == source)).first()
+        if row is None:
+            raise RegistryError("registry.unknown_source", f"source {source} is not registered")
+        if row.provider != str(service.provider):
+            raise RegistryError(
+                "registry.bad_service",
+                f"service {service} is not under the source's provider {row.provider}",
+            )
+        if _exists(conn, services, services.c.service_id, str(service)):
+            raise RegistryError("registry.exists", f"service {service} is already registered")
+        conn.execute(
+            sa.insert(services).values(
+                service_id=str(service),
+                source=source,
+                operation=operation,
+                description=description,
+                methods=",".join(sorted(set(methods))),
+                created_at=_now(),
+            )
+        )
+
+
+def grant(
+    db: Database,
+    client: ClientId,
+    service: ServiceId,
+    purposes: list[str],
+    legal_bases: list[str],
+    hidden_until: dt.date | None = None,
+) -> None:
+    if not purposes or not legal_bases:
+        raise RegistryError(
+            "registry.bad_grant", "a grant needs at least one purpose and one legal basis"
+        )
+    for value in purposes:
+        acl.check_code("purpose", value)
+    for value in legal_bases:
+        acl.check_code("legal basis", value)
+    details = {
+        "service": str(service),
+        "purposes": sorted(purposes),
+        "legal_bases": sorted(legal_bases),
+        "hidden_until": hidden_until.isoformat() if hidden_until else None,
+    }
+    with change(db, "acl.grant", str(client), details) as conn:
+        if not _exists(conn, subsystems, subsystems.c.client_id, str(client)):
+            raise RegistryError(
+                "registry.unknown_subsystem", f"subsystem {client} is not registered"
+            )
+        if not _exists(conn, services, services.c.service_id, str(service)):
+            raise RegistryError("registry.unknown_service", f"service {service} is not registered")
+        # A new grant replaces the active one: revoke it in the same transaction.
+        _revoke_active(conn, client, service)
+        conn.execute(
+            sa.insert(grants).values(
+                client=str(client),
+                service=str(service),
+                purposes=sorted(set(purposes)),
+                legal_bases=sorted(set(legal_bases)),
+                hidden_until=hidden_until,
+                created_at=_now(),
+            )
+        )
+
+
+def _revoke_active(conn: Connection, client: ClientId, service: ServiceId) -> int:
+    """End the active grant of (client, service), if any; return how many rows it ended."""
+    done = conn.execute(
+        sa.update(grants)
+        .where(
+            grants.c.client == str(client),
+            grants.c.service == str(service),
+            grants.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=_now())
+    )
+    return done.rowcount
+
+
+def revoke_grant(db: Database, client: ClientId, service: ServiceId) -> None:
+    with change(db, "acl.revoke", str(client), {"service": str(service)}) as conn:
+        if _revoke_active(conn, client, service) != 1:
+            raise RegistryError("registry.not_found", f"{client} has no active grant for {service}")
