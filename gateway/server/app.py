@@ -52,9 +52,13 @@ class Gateway:
         self.checkpoint_signer = self.pki.load_checkpoint_signer()
         self.metrics = Metrics()
         self.writer = LedgerWriter(
-            self.db, on_commit=lambda batch: self.metrics.ledger_batch.observe(len(batch))
+            self.db,
+            max_batch=settings.ledger_max_batch,
+            max_pending=settings.ledger_max_pending,
+            commit_timeout=settings.ledger_commit_timeout,
+            on_commit=lambda batch: self.metrics.ledger_batch.observe(len(batch)),
         )
-        self.contracts = schemas.catalogue()  # validators built once per process
+        self.contracts = schemas.catalogue(settings.schema_dir)  # validators built once
         self.replay = replay.ReplayCache(signing.MAX_AGE_SECONDS + signing.MAX_SKEW_SECONDS + 5)
         with self.db.read.connect() as conn:
             self.snapshot = registry.load(conn)

@@ -67,7 +67,6 @@ log = logging.getLogger("enlace.citizen")
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 MAX_LOGIN_BODY = 32 * 1024
-OCSP_TIMEOUT = 3.0
 _NO_STORE = {"Cache-Control": "no-store"}
 _PAGE_HEADERS = {
     # The page handles private keys: only its own scripts, no inline code, no framing.
@@ -195,7 +194,7 @@ class CitizenService:
         trust: validation.Trust,
     ) -> None:
         """The full SAT validation, now with OCSP; refuses unless it is ``valid``."""
-        fetch = HttpOcspFetcher(OCSP_TIMEOUT)
+        fetch = HttpOcspFetcher(self.gw.settings.citizen_ocsp_timeout)
         try:
             report = await validation.check(
                 certificate,

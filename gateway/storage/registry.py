@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from sqlalchemy.engine import Connection
 from gateway.kernel import acl, pki, schemas
 from gateway.kernel.ids import ClientId, MemberId, ServiceId
 from gateway.kernel.ledger import record
+from gateway.kernel.settings import Settings
 from gateway.storage.db import (
     Database,
     certificates,
@@ -135,7 +135,7 @@ def load(conn: Connection) -> Snapshot:
 
 def actor() -> str:
     """Who is making an administrative change: ENLACE_ACTOR, or the operating-system user."""
-    return os.environ.get("ENLACE_ACTOR") or f"os:{getpass.getuser()}"
+    return Settings.from_env().actor or f"os:{getpass.getuser()}"
 
 
 def _now() -> dt.datetime:

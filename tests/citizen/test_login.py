@@ -178,7 +178,7 @@ def test_junk_costs_neither_a_write_nor_an_ocsp_request(dev, sat, valid_efirmas,
     citizen = valid_efirmas[0]
     context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
     with (
-        running(dataclasses.replace(dev.settings, citizen_ocsp_url=ocsp_url)) as url,
+        running(dev.settings.model_copy(update={"citizen_ocsp_url": ocsp_url})) as url,
         httpx.Client(verify=context, timeout=15) as client,
     ):
         text = challenge(client, url)
@@ -222,8 +222,8 @@ def test_the_offline_check_asks_no_one_and_is_never_valid(sat, valid_efirmas):
 
 def test_challenges_and_logins_are_limited_per_client_address(dev, valid_efirmas):
     citizen = valid_efirmas[0]
-    limited = dataclasses.replace(
-        dev.settings, citizen_attempts_burst=3, citizen_attempts_per_minute=1
+    limited = dev.settings.model_copy(
+        update={"citizen_attempts_burst": 3, "citizen_attempts_per_minute": 1}
     )
     context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
     with running(limited) as url, httpx.Client(verify=context, timeout=15) as client:
@@ -291,7 +291,7 @@ def _login_elsewhere(dev, citizen: Efirma, **changes: object) -> httpx.Response:
     """Log in at a second gateway of the same instance, configured differently."""
     context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
     with (
-        running(dataclasses.replace(dev.settings, **changes)) as url,
+        running(dev.settings.model_copy(update=changes)) as url,
         httpx.Client(verify=context, timeout=15) as client,  # closed before the server stops
     ):
         return login_response(client, url, citizen)

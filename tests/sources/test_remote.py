@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import socket
 import ssl
 import time
@@ -194,7 +193,7 @@ def test_source_down(dev, people):
 
 
 def test_slow_source_times_out(dev, people):
-    settings = dataclasses.replace(dev.settings, source_timeout=0.5)
+    settings = dev.settings.model_copy(update={"source_timeout": 0.5})
     with source(dev, Counting(renapo_adapter(), delay=1.5)) as source_url:
         service = register_remote(dev, "renapo-remote", source_url)
         with running(settings) as url:

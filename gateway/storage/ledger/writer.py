@@ -33,10 +33,12 @@ class LedgerWriter:
         *,
         max_batch: int = 512,
         max_pending: int = 50_000,
+        commit_timeout: float = 30.0,
         on_commit: Callable[[list[store.Appended]], None] | None = None,
     ) -> None:
         self._db = db
         self._max_batch = max_batch
+        self._commit_timeout = commit_timeout
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
         self._on_commit = on_commit
@@ -53,7 +55,7 @@ class LedgerWriter:
             self._thread.join(timeout=30)
             self._thread = None
 
-    async def append(self, record: dict[str, Any], timeout: float = 30.0) -> store.Appended:
+    async def append(self, record: dict[str, Any]) -> store.Appended:
         """Queue a record and wait until it is durably stored; return its index and leaf hash."""
         if self._thread is None:
             raise store.LedgerUnavailable("ledger writer is not running")
@@ -63,7 +65,7 @@ class LedgerWriter:
             self._queue.put_nowait((record, future, loop))
         except queue.Full as exc:
             raise store.LedgerUnavailable("ledger queue is full") from exc
-        return await asyncio.wait_for(future, timeout)
+        return await asyncio.wait_for(future, self._commit_timeout)
 
     def _run(self) -> None:
         stopping = False
