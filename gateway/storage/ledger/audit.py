@@ -42,7 +42,7 @@ from gateway.storage.db import (
     ledger_state,
     ledger_subjects,
 )
-from gateway.storage.ledger import store
+from gateway.storage.ledger import driver
 
 __all__ = ["KINDS", "MAX_FINDINGS", "MAX_TRACKED", "Finding", "Report", "verify"]
 
@@ -333,7 +333,7 @@ class _Auditor:
         if stored != expected:
             self.found.add("subjects", index, "subject index differs from the record")
         try:
-            columns = store.entry_columns(decoded)
+            columns = driver.entry_columns(decoded)
         except (KeyError, TypeError):
             columns = None
         differ = [n for n in _COLUMNS if columns is None or getattr(entry, n) != columns[n]]
