@@ -17,7 +17,8 @@ This module owns the *maths* of the audit ledger's Merkle log (RFC 9162 §2.1, S
 * verification: ``verify_inclusion`` (§2.1.3.2) and ``verify_consistency`` (§2.1.4.2), which raise
   ``ProofError`` on failure.
 
-Persistence, locking and the leaf format belong to the ledger store, not here.
+Persistence and locking belong to ``gateway.storage.ledger`` (driver and sequencer) and the leaf
+format to ``record``, not here.
 """
 
 from __future__ import annotations
