@@ -31,8 +31,8 @@ from gateway.server.metrics import Metrics
 from gateway.server.sources import build_source
 from gateway.storage import registry
 from gateway.storage.db import Database, open_database
-from gateway.storage.ledger import store
-from gateway.storage.ledger.writer import LedgerWriter
+from gateway.storage.ledger import publisher
+from gateway.storage.ledger.sequencer import LedgerWriter
 
 log = logging.getLogger("enlace.gateway")
 
@@ -136,9 +136,9 @@ class Gateway:
         await asyncio.to_thread(self._sign_checkpoint_logged)  # cover every receipt handed out
         self.db.dispose()
 
-    def sign_checkpoint(self) -> store.StoredCheckpoint:
+    def sign_checkpoint(self) -> publisher.StoredCheckpoint:
         """Sign a checkpoint of the ledger now, unless the newest one already covers it."""
-        return store.sign_checkpoint_kept(
+        return publisher.sign_checkpoint_kept(
             self.db.write, self.checkpoint_signer, self.pki.checkpoint_last
         )
 

@@ -52,12 +52,8 @@ from gateway.server import throttle
 from gateway.server.exchange import read_body
 from gateway.storage import access_log, challenges
 from gateway.storage.ledger import proofs
-from gateway.storage.ledger.store import (
-    LedgerCorrupt,
-    LedgerUnavailable,
-    StoredCheckpoint,
-    latest_checkpoint,
-)
+from gateway.storage.ledger.errors import LedgerCorrupt, LedgerUnavailable
+from gateway.storage.ledger.publisher import StoredCheckpoint, latest_checkpoint
 from trusted_sources.sat.service import HttpOcspFetcher, SatConfigError, load_trust
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ from gateway.storage.db import (
     sources,
     subsystems,
 )
-from gateway.storage.ledger import store
+from gateway.storage.ledger import sequencer
 
 
 class RegistryError(Exception):
@@ -152,7 +152,7 @@ def change(db: Database, action: str, target: str, details: dict[str, Any]) -> I
             .where(registry_state.c.id == 1)
             .values(version=registry_state.c.version + 1)
         )
-        store.append(conn, [record.admin(action, target, details, actor())])
+        sequencer.append(conn, [record.admin(action, target, details, actor())])
 
 
 def _exists(conn: Connection, table: sa.Table, column: sa.Column, value: str) -> bool:

@@ -28,7 +28,7 @@ from gateway.server.app import Gateway
 from gateway.server.run import free_port, running
 from gateway.storage.challenges import citizen_challenges_used
 from gateway.storage.db import ledger_state
-from gateway.storage.ledger import store
+from gateway.storage.ledger import queries
 from tests.citizen.helpers import (
     Efirma,
     challenge,
@@ -103,7 +103,7 @@ def test_valid_efirma_logs_in_and_the_login_is_ledgered(
     # The login is in the ledger, under the citizen's pseudonym only, and nothing personal is
     # in the application log.
     with dev.database.read.connect() as conn:
-        index, entry = store.tail(conn, 1)[0]
+        index, entry = queries.tail(conn, 1)[0]
     assert index == before
     pseudonym = record.pseudonym(dev.pki.pseudonym_key.read_bytes(), citizen.curp)
     assert entry["kind"] == "citizen" and entry["action"] == "login"
