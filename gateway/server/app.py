@@ -1,176 +1,23 @@
-"""The gateway's HTTP application: routes, process-wide state and its lifecycle.
+"""The gateway's HTTP application: its state (``state.Gateway``), its routes, its lifecycle.
 
-The exchange route is a plain Starlette endpoint returning pre-serialised bytes (a pydantic
-response model would halve throughput, see performance.md); FastAPI serves the small JSON
-endpoints around it.
+Only composes: the exchange (``exchange.route``), the ledger's proofs (``ledger_api``), the
+service descriptions (``schema_api``), the citizen view (``citizen_api``) and the operational
+endpoints (``status_api``). FastAPI serves the small JSON endpoints; the exchange route is a
+plain Starlette endpoint.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
-import time
 from collections.abc import AsyncIterator
 
-import sqlalchemy as sa
 from fastapi import FastAPI
-from prometheus_client import generate_latest
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
-from gateway.kernel import pki, schemas
-from gateway.kernel.errors import EnlaceError
-from gateway.kernel.ledger import record
-from gateway.kernel.protocol import replay, signing
 from gateway.kernel.settings import Settings
-from gateway.kernel.sources import Source
-from gateway.server import citizen_api, ledger_api, schema_api
-from gateway.server.exchange import ExchangeHandler
-from gateway.server.metrics import Metrics
-from gateway.server.sources import build_source
-from gateway.storage import registry
-from gateway.storage.db import Database, open_database
-from gateway.storage.ledger import publisher
-from gateway.storage.ledger.sequencer import LedgerWriter
-
-log = logging.getLogger("enlace.gateway")
-
-
-class Gateway:
-    """Everything one gateway process holds: keys, registry snapshot, ledger writer, sources."""
-
-    def __init__(self, settings: Settings, db: Database | None = None) -> None:
-        self.settings = settings
-        self.db = db or open_database(settings.database_url)
-        self.pki = pki.PkiDir(settings.pki_dir)
-        self.ca = pki.load_cert(self.pki.ca_cert)
-        self.issued = pki.IssuedChecker(self.ca)
-        self.signer = self.pki.load_pair(self.pki.gateway("sign"))
-        self.signer_keyid = pki.keyid(self.signer.cert)
-        self._pseudonym_key = self.pki.pseudonym_key.read_bytes()
-        self.checkpoint_signer = self.pki.load_checkpoint_signer()
-        self.metrics = Metrics()
-        self.writer = LedgerWriter(
-            self.db,
-            max_batch=settings.ledger_max_batch,
-            max_pending=settings.ledger_max_pending,
-            commit_timeout=settings.ledger_commit_timeout,
-            on_commit=lambda batch: self.metrics.ledger_batch.observe(len(batch)),
-        )
-        self.contracts = schemas.catalogue(settings.schema_dir)  # validators built once
-        self.replay = replay.ReplayCache(signing.MAX_AGE_SECONDS + signing.MAX_SKEW_SECONDS + 5)
-        with self.db.read.connect() as conn:
-            self.snapshot = registry.load(conn)
-        self._registry_checked = time.monotonic()
-        self._sources: dict[str, tuple[registry.SourceEntry, Source]] = {}
-        self._retiring: set[asyncio.Task[None]] = set()
-        self._poller: asyncio.Task[None] | None = None
-        self._checkpointer: asyncio.Task[None] | None = None
-
-    def pseudonym(self, curp: str) -> str:
-        return record.pseudonym(self._pseudonym_key, curp)
-
-    @property
-    def pseudonym_key(self) -> bytes:
-        """The instance's pseudonym secret, as read at start (the citizen view derives its
-        challenge and token keys from it)."""
-        return self._pseudonym_key
-
-    def source(self, code: str) -> Source:
-        entry = self.snapshot.sources[code]
-        cached = self._sources.get(code)
-        if cached is None or cached[0] != entry:
-            try:
-                built = build_source(entry, self.pki, timeout=self.settings.source_timeout)
-            except Exception as exc:  # a misconfigured source must not break the gateway
-                log.error("source unusable", extra={"source": code, "error": repr(exc)})
-                message = f"source {code} is misconfigured"
-                raise EnlaceError("Server.SourceUnavailable", message) from exc
-            if cached is not None:
-                self._retire(cached[1])
-            cached = (entry, built)
-            self._sources[code] = cached
-        return cached[1]
-
-    def _retire(self, source: Source) -> None:
-        """Close a replaced source once the calls it may still be serving have timed out."""
-
-        async def close_later() -> None:
-            try:
-                await asyncio.sleep(self.settings.source_timeout)
-            finally:
-                await source.aclose()
-
-        task = asyncio.get_running_loop().create_task(close_later())
-        self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
-
-    async def _close_sources(self) -> None:
-        for task in list(self._retiring):
-            task.cancel()
-        await asyncio.gather(*self._retiring, return_exceptions=True)
-        await asyncio.gather(
-            *(source.aclose() for _, source in self._sources.values()), return_exceptions=True
-        )
-        self._sources.clear()
-
-    def signed_response(self, status: int, body: bytes, headers: dict[str, str]) -> Response:
-        message = signing.Response(status, dict(headers))
-        signing.sign_response(message, body, key=self.signer.key, key_id=self.signer_keyid)
-        return Response(content=body, status_code=status, headers=message.headers)
-
-    async def start(self) -> None:
-        self.writer.start()
-        self._poller = asyncio.create_task(self._poll_registry())
-        self._checkpointer = asyncio.create_task(self._sign_checkpoints())
-
-    async def stop(self) -> None:
-        for task in (self._poller, self._checkpointer):
-            if task:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        await self._close_sources()
-        await asyncio.to_thread(self.writer.stop)
-        await asyncio.to_thread(self._sign_checkpoint_logged)  # cover every receipt handed out
-        self.db.dispose()
-
-    def sign_checkpoint(self) -> publisher.StoredCheckpoint:
-        """Sign a checkpoint of the ledger now, unless the newest one already covers it."""
-        return publisher.sign_checkpoint_kept(
-            self.db.write, self.checkpoint_signer, self.pki.checkpoint_last
-        )
-
-    def _sign_checkpoint_logged(self) -> None:
-        try:
-            self.sign_checkpoint()
-        except Exception as exc:  # keep serving; the next round retries
-            log.error("checkpoint signing failed", extra={"error": f"{type(exc).__name__}: {exc}"})
-
-    async def _sign_checkpoints(self) -> None:
-        while True:
-            await asyncio.to_thread(self._sign_checkpoint_logged)
-            await asyncio.sleep(self.settings.checkpoint_interval)
-
-    def registry_stale(self) -> bool:
-        """True when the registry has not been confirmed for ``registry_max_age`` seconds."""
-        return time.monotonic() - self._registry_checked > self.settings.registry_max_age
-
-    def _reload(self) -> None:
-        with self.db.read.connect() as conn:
-            if registry.version(conn) != self.snapshot.version:
-                self.snapshot = registry.load(conn)
-                log.info("registry reloaded", extra={"version": self.snapshot.version})
-        self._registry_checked = time.monotonic()
-
-    async def _poll_registry(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.registry_poll)
-            try:
-                await asyncio.to_thread(self._reload)
-            except Exception as exc:  # serve from the last good snapshot until it is too old
-                log.warning("registry reload failed", extra={"error": type(exc).__name__})
+from gateway.server import citizen_api, ledger_api, schema_api, status_api
+from gateway.server.exchange import route as exchange_route
+from gateway.server.state import Gateway
+from gateway.storage.db import Database
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
@@ -186,46 +33,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     app = FastAPI(title="Enlace gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.gateway = gateway
-    app.add_route("/r1/{path:path}", ExchangeHandler(gateway).handle, methods=["GET", "POST"])
+    app.add_route("/r1/{path:path}", exchange_route.endpoint(gateway), methods=["GET", "POST"])
     app.include_router(ledger_api.router(gateway))
     app.include_router(schema_api.router(gateway))
     citizen_api.install(app, gateway)
-
-    @app.get("/.well-known/enlace/trust")
-    async def trust() -> JSONResponse:
-        """The gateway's signing certificate; clients check it against the instance CA."""
-        return JSONResponse(
-            {
-                "instance": settings.instance,
-                "gateway_signing_keyid": gateway.signer_keyid,
-                "gateway_signing_certificate": pki.cert_pem(gateway.signer.cert),
-                "ledger_checkpoint_vkey": gateway.checkpoint_signer.verifier().to_vkey(),
-            }
-        )
-
-    @app.get("/livez")
-    async def live() -> Response:
-        """Liveness only, no database round trip: for load balancers and as benchmark baseline."""
-        return Response(b'{"status":"live"}', media_type="application/json")
-
-    @app.get("/healthz")
-    async def health() -> JSONResponse:
-        def check() -> None:
-            with gateway.db.read.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-
-        try:
-            await asyncio.to_thread(check)
-        except Exception:
-            return JSONResponse({"status": "unhealthy", "database": "down"}, status_code=503)
-        if gateway.registry_stale():
-            return JSONResponse({"status": "unhealthy", "registry": "stale"}, status_code=503)
-        return JSONResponse({"status": "ok", "registry_version": gateway.snapshot.version})
-
-    @app.get("/metrics")
-    async def metrics(_request: Request) -> Response:
-        return Response(
-            generate_latest(gateway.metrics.registry), media_type="text/plain; version=0.0.4"
-        )
-
+    app.include_router(status_api.router(gateway))
     return app

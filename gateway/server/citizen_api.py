@@ -29,9 +29,9 @@ import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
@@ -48,16 +48,14 @@ from gateway.kernel.efirma import validation
 from gateway.kernel.errors import EnlaceError
 from gateway.kernel.ledger import bundle, record
 from gateway.server import citizen_auth as auth
-from gateway.server import throttle
-from gateway.server.exchange import read_body
+from gateway.server import responses, throttle
+from gateway.server.requests import query_lists, read_body
+from gateway.server.state import Gateway
 from gateway.storage import access_log, challenges
 from gateway.storage.ledger import proofs
 from gateway.storage.ledger.errors import LedgerCorrupt, LedgerUnavailable
 from gateway.storage.ledger.publisher import StoredCheckpoint, latest_checkpoint
 from trusted_sources.sat.service import HttpOcspFetcher, SatConfigError, load_trust
-
-if TYPE_CHECKING:
-    from gateway.server.app import Gateway
 
 log = logging.getLogger("enlace.citizen")
 
@@ -75,21 +73,14 @@ _PAGE_HEADERS = {
     "Cache-Control": "no-cache",
 }
 
-Handler = Callable[[Request], Awaitable[Response]]
-
 
 def _iso(seconds: int) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _params(request: Request) -> dict[str, list[str]]:
-    query = request.query_params
-    return {name: query.getlist(name) for name in query}
-
-
-def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(body, status, {**_NO_STORE, **(headers or {})}, "application/json")
+def _json(payload: Any, headers: dict[str, str] | None = None) -> Response:
+    """A citizen's data: JSON that no cache may keep."""
+    return responses.json_response(payload, headers={**_NO_STORE, **(headers or {})})
 
 
 class CitizenPage(StaticFiles):
@@ -268,7 +259,7 @@ class CitizenService:
             self.query_seconds.observe(time.perf_counter() - started)
 
     async def accesses(self, request: Request) -> Response:
-        wanted = access_log.parse_request(_params(request))
+        wanted = access_log.parse_request(query_lists(request))
         entries, cursor = await self.page(request, wanted.query)
         rows = [access_log.present(e, self.gw.snapshot) for e in entries]
         headers = {"X-Next-Cursor": str(cursor)} if cursor is not None else {}
@@ -290,7 +281,7 @@ class CitizenService:
         return _json(payload, headers=headers)
 
     async def bundle(self, request: Request) -> Response:
-        params = _params(request)
+        params = query_lists(request)
         if "format" in params or "lang" in params:
             raise CitizenError("citizen.bad_query", "a bundle is always JSON")
         wanted = access_log.parse_request({"limit": [str(access_log.MAX_LIMIT)], **params}).query
@@ -315,21 +306,19 @@ async def _login_body(request: Request) -> Any:
         raise CitizenError("citizen.bad_request", "the body must be JSON") from exc
 
 
-def _answer(handler: Handler) -> Handler:
-    async def endpoint(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except CitizenError as exc:
-            retry = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
-            return _json(exc.to_json(), exc.status, retry)
-        except (sa.exc.SQLAlchemyError, LedgerCorrupt, bundle.BundleError) as exc:
-            log.error("citizen ledger read failed", extra={"error": type(exc).__name__})
-            failed = CitizenError("citizen.ledger_unavailable", "the ledger cannot be read now")
-            return _json(failed.to_json(), failed.status)
+def _refusal(exc: Exception) -> Response:
+    """A citizen's refusal (every code found, when more than one), or a failed ledger read."""
+    if not isinstance(exc, CitizenError):
+        log.error("citizen ledger read failed", extra={"error": type(exc).__name__})
+        exc = CitizenError("citizen.ledger_unavailable", "the ledger cannot be read now")
+    retry = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+    details = {"codes": list(exc.codes)} if len(exc.codes) > 1 else {}
+    return responses.error_response(exc, {**_NO_STORE, **retry}, **details)
 
-    endpoint.__name__ = handler.__name__
-    endpoint.__doc__ = handler.__doc__
-    return endpoint
+
+_answer = responses.answering(
+    _refusal, CitizenError, sa.exc.SQLAlchemyError, LedgerCorrupt, bundle.BundleError
+)
 
 
 def router(service: CitizenService) -> APIRouter:

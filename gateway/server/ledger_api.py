@@ -7,30 +7,29 @@
 Entries are deliberately not served: they hold no personal data but do hold business data
 (who asked what, when, why); a citizen gets their own through the citizen view. Every parameter
 is a canonical decimal within bounds, given exactly once, and nothing else is accepted. Errors
-are ``{"error": {"code", "message"}}`` with the stable codes of ``ERRORS``. Bodies are
-serialised by hand (no response models): the proof endpoints are meant to take heavy traffic.
+are ``{"error": {"code", "message"}}`` with the stable codes of ``ERRORS``
+(``gateway.server.responses``, which also serialises the bodies by hand: the proof endpoints
+are meant to take heavy traffic).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 
 import sqlalchemy as sa
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.storage.ledger import proofs, publisher
-from gateway.storage.ledger.errors import LedgerCorrupt, OutOfRange
-
-if TYPE_CHECKING:
-    from gateway.server.app import Gateway
+from gateway.server import responses
+from gateway.server.requests import query_lists
+from gateway.server.state import Gateway
+from gateway.storage.ledger import store
 
 log = logging.getLogger("enlace.ledger_api")
 
@@ -55,101 +54,87 @@ class LedgerApiError(Exception):
         super().__init__(f"{code}: {message}")
 
 
-def _json(
-    payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
-
-
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
 def _params(request: Request, *names: str) -> list[int]:
     """The named query parameters as bounded integers; anything else is an error."""
-    query = request.query_params
+    query = query_lists(request)
     unexpected = set(query) - set(names)
     if unexpected:
         raise LedgerApiError("Ledger.InvalidParameter", f"unknown parameter {min(unexpected)!r}")
-    values = []
-    for name in names:
-        given = query.getlist(name)
-        if len(given) != 1:
-            raise LedgerApiError("Ledger.InvalidParameter", f"give {name!r} exactly once")
-        if not _DECIMAL.fullmatch(given[0]) or int(given[0]) > MAX_VALUE:
-            raise LedgerApiError(
-                "Ledger.InvalidParameter", f"{name!r} must be a decimal from 0 to {MAX_VALUE}"
-            )
-        values.append(int(given[0]))
-    return values
+    return [_bounded(name, query.get(name, [])) for name in names]
 
 
-def router(gateway: Gateway) -> APIRouter:
-    routes = APIRouter(prefix="/v1/ledger")
+def _bounded(name: str, given: list[str]) -> int:
+    if len(given) != 1:
+        raise LedgerApiError("Ledger.InvalidParameter", f"give {name!r} exactly once")
+    if not _DECIMAL.fullmatch(given[0]) or int(given[0]) > MAX_VALUE:
+        raise LedgerApiError(
+            "Ledger.InvalidParameter", f"{name!r} must be a decimal from 0 to {MAX_VALUE}"
+        )
+    return int(given[0])
 
-    async def read(work: Callable[[sa.Connection], T]) -> T:
+
+class LedgerProofs:
+    """The proof endpoints over one gateway's ledger database."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    async def _read(self, work: Callable[[sa.Connection], T]) -> T:
         def run() -> T:
-            with gateway.db.read.connect() as conn:
+            with self.gw.db.read.connect() as conn:
                 return work(conn)
 
         try:
             return await asyncio.to_thread(run)
-        except OutOfRange as exc:
+        except store.OutOfRange as exc:
             raise LedgerApiError("Ledger.BeyondTree", str(exc)) from exc
-        except (sa.exc.SQLAlchemyError, LedgerCorrupt) as exc:
+        except (sa.exc.SQLAlchemyError, store.LedgerCorrupt) as exc:
             log.error("ledger read failed", extra={"error": f"{type(exc).__name__}: {exc}"})
             raise LedgerApiError("Ledger.Unavailable", "the ledger cannot be read now") from exc
 
-    def answer(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except LedgerApiError as exc:
-                error = {"error": {"code": exc.code, "message": exc.message}}
-                return _json(error, exc.status)
-
-        endpoint.__name__ = handler.__name__
-        endpoint.__doc__ = handler.__doc__
-        return endpoint
-
-    @routes.get("/checkpoint")
-    @answer
-    async def latest_checkpoint(request: Request) -> Response:
+    async def latest_checkpoint(self, request: Request) -> Response:
         """The newest signed checkpoint (C2SP tlog-checkpoint note), as text."""
         _params(request)
-        head = await read(publisher.latest_checkpoint)
+        head = await self._read(store.latest_checkpoint)
         if head is None:
             raise LedgerApiError("Ledger.NoCheckpoint", "no checkpoint has been signed yet")
         return Response(
             head.note, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-cache"}
         )
 
-    @routes.get("/proof/inclusion")
-    @answer
-    async def inclusion(request: Request) -> Response:
+    async def inclusion(self, request: Request) -> Response:
         """Leaf hash and inclusion proof of entry ``index`` in the tree of ``size`` entries."""
         index, size = _params(request, "index", "size")
         if index >= size:
             raise LedgerApiError("Ledger.InvalidParameter", "index must be smaller than size")
-        leaf, proof = await read(lambda conn: proofs.inclusion_proof(conn, index, size))
+        leaf, proof = await self._read(lambda conn: store.inclusion_proof(conn, index, size))
         payload = {
             "index": index,
             "tree_size": size,
             "leaf_hash": _b64(leaf),
             "proof": [_b64(h) for h in proof],
         }
-        return _json(payload, headers=_IMMUTABLE)
+        return responses.json_response(payload, headers=_IMMUTABLE)
 
-    @routes.get("/proof/consistency")
-    @answer
-    async def consistency(request: Request) -> Response:
+    async def consistency(self, request: Request) -> Response:
         """Consistency proof from the tree of ``old`` entries to the tree of ``new`` entries."""
         old, new = _params(request, "old", "new")
         if old > new:
             raise LedgerApiError("Ledger.InvalidParameter", "old must not exceed new")
-        proof = await read(lambda conn: proofs.consistency_proof(conn, old, new))
+        proof = await self._read(lambda conn: store.consistency_proof(conn, old, new))
         payload = {"old_size": old, "new_size": new, "proof": [_b64(h) for h in proof]}
-        return _json(payload, headers=_IMMUTABLE)
+        return responses.json_response(payload, headers=_IMMUTABLE)
 
+
+def router(gateway: Gateway) -> APIRouter:
+    routes = APIRouter(prefix="/v1/ledger")
+    proofs = LedgerProofs(gateway)
+    answer = responses.answering(responses.error_response, LedgerApiError)
+    routes.add_api_route("/checkpoint", answer(proofs.latest_checkpoint), methods=["GET"])
+    routes.add_api_route("/proof/inclusion", answer(proofs.inclusion), methods=["GET"])
+    routes.add_api_route("/proof/consistency", answer(proofs.consistency), methods=["GET"])
     return routes

@@ -9,31 +9,26 @@ granted anything. An unknown service is ``404`` with ``Client.UnknownService``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 
 from gateway.kernel import schemas
 from gateway.kernel.errors import EnlaceError
-
-if TYPE_CHECKING:
-    from gateway.server.app import Gateway
+from gateway.server import responses
+from gateway.server.state import Gateway
 
 
 def router(gateway: Gateway) -> APIRouter:
     routes = APIRouter()
 
     @routes.get("/v1/services/{service_id:path}/openapi.json")
-    async def service_openapi(service_id: str, request: Request) -> JSONResponse:
+    async def service_openapi(service_id: str, request: Request) -> Response:
         service = gateway.snapshot.services.get(service_id)
         contract = gateway.contracts.get(service.operation) if service else None
         if service is None or contract is None:
             error = EnlaceError("Client.UnknownService", f"{service_id[:400]} is not registered")
-            return JSONResponse(
-                {"error": {"code": error.code, "message": error.message}}, error.status
-            )
+            return responses.error_response(error)
         document = schemas.openapi(
             contract,
             service=service_id,
@@ -41,6 +36,6 @@ def router(gateway: Gateway) -> APIRouter:
             methods=service.methods,
             server=str(request.base_url),
         )
-        return JSONResponse(document)
+        return responses.json_response(document)
 
     return routes

@@ -24,8 +24,8 @@ from gateway.kernel.efirma import validation
 from gateway.kernel.ledger import record
 from gateway.server import citizen_api
 from gateway.server import citizen_auth as auth
-from gateway.server.app import Gateway
 from gateway.server.run import free_port, running
+from gateway.server.state import Gateway
 from gateway.storage.challenges import citizen_challenges_used
 from gateway.storage.db import ledger_state
 from gateway.storage.ledger import queries

@@ -138,23 +138,23 @@ def _signing_key(cert: x509.Certificate) -> ec.EllipticCurvePublicKey:
     raise EvidenceError("evidence.untrusted_signer", "the signer's key is a TLS key")
 
 
-def verify(token: str, ca_cert: x509.Certificate) -> Evidence:
-    """Verify signature, canonical form, signer chain and signer-issuer match; return the claims."""
-    if not isinstance(token, str) or len(token) > 2 * MAX_TOKEN:
-        raise EvidenceError("evidence.malformed", "evidence must be a compact JWS string")
-    header = _header(token.strip())
+def _header_cert(header: dict[str, Any]) -> x509.Certificate:
+    """The signer's certificate from a protected header of the expected ``typ`` and ``alg``."""
     if header.get("typ") != TYP or header.get("alg") not in ALGORITHMS:
         raise EvidenceError("evidence.malformed", "unexpected JWS typ or alg")
     chain = header.get("x5c")
     if not isinstance(chain, list) or not chain or not isinstance(chain[0], str):
         raise EvidenceError("evidence.malformed", "JWS header has no x5c certificate")
     try:
-        cert = x509.load_der_x509_certificate(base64.b64decode(chain[0], validate=True))
+        return x509.load_der_x509_certificate(base64.b64decode(chain[0], validate=True))
     except ValueError as exc:
         raise EvidenceError("evidence.malformed", "x5c certificate does not parse") from exc
-    key = _signing_key(cert)
+
+
+def _verified_claims(token: str, key: ec.EllipticCurvePublicKey) -> dict[str, Any]:
+    """The claims, once the signature verifies and the payload is its own canonical form."""
     try:
-        result = jws.deserialize_compact(token.strip(), ECKey.import_key(key), registry=REGISTRY)
+        result = jws.deserialize_compact(token, ECKey.import_key(key), registry=REGISTRY)
     except (JoseError, ValueError) as exc:
         raise EvidenceError("evidence.bad_signature", "JWS signature does not verify") from exc
     try:
@@ -163,6 +163,13 @@ def verify(token: str, ca_cert: x509.Certificate) -> Evidence:
         raise EvidenceError("evidence.malformed", "payload is not JSON") from exc
     if not isinstance(claims, dict) or canonical(claims) != result.payload:
         raise EvidenceError("evidence.not_canonical", "payload is not RFC 8785 canonical JSON")
+    return claims
+
+
+def _check_signer(
+    cert: x509.Certificate, claims: dict[str, Any], ca_cert: x509.Certificate
+) -> None:
+    """The signer was issued by the CA, valid at ``iat``, and is the provider of ``iss``."""
     iat, iss = claims.get("iat"), claims.get("iss")
     if type(iat) is not int or not isinstance(iss, str):
         raise EvidenceError("evidence.malformed", "iss and iat claims are required")
@@ -179,4 +186,14 @@ def verify(token: str, ca_cert: x509.Certificate) -> Evidence:
             "evidence.wrong_signer",
             f"signed by {pki.member_of(cert)}, not by the provider {provider}",
         )
-    return Evidence(token.strip(), claims, cert)
+
+
+def verify(token: str, ca_cert: x509.Certificate) -> Evidence:
+    """Verify signature, canonical form, signer chain and signer-issuer match; return the claims."""
+    if not isinstance(token, str) or len(token) > 2 * MAX_TOKEN:
+        raise EvidenceError("evidence.malformed", "evidence must be a compact JWS string")
+    token = token.strip()
+    cert = _header_cert(_header(token))
+    claims = _verified_claims(token, _signing_key(cert))
+    _check_signer(cert, claims, ca_cert)
+    return Evidence(token, claims, cert)

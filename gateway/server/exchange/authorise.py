@@ -1,0 +1,43 @@
+"""Step 3 of an exchange: may this verified client use this service, for this purpose.
+
+In this order: the client subsystem registered (``Client.UnknownClient``), the service registered
+(``Client.UnknownService``), the method allowed (``Client.MethodNotAllowed``),
+``Enlace-Subject: unknown`` only for an operation that discovers its subjects
+(``Client.InvalidSubject``), then a grant for (client, service) listing the purpose and the
+legal basis (``acl.decide``: ``Client.AccessDenied``, ``Client.PurposeNotGranted``,
+``Client.LegalBasisNotGranted``). Runs only after ``authenticate``: registry details are told
+to a verified client alone.
+"""
+
+from __future__ import annotations
+
+from gateway.kernel import acl, schemas
+from gateway.kernel.errors import EnlaceError
+from gateway.kernel.protocol import headers as h
+from gateway.server.exchange.context import Authorised, Exchange, Parsed
+from gateway.storage.registry import Snapshot
+
+
+def authorise(
+    snapshot: Snapshot, contracts: schemas.Catalogue, parsed: Parsed, ex: Exchange
+) -> Authorised:
+    """The service and its contract, if the client may call it as the request asks."""
+    client, service_id = str(parsed.client), str(parsed.target.service)
+    if client not in snapshot.subsystems:
+        raise EnlaceError("Client.UnknownClient", f"{client} is not registered")
+    service = snapshot.services.get(service_id)
+    if service is None:
+        raise EnlaceError("Client.UnknownService", f"{service_id} is not registered")
+    if ex.method not in service.methods:
+        raise EnlaceError("Client.MethodNotAllowed", f"use {', '.join(sorted(service.methods))}")
+    contract = contracts.get(service.operation)
+    if contract is None:
+        raise EnlaceError("Server.InternalError", "the service has no schema")
+    if parsed.subject is None and not contract.discovers_subjects:
+        raise EnlaceError(
+            "Client.InvalidSubject",
+            f"{h.SUBJECT}: {h.UNKNOWN_SUBJECT} is only accepted by operations that "
+            "discover their subjects",
+        )
+    acl.decide(snapshot.grants, client, service_id, ex.purpose or "", ex.legal_basis or "")
+    return Authorised(service, contract)

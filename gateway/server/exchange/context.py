@@ -1,0 +1,71 @@
+"""The plain data an exchange's steps pass along: the request as received, what is known so far.
+
+Neither type refers to a web framework: any HTTP layer that can say what was sent can build an
+``Inbound``, and every step is a function of these values and the gateway's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Mapping
+from dataclasses import dataclass, field
+
+from starlette.datastructures import Headers
+
+from gateway.kernel.ids import ClientId, ServiceTarget
+from gateway.kernel.schemas import Contract
+from gateway.storage.registry import ServiceEntry
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """An exchange request as it arrived, its body not yet read."""
+
+    method: str
+    scheme: str
+    #: The path as sent (percent-encoding intact) and the query string, both decoded as latin-1.
+    raw_path: str
+    query_string: str
+    #: The service path: what follows ``/r1/``, percent-decoded.
+    path: str
+    headers: Headers
+    #: The query parameters, the last value of a repeated one.
+    query: Mapping[str, str]
+    body: AsyncIterable[bytes]
+
+
+@dataclass
+class Exchange:
+    """What is known about an exchange so far; becomes its ledger record."""
+
+    received_at: str
+    method: str
+    request_hash: str
+    request_body: bytes = b""
+    exchange_id: str | None = None
+    client: str | None = None
+    client_verified: bool = False
+    service: str | None = None
+    user_id: str | None = None
+    purpose: str | None = None
+    legal_basis: str | None = None
+    issue: str | None = None
+    subjects: set[str] = field(default_factory=set)
+    hidden_until: str | None = None
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The request's target and protocol headers, well formed but not yet authenticated."""
+
+    target: ServiceTarget
+    client: ClientId
+    #: The data subject's CURP, or None for ``Enlace-Subject: unknown``.
+    subject: str | None
+
+
+@dataclass(frozen=True)
+class Authorised:
+    """The registered service the client may use for this request, and its contract."""
+
+    service: ServiceEntry
+    contract: Contract

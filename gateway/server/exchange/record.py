@@ -1,0 +1,73 @@
+"""Step 5 of an exchange: its ledger record, appended before any response is sent.
+
+Every exchange is recorded, refused and failed ones too, with what was known when it ended
+(``context.Exchange``). Its data subjects are recorded only once the client is verified: a
+request whose signature did not verify must not write into any citizen's access log. Bodies
+are recorded by size and SHA-256 digest, never as they are.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from typing import Any
+
+from gateway.kernel.errors import EnlaceError
+from gateway.kernel.ledger import record
+from gateway.server.exchange.context import Exchange
+from gateway.storage.ledger.errors import LedgerUnavailable
+from gateway.storage.ledger.sequencer import Appended, LedgerWriter
+
+log = logging.getLogger("enlace.exchange")
+
+
+def digest(data: bytes) -> str:
+    return "sha-256:" + base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def outcome(error: str | None) -> str:
+    """The ledger's outcome for an exchange that ended with ``error`` (None: answered)."""
+    if error is None:
+        return "allowed"
+    if error == "Source.NotFound":
+        return "not_found"
+    return "refused" if error.startswith("Client.") else "failed"
+
+
+def entry(
+    ex: Exchange, exchange_id: str, *, status: int, error: str | None, response: bytes
+) -> dict[str, Any]:
+    """The ledger record of ``ex``, answered with ``status``, ``error`` and body ``response``."""
+    return record.exchange(
+        exchange_id=exchange_id,
+        received_at=ex.received_at,
+        responded_at=record.timestamp(),
+        client=ex.client,
+        client_verified=ex.client_verified,
+        service=ex.service,
+        method=ex.method,
+        user_id=ex.user_id,
+        purpose=ex.purpose,
+        legal_basis=ex.legal_basis,
+        issue=ex.issue,
+        subjects=sorted(ex.subjects) if ex.client_verified else [],
+        outcome=outcome(error),
+        status=status,
+        error=error,
+        request_hash=ex.request_hash,
+        request_digest=digest(ex.request_body),
+        response_digest=digest(response),
+        request_size=len(ex.request_body),
+        response_size=len(response),
+        hidden_until=ex.hidden_until,
+    )
+
+
+async def append(writer: LedgerWriter, entry: dict[str, Any]) -> Appended:
+    """Durably append ``entry``, else ``Server.LedgerUnavailable``: the exchange must not happen."""
+    try:
+        return await writer.append(entry)
+    except (LedgerUnavailable, TimeoutError) as exc:
+        log.error("exchange refused: ledger unavailable")
+        raise EnlaceError("Server.LedgerUnavailable") from exc
