@@ -3,13 +3,14 @@
 The exchange is a pipeline of named steps over plain data (``context.Inbound``, the request as
 received; ``context.Exchange``, what is known so far), driven by ``pipeline.handle``:
 
-    parse.read / parse.parse   header and body size, registry freshness, Host, path, headers
-    authenticate               signature parameters and age, key, signature, certificate,
-                               covert grant, replay
-    authorise                  client, service, method, contract, subject, grant
-    call                       the request schema, the source's answer, the answer's schema
-    record                     the ledger record of the exchange, and its append
-    sign                       the response headers, the receipt and the gateway's signature
+    parse.read      header and body size (then the pipeline refuses a stale registry)
+    parse.parse     Host, path, protocol headers
+    authenticate    signature parameters and age, key, signature, certificate, covert grant,
+                    replay
+    authorise       client, service, method, contract, subject, grant
+    call            the request schema, the source's answer, the answer's schema
+    record          the ledger record of the exchange, and its append
+    sign            the response headers, the receipt and the gateway's signature
 
 ``route`` is the HTTP adapter: it turns the web framework's request into an ``Inbound`` and a
 ``sign.Signed`` into a response; no step knows about the framework.

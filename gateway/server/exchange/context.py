@@ -1,7 +1,9 @@
 """The plain data an exchange's steps pass along: the request as received, what is known so far.
 
-Neither type refers to a web framework: any HTTP layer that can say what was sent can build an
-``Inbound``, and every step is a function of these values and the gateway's state.
+None of them refers to a web framework's request: any HTTP layer that can say what was sent
+can build an ``Inbound`` (its headers are Starlette's ``Headers``, a case-blind multi-map built
+from the ASGI header list as it came), and every step is a function of these values and the
+gateway's state.
 """
 
 from __future__ import annotations
