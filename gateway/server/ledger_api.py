@@ -29,7 +29,8 @@ from starlette.responses import Response
 from gateway.server import responses
 from gateway.server.requests import query_lists
 from gateway.server.state import Gateway
-from gateway.storage.ledger import store
+from gateway.storage.ledger import proofs, publisher
+from gateway.storage.ledger.errors import LedgerCorrupt, OutOfRange
 
 log = logging.getLogger("enlace.ledger_api")
 
@@ -90,16 +91,16 @@ class LedgerProofs:
 
         try:
             return await asyncio.to_thread(run)
-        except store.OutOfRange as exc:
+        except OutOfRange as exc:
             raise LedgerApiError("Ledger.BeyondTree", str(exc)) from exc
-        except (sa.exc.SQLAlchemyError, store.LedgerCorrupt) as exc:
+        except (sa.exc.SQLAlchemyError, LedgerCorrupt) as exc:
             log.error("ledger read failed", extra={"error": f"{type(exc).__name__}: {exc}"})
             raise LedgerApiError("Ledger.Unavailable", "the ledger cannot be read now") from exc
 
     async def latest_checkpoint(self, request: Request) -> Response:
         """The newest signed checkpoint (C2SP tlog-checkpoint note), as text."""
         _params(request)
-        head = await self._read(store.latest_checkpoint)
+        head = await self._read(publisher.latest_checkpoint)
         if head is None:
             raise LedgerApiError("Ledger.NoCheckpoint", "no checkpoint has been signed yet")
         return Response(
@@ -111,7 +112,7 @@ class LedgerProofs:
         index, size = _params(request, "index", "size")
         if index >= size:
             raise LedgerApiError("Ledger.InvalidParameter", "index must be smaller than size")
-        leaf, proof = await self._read(lambda conn: store.inclusion_proof(conn, index, size))
+        leaf, proof = await self._read(lambda conn: proofs.inclusion_proof(conn, index, size))
         payload = {
             "index": index,
             "tree_size": size,
@@ -125,7 +126,7 @@ class LedgerProofs:
         old, new = _params(request, "old", "new")
         if old > new:
             raise LedgerApiError("Ledger.InvalidParameter", "old must not exceed new")
-        proof = await self._read(lambda conn: store.consistency_proof(conn, old, new))
+        proof = await self._read(lambda conn: proofs.consistency_proof(conn, old, new))
         payload = {"old_size": old, "new_size": new, "proof": [_b64(h) for h in proof]}
         return responses.json_response(payload, headers=_IMMUTABLE)
 

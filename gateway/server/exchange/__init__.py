@@ -7,8 +7,8 @@ received; ``context.Exchange``, what is known so far), driven by ``pipeline.hand
     parse.parse     Host, path, protocol headers
     authenticate    signature parameters and age, key, signature, certificate, covert grant,
                     replay
-    authorise       client, service, method, contract, subject, grant
-    call            the request schema, the source's answer, the answer's schema
+    authorise       client, service, method, contract, subject, grant, request schema
+    call            the source's answer, its signer, the answer's schema
     record          the ledger record of the exchange, and its append
     sign            the response headers, the receipt and the gateway's signature
 

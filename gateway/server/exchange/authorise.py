@@ -5,8 +5,10 @@ In this order: the client subsystem registered (``Client.UnknownClient``), the s
 ``Enlace-Subject: unknown`` only for an operation that discovers its subjects
 (``Client.InvalidSubject``), then a grant for (client, service) listing the purpose and the
 legal basis (``acl.decide``: ``Client.AccessDenied``, ``Client.PurposeNotGranted``,
-``Client.LegalBasisNotGranted``). Runs only after ``authenticate``: registry details are told
-to a verified client alone.
+``Client.LegalBasisNotGranted``); last, the query and body conform to the service's request
+schema (``source_request``: ``Client.InvalidBody``, the message led by the JSON path of the
+offending field). Runs only after ``authenticate``: registry details are told to a verified
+client alone.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 from gateway.kernel import acl, schemas
 from gateway.kernel.errors import EnlaceError
 from gateway.kernel.protocol import headers as h
-from gateway.server.exchange.context import Authorised, Exchange, Parsed
+from gateway.kernel.sources import SourceRequest
+from gateway.server.exchange.context import Authorised, Exchange, Inbound, Parsed
+from gateway.server.exchange.parse import json_body
 from gateway.storage.registry import Snapshot
 
 
@@ -41,3 +45,22 @@ def authorise(
         )
     acl.decide(snapshot.grants, client, service_id, ex.purpose or "", ex.legal_basis or "")
     return Authorised(service, contract)
+
+
+def source_request(
+    inbound: Inbound, parsed: Parsed, allowed: Authorised, body: bytes
+) -> SourceRequest:
+    """What the source is asked, once it conforms to the service's request schema."""
+    request = SourceRequest(
+        operation=allowed.service.operation,
+        method=inbound.method,
+        subject=parsed.subject,
+        subpath=parsed.target.subpath,
+        query=dict(inbound.query),
+        body=json_body(body),
+    )
+    try:
+        allowed.contract.check_request(request.query, request.body)
+    except schemas.SchemaViolation as exc:
+        raise EnlaceError("Client.InvalidBody", str(exc)) from exc
+    return request

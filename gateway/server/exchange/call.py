@@ -1,11 +1,10 @@
 """Step 4 of an exchange: ask the trusted source, and let out only what its contract allows.
 
-In this order: the query and body conform to the service's request schema (``Client.InvalidBody``,
-the message led by the JSON path of the offending field); the source answers within
-``Settings.source_timeout`` (its ``Source.*`` codes passed on; ``Server.SourceUnavailable``,
-``Server.SourceTimeout``, ``Server.SourceError`` otherwise), signed by a registered, unrevoked
-key; and the answer's data conforms to the response schema, else ``Server.SourceError`` and
-nothing of it is sent. The subjects the source names join the exchange's.
+In this order: the source answers within ``Settings.source_timeout`` (its ``Source.*`` codes
+passed on; ``Server.SourceUnavailable``, ``Server.SourceTimeout``, ``Server.SourceError``
+otherwise), signed by a registered, unrevoked key; and the answer's data conforms to the
+response schema, else ``Server.SourceError`` and nothing of it is sent. The subjects the source
+names join the exchange's.
 """
 
 from __future__ import annotations
@@ -18,30 +17,10 @@ from gateway.kernel import schemas
 from gateway.kernel.errors import EnlaceError
 from gateway.kernel.protocol import evidence
 from gateway.kernel.sources import SignedAnswer, SourceFailure, SourceRequest
-from gateway.server.exchange.context import Authorised, Exchange, Inbound, Parsed
-from gateway.server.exchange.parse import json_body
+from gateway.server.exchange.context import Authorised, Exchange, Parsed
 from gateway.server.state import Gateway
 
 log = logging.getLogger("enlace.exchange")
-
-
-def source_request(
-    inbound: Inbound, parsed: Parsed, allowed: Authorised, body: bytes
-) -> SourceRequest:
-    """What the source is asked, once it conforms to the service's request schema."""
-    request = SourceRequest(
-        operation=allowed.service.operation,
-        method=inbound.method,
-        subject=parsed.subject,
-        subpath=parsed.target.subpath,
-        query=dict(inbound.query),
-        body=json_body(body),
-    )
-    try:
-        allowed.contract.check_request(request.query, request.body)
-    except schemas.SchemaViolation as exc:
-        raise EnlaceError("Client.InvalidBody", str(exc)) from exc
-    return request
 
 
 async def call(

@@ -62,7 +62,7 @@ async def _steps(gw: Gateway, inbound: Inbound, ex: Exchange) -> str:
     parsed = parse.parse(inbound, ex, public_hosts=gw.settings.public_hosts, pseudonym=gw.pseudonym)
     authenticate.authenticate(gw, inbound, parsed, ex)
     allowed = authorise.authorise(gw.snapshot, gw.contracts, parsed, ex)
-    request = call.source_request(inbound, parsed, allowed, ex.request_body)
+    request = authorise.source_request(inbound, parsed, allowed, ex.request_body)
     return await call.call(gw, parsed, allowed, request, ex)
 
 
