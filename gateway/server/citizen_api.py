@@ -42,10 +42,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from gateway.kernel import curp
-from gateway.kernel.citizen_errors import CitizenError
 from gateway.kernel.efirma import certificate as efirma
 from gateway.kernel.efirma import validation
-from gateway.kernel.errors import EnlaceError
+from gateway.kernel.errors import CitizenError, EnlaceError
 from gateway.kernel.ledger import bundle, record
 from gateway.server import citizen_auth as auth
 from gateway.server import throttle

@@ -34,8 +34,8 @@ from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwk import OctKey
 
-from gateway.kernel.citizen_errors import CitizenError
 from gateway.kernel.efirma import validation
+from gateway.kernel.errors import CitizenError
 
 CHALLENGE_PREFIX = "enlace-citizen-login"
 CHALLENGE_VERSION = "v1"

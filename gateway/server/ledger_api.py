@@ -7,7 +7,7 @@
 Entries are deliberately not served: they hold no personal data but do hold business data
 (who asked what, when, why); a citizen gets their own through the citizen view. Every parameter
 is a canonical decimal within bounds, given exactly once, and nothing else is accepted. Errors
-are ``{"error": {"code", "message"}}`` with the stable codes of ``ERRORS``. Bodies are
+are ``{"error": {"code", "message"}}`` with the catalogue's ``Ledger.*`` codes. Bodies are
 serialised by hand (no response models): the proof endpoints are meant to take heavy traffic.
 """
 
@@ -26,6 +26,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.kernel.errors import CodedError
 from gateway.storage.ledger import store
 
 if TYPE_CHECKING:
@@ -33,13 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("enlace.ledger_api")
 
-#: Stable error codes of these endpoints and their HTTP statuses.
-ERRORS = {
-    "Ledger.InvalidParameter": 400,
-    "Ledger.BeyondTree": 404,
-    "Ledger.NoCheckpoint": 404,
-    "Ledger.Unavailable": 503,
-}
 #: Sizes and indexes are stored as signed 64-bit integers.
 MAX_VALUE = (1 << 63) - 1
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}", re.ASCII)
@@ -48,10 +42,8 @@ _IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 T = TypeVar("T")
 
 
-class LedgerApiError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        self.code, self.status, self.message = code, ERRORS[code], message
-        super().__init__(f"{code}: {message}")
+class LedgerApiError(CodedError):
+    """A refusal of the proof endpoints: a ``Ledger.*`` code of the catalogue."""
 
 
 def _json(

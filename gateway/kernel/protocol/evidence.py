@@ -31,6 +31,7 @@ from joserfc.jwk import ECKey
 from joserfc.jws import JWSRegistry
 
 from gateway.kernel import pki
+from gateway.kernel.errors import CodedError
 from gateway.kernel.ids import ServiceId
 
 TYP = "enlace-evidence+jws"
@@ -49,12 +50,8 @@ def _registry() -> JWSRegistry:
 REGISTRY = _registry()
 
 
-class EvidenceError(Exception):
+class EvidenceError(CodedError):
     """Evidence does not verify; ``code`` says why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
