@@ -44,6 +44,7 @@ from starlette.types import Scope
 from gateway.kernel import curp
 from gateway.kernel.efirma import certificate as efirma
 from gateway.kernel.efirma import validation
+from gateway.kernel.encoding import iso_utc_seconds
 from gateway.kernel.errors import CitizenError, EnlaceError
 from gateway.kernel.ledger import bundle, record
 from gateway.server import citizen_auth as auth
@@ -80,10 +81,6 @@ _PAGE_HEADERS = {
 }
 
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-def _iso(seconds: int) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _params(request: Request) -> dict[str, list[str]]:
@@ -233,7 +230,7 @@ class CitizenService:
         return {
             "token": token,
             "token_type": "Bearer",
-            "expires_at": _iso(session.expires_at),
+            "expires_at": iso_utc_seconds(session.expires_at),
             "curp": holder,
             "name": certificate.name,
         }
@@ -345,7 +342,7 @@ def router(service: CitizenService) -> APIRouter:
         """A one-time challenge for the citizen to sign with their e.firma."""
         service.admit(request)
         issued = service.challenges.issue(time.time())
-        return _json({"challenge": issued.text, "expires_at": _iso(issued.expires_at)})
+        return _json({"challenge": issued.text, "expires_at": iso_utc_seconds(issued.expires_at)})
 
     @routes.post("/login")
     @_answer

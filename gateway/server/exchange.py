@@ -13,7 +13,6 @@ its data subject: otherwise anyone could write entries into any citizen's access
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
 import hashlib
 import json
@@ -27,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.kernel import acl, curp, pki, schemas
+from gateway.kernel.encoding import b64encode
 from gateway.kernel.errors import EnlaceError
 from gateway.kernel.ids import ClientId, InvalidIdentifier, ServiceTarget, parse_target
 from gateway.kernel.ledger import receipt, record
@@ -46,7 +46,7 @@ _MAX_HEADERS_TOTAL = 32 * 1024
 
 
 def _digest(data: bytes) -> str:
-    return "sha-256:" + base64.b64encode(hashlib.sha256(data).digest()).decode()
+    return "sha-256:" + b64encode(hashlib.sha256(data).digest())
 
 
 def _printable(name: str, value: str) -> str:

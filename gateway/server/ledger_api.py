@@ -14,7 +14,6 @@ serialised by hand (no response models): the proof endpoints are meant to take h
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import re
@@ -26,6 +25,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.kernel.encoding import b64encode
 from gateway.kernel.errors import CodedError
 from gateway.storage.ledger import store
 
@@ -51,10 +51,6 @@ def _json(
 ) -> Response:
     body = json.dumps(payload, separators=(",", ":")).encode()
     return Response(body, status_code=status, media_type="application/json", headers=headers)
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
 
 
 def _params(request: Request, *names: str) -> list[int]:
@@ -127,8 +123,8 @@ def router(gateway: Gateway) -> APIRouter:
         payload = {
             "index": index,
             "tree_size": size,
-            "leaf_hash": _b64(leaf),
-            "proof": [_b64(h) for h in proof],
+            "leaf_hash": b64encode(leaf),
+            "proof": [b64encode(h) for h in proof],
         }
         return _json(payload, headers=_IMMUTABLE)
 
@@ -140,7 +136,7 @@ def router(gateway: Gateway) -> APIRouter:
         if old > new:
             raise LedgerApiError("Ledger.InvalidParameter", "old must not exceed new")
         proof = await read(lambda conn: store.consistency_proof(conn, old, new))
-        payload = {"old_size": old, "new_size": new, "proof": [_b64(h) for h in proof]}
+        payload = {"old_size": old, "new_size": new, "proof": [b64encode(h) for h in proof]}
         return _json(payload, headers=_IMMUTABLE)
 
     return routes
