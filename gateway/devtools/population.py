@@ -459,7 +459,7 @@ class _Generator:
             sexo = sexo if sexo == "X" else forced_sex
         return primer, segundo, nombres, sexo
 
-    def _birthplace(self, abroad: bool, madre: _Mother | None) -> tuple[str, str | None]:
+    def _birthplace(self, abroad: bool, madre: _Mother | None) -> tuple[str, Municipio | None]:
         """State and municipality of birth: mostly the mother's state; ``NE`` abroad."""
         rng = self.rng
         if abroad:
