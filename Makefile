@@ -9,8 +9,8 @@ BIN     = $(VENV)/bin
 demo: $(VENV)/.installed
 	$(BIN)/enlace demo
 
-## test: install everything the tests need (packages, PostgreSQL running, browser) and run them all
-test: $(VENV)/.installed-test services test-deps
+## test: install everything the tests need (packages, PostgreSQL running, browser), lint, run them all
+test: $(VENV)/.installed-test services test-deps lint
 	$(BIN)/pytest
 
 install: $(VENV)/.installed
@@ -33,9 +33,12 @@ services:
 test-deps:
 	bash .ci/test-deps.sh
 
+## lint: ruff (style, complexity ≤ 10), the layer contract (import-linter) and mypy
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check gateway trusted_sources services tests loadtests
 	$(BIN)/ruff format --check gateway trusted_sources services tests loadtests
+	$(BIN)/lint-imports
+	$(BIN)/mypy gateway trusted_sources services
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

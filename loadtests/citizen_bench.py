@@ -1,6 +1,6 @@
 """Citizen access-log query time in a large ledger (prints figures; not a test).
 
-Bulk-loads N exchange records through ``store.append`` (so the Merkle tree is real), spread over
+Bulk-loads N exchange records through ``sequencer.append`` (so the Merkle tree is real), spread over
 N/20 citizens, plus one heavy citizen with K entries spread evenly through the ledger, 1 in 50
 of them covert. Then times what ``GET /v1/citizen/accesses`` does below HTTP for the heavy
 citizen: a first page of 50 with inclusion proofs against a signed checkpoint, a page deep in
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from gateway.kernel.ledger import checkpoint, record
 from gateway.storage import access_log
 from gateway.storage import db as dbm
-from gateway.storage.ledger import store
+from gateway.storage.ledger import driver, publisher, sequencer
 from gateway.storage.registry import Snapshot
 
 SEP, SRE = "MX/GOB/SEP/becas", "MX/GOB/SRE/pasaportes"
@@ -75,10 +75,10 @@ def load(database: dbm.Database, entries: int, heavy: int) -> None:
             subject = HEAVY if mine else f"{n % citizens:064x}"
             batch.append(_record(n, subject, entries, hidden=mine and (n // every) % 50 == 7))
         with database.write.begin() as conn:
-            store.append(conn, batch)
+            sequencer.append(conn, batch)
     signer = checkpoint.NoteSigner.from_skey(checkpoint.generate_key("bench/enlace/ledger")[0])
     with database.write.begin() as conn:
-        store.sign_checkpoint(conn, signer)
+        publisher.sign_checkpoint(conn, signer)
         if not database.is_sqlite:  # what autovacuum would have done by now in production
             conn.exec_driver_sql("ANALYZE")
     print(f"loaded {entries:,} entries in {time.perf_counter() - started:.0f} s")
@@ -102,7 +102,7 @@ def bench(database: dbm.Database) -> None:
         def run() -> object:
             with database.read.connect() as conn:
                 entries, _ = access_log.fetch(conn, HEAVY, access_log.Query(**query), today)
-                head = store.latest_checkpoint(conn)
+                head = publisher.latest_checkpoint(conn)
                 if not proofs or head is None:
                     return entries
                 return access_log.attach_proofs(conn, entries, head)
@@ -115,7 +115,7 @@ def bench(database: dbm.Database) -> None:
         return access_log.to_csv([access_log.present(e, snapshot) for e in entries], "es")
 
     with database.read.connect() as conn:
-        total = store.size(conn)
+        total = driver.size(conn)
         mine = conn.execute(
             sa.text("SELECT count(*), min(idx), max(idx) FROM ledger_subjects WHERE subject = :s"),
             {"s": HEAVY},

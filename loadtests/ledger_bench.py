@@ -1,14 +1,14 @@
 """Audit-ledger benchmark (prints figures; not a test).
 
-1. Append throughput with batching: ``store.append`` (tree maintenance on) against two
+1. Append throughput with batching: ``sequencer.append`` (tree maintenance on) against two
    baselines measured in the same run on the same records in the same transactions, without
    the tree (entry and subject rows and the size only): "before" inserts them as the ledger did
-   before the tree (SQLAlchemy executemany), "no tree" with the bulk insert ``store.append``
-   now uses (COPY on PostgreSQL, the driver's executemany on SQLite), which isolates what the
-   tree costs. The three alternate in rotating order, each on a fresh database; medians are
-   reported. Then the group-commit writer with many waiters.
-2. At scale: bulk-load N entries (``store.append``, 5000 per transaction, a checkpoint signed
-   every 100,000), then time inclusion and consistency proofs from storage and a full
+   before the tree (SQLAlchemy executemany), "no tree" with the bulk insert the sequencer uses
+   (``driver.insert``: COPY on PostgreSQL, the driver's executemany on SQLite), which isolates
+   what the tree costs. The three alternate in rotating order, each on a fresh database;
+   medians are reported. Then the group-commit writer with many waiters.
+2. At scale: bulk-load N entries (``sequencer.append``, 5000 per transaction, a checkpoint
+   signed every 100,000), then time inclusion and consistency proofs from storage and a full
    ``enlace ledger verify`` (``audit.verify`` on one snapshot, checkpoint signatures checked).
 
     .venv/bin/python loadtests/ledger_bench.py --entries 1000000
@@ -39,9 +39,7 @@ import sqlalchemy as sa
 
 from gateway.kernel.ledger import checkpoint, merkle, record
 from gateway.storage import db as dbm
-from gateway.storage.ledger import audit, store
-from gateway.storage.ledger.store import _insert, _row
-from gateway.storage.ledger.writer import LedgerWriter
+from gateway.storage.ledger import audit, driver, proofs, publisher, sequencer
 
 PG_ADMIN = os.environ.get("ENLACE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1/postgres")
 Append = Callable[[sa.Connection, list[dict[str, Any]]], Any]
@@ -85,7 +83,7 @@ def _without_tree(insert: Callable[[sa.Connection, sa.Table, list], Any]) -> App
         rows, subjects = [], []
         for offset, entry in enumerate(batch):
             body = record.canonical(entry)
-            rows.append(_row(size + offset, entry, body, merkle.leaf_hash(body)))
+            rows.append(driver.entry_row(size + offset, entry, body, merkle.leaf_hash(body)))
             subjects += [{"subject": s, "idx": size + offset} for s in entry["subjects"]]
         insert(conn, dbm.ledger_entries, rows)
         insert(conn, dbm.ledger_subjects, subjects)
@@ -96,8 +94,8 @@ def _without_tree(insert: Callable[[sa.Connection, sa.Table, list], Any]) -> App
 
 APPENDS: dict[str, Append] = {
     "before": _without_tree(lambda conn, table, rows: conn.execute(sa.insert(table), rows)),
-    "no tree": _without_tree(_insert),
-    "tree": store.append,
+    "no tree": _without_tree(driver.insert),
+    "tree": sequencer.append,
 }
 
 
@@ -146,7 +144,7 @@ def writer_rate(database: dbm.Database, rows: int) -> float:
     pending = records(0, rows)
 
     async def run() -> float:
-        writer = LedgerWriter(database)
+        writer = sequencer.LedgerWriter(database)
         writer.start()
         try:
             started = time.perf_counter()
@@ -189,9 +187,9 @@ def bulk_load(database: dbm.Database, entries: int, signer: checkpoint.NoteSigne
     started, last, batch = time.perf_counter(), time.perf_counter(), 5000
     for n in range(0, entries, batch):
         with database.write.begin() as conn:
-            store.append(conn, records(n, min(batch, entries - n)))
+            sequencer.append(conn, records(n, min(batch, entries - n)))
             if (n + batch) % 100_000 == 0 or n + batch >= entries:
-                store.sign_checkpoint(conn, signer)
+                publisher.sign_checkpoint(conn, signer)
         if time.perf_counter() - last > 60:
             last = time.perf_counter()
             rate = (n + batch) / (last - started)
@@ -212,28 +210,32 @@ def database_bytes(database: dbm.Database, conn: sa.Connection) -> int:
     return conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one()
 
 
-def at_scale(backend: str, folder: Path, entries: int, proofs: int) -> None:
+def at_scale(backend: str, folder: Path, entries: int, proof_count: int) -> None:
     print(f"\n== {entries:,} entries, {backend}")
     signer = checkpoint.NoteSigner.from_skey(checkpoint.generate_key("bench.example/ledger")[0])
     with fresh(backend, folder) as database:
         rate = bulk_load(database, entries, signer)
-        print(f"bulk load (store.append, 5000 rows/txn): {rate:,.0f} entries/s")
+        print(f"bulk load (sequencer.append, 5000 rows/txn): {rate:,.0f} entries/s")
         rng = random.Random(1)
         with database.read.connect() as conn:
             print(f"database size: {database_bytes(database, conn) / entries:,.0f} bytes/entry")
             for name, prove in (
-                ("inclusion", lambda: store.inclusion_proof(conn, rng.randrange(entries), entries)),
+                (
+                    "inclusion",
+                    lambda: proofs.inclusion_proof(conn, rng.randrange(entries), entries),
+                ),
                 (
                     "consistency",
-                    lambda: store.consistency_proof(conn, rng.randrange(1, entries), entries),
+                    lambda: proofs.consistency_proof(conn, rng.randrange(1, entries), entries),
                 ),
             ):
                 samples = []
-                for _ in range(proofs):
+                for _ in range(proof_count):
                     started = time.perf_counter()
                     prove()
                     samples.append(time.perf_counter() - started)
-                print(f"{name} proof, {proofs} random at size {entries:,}: {percentiles(samples)}")
+                at = f"{proof_count} random at size {entries:,}"
+                print(f"{name} proof, {at}: {percentiles(samples)}")
         started = time.perf_counter()
         with database.read.connect() as conn:
             if not database.is_sqlite:

@@ -17,7 +17,8 @@ from gateway.cli import common
 from gateway.kernel import pki
 from gateway.kernel.ledger import bundle, checkpoint
 from gateway.storage.db import Database
-from gateway.storage.ledger import audit, proofs, store, witness
+from gateway.storage.ledger import audit, proofs, publisher, queries, witness
+from gateway.storage.ledger.errors import LedgerCorrupt
 
 ledger_app = typer.Typer(help="The audit ledger.", no_args_is_help=True)
 
@@ -35,7 +36,7 @@ def ledger_tail(
 ) -> None:
     """The newest ledger entries."""
     with common.database(common.settings(database_url)).read.connect() as conn:
-        entries = store.tail(conn, count)
+        entries = queries.tail(conn, count)
     if as_json:
         typer.echo(
             json.dumps([{"index": i, "entry": e} for i, e in entries], ensure_ascii=False, indent=2)
@@ -187,21 +188,21 @@ def ledger_checkpoint(
     """Print the newest signed checkpoint (signing a new one first with ``--sign``)."""
     settings = common.settings(database_url, pki_dir)
     database = common.database(settings)
-    head: store.StoredCheckpoint | None
+    head: publisher.StoredCheckpoint | None
     try:
         if sign:
             folder = pki.PkiDir(settings.pki_dir)
             if not folder.checkpoint_key.exists():
                 raise common.CliError("pki.missing", f"no checkpoint key in {folder.root}")
             try:
-                head = store.sign_checkpoint_kept(
+                head = publisher.sign_checkpoint_kept(
                     database.write, folder.load_checkpoint_signer(), folder.checkpoint_last
                 )
-            except store.LedgerCorrupt as exc:
+            except LedgerCorrupt as exc:
                 raise common.CliError("ledger.corrupt", str(exc)) from exc
         else:
             with database.read.connect() as conn:
-                head = store.latest_checkpoint(conn)
+                head = publisher.latest_checkpoint(conn)
     finally:
         database.dispose()
     if head is None:
@@ -219,7 +220,7 @@ def ledger_bundle(
     database = common.database(common.settings(database_url))
     try:
         with database.read.connect() as conn:
-            head = store.latest_checkpoint(conn)
+            head = publisher.latest_checkpoint(conn)
             if head is None:
                 raise common.CliError("ledger.no_checkpoint", "no checkpoint has been signed yet")
             built = proofs.build_bundle(conn, indexes, head)

@@ -46,7 +46,7 @@ from gateway.kernel.settings import Settings
 from gateway.server.citizen_api import STATIC_DIR
 from gateway.server.run import free_port, running
 from gateway.storage import registry
-from gateway.storage.ledger import audit, store
+from gateway.storage.ledger import audit, driver, queries
 from services.apps import becas, permisos
 from services.sdk import EnlaceClient, GatewayError, Result
 from trusted_sources import server
@@ -216,7 +216,7 @@ def _create_instance(workdir: Path, settings: Settings, citizens: int) -> Demo:
     _step(demo, f"A development instance in {workdir}")
     with instance.database.read.connect() as conn:
         snapshot = registry.load(conn)
-        size = store.size(conn)
+        size = driver.size(conn)
     _detail("PKI: instance CA, gateway TLS and signing keys, a key pair per agency")
     sources = ", ".join(sorted(snapshot.sources))
     _detail(
@@ -451,7 +451,7 @@ def _ledger(demo: Demo) -> None:
     _detail("receipts, verified by the SDK with the gateway's checkpoint key:")
     with demo.instance.database.read.connect() as conn:
         first = min(r.index for r in demo.receipts)
-        records = dict(store.entries(conn, start=first, limit=len(demo.receipts) + 50))
+        records = dict(queries.entries(conn, start=first, limit=len(demo.receipts) + 50))
     for receipt in demo.receipts:
         _detail("  " + _receipt_line(receipt, records[receipt.index]))
     _detail("(allowed: the exchange took place; the apps decided on the answers)")

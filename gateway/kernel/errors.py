@@ -167,6 +167,7 @@ _OFFLINE = _kinds(
     ("evidence.not_canonical", "The evidence's payload is not canonical JSON"),
     ("evidence.untrusted_signer", "The evidence's signer is not trusted"),
     ("evidence.wrong_signer", "The evidence is not signed by the service's provider"),
+    ("config.invalid", "A setting has a value the gateway cannot use"),
     ("schemas.invalid", "The schema catalogue is broken"),
     ("dataset.missing", "No dataset file"),
     ("dataset.format", "Not an Enlace dataset file"),

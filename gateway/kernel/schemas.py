@@ -24,7 +24,6 @@ offending value, so that they are safe to return to the caller and to log.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from referencing.jsonschema import DRAFT202012
 from gateway.kernel.errors import CodedError
 from gateway.kernel.ids import ServiceId
 from gateway.kernel.protocol import headers as h
+from gateway.kernel.settings import Settings
 
 if TYPE_CHECKING:
     from referencing._core import Resolver  # referencing exports the class only from _core
@@ -73,8 +73,7 @@ class SchemaViolation(Exception):
 
 def default_directory() -> Path:
     """``ENLACE_SCHEMA_DIR``, or ``schemas/`` next to the installed (editable) packages."""
-    configured = os.environ.get("ENLACE_SCHEMA_DIR")
-    return Path(configured) if configured else Path(__file__).resolve().parents[2] / "schemas"
+    return Settings.from_env().schema_dir
 
 
 def _child(path: str, name: str) -> str:
@@ -272,10 +271,11 @@ def load(directory: Path | None = None) -> Catalogue:
     return Catalogue(directory, contracts)
 
 
-@lru_cache(maxsize=1)
-def catalogue() -> Catalogue:
-    """The process-wide catalogue from the default directory, loaded once."""
-    return load()
+@lru_cache(maxsize=2)
+def catalogue(directory: Path | None = None) -> Catalogue:
+    """The process-wide catalogue from ``directory`` (default: ``default_directory()``),
+    loaded once."""
+    return load(directory)
 
 
 # --- OpenAPI ---------------------------------------------------------------------------------

@@ -1,78 +1,239 @@
-"""Settings, read from ``ENLACE_*`` environment variables with embedded-mode defaults."""
+"""The gateway's settings: every setting and operating limit an operator may tune, in one object.
+
+Each field ``name`` is read from the environment variable ``ENLACE_<NAME>`` by
+``Settings.from_env``; an empty variable counts as unset. The defaults are the embedded mode
+(SQLite, the development PKI in ``certs/``). Each field's description is the line
+docs/operations.md shows for it: ``python -m gateway.kernel.settings --markdown`` prints that
+table and ``tests/unit/test_settings.py`` keeps the two equal.
+
+Constructing ``Settings(...)`` directly (tests, the demo) takes the defaults and the arguments
+only, never the environment. Bounds that are protocol facts (the signature window, header sizes
+in docs/protocol.md) are not settings: they stay constants in the modules that enforce them.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+import argparse
 from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from gateway.kernel.errors import CodedError
+
+ENV_PREFIX = "ENLACE_"
+
+# The catalogue of service contracts at the top of the repository (editable install).
+_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 
-@dataclass(frozen=True)
-class Settings:
-    database_url: str = "sqlite:///var/enlace.db"
-    pki_dir: Path = Path("certs")
-    instance: str = "MX"
-    #: Largest request body accepted, in bytes.
-    max_body: int = 1024 * 1024
-    #: Time allowed for a trusted source to answer, in seconds.
-    source_timeout: float = 10.0
-    #: If set, only these Host values are accepted (the signature covers the authority).
-    public_hosts: tuple[str, ...] = field(default_factory=tuple)
-    #: The URL clients use when a TLS-terminating proxy sits in front (``https://host[:port]``);
-    #: the signed target URI is rebuilt from it instead of the scheme served and the Host header.
-    public_url: str | None = None
-    #: How often a running gateway checks the registry for changes, in seconds.
-    registry_poll: float = 1.0
-    #: After this many seconds without a successful registry check, exchanges are refused:
-    #: a revocation the gateway cannot see must not keep working.
-    registry_max_age: float = 30.0
-    #: How often a running gateway signs a ledger checkpoint if the tree grew, in seconds.
-    checkpoint_interval: float = 2.0
-    #: Citizen login (docs/citizen.md): SAT CA certificates to trust (self-signed ones are the
-    #: anchors; default ``<pki_dir>/sat/trust``), pinned OCSP responder certificates (optional),
-    #: SAT's OCSP responder (without it no citizen can log in: revocation fails closed), and the
-    #: lifetimes of a login challenge and of a session token, in seconds.
-    citizen_sat_trust_dir: Path | None = None
-    citizen_ocsp_responders_dir: Path | None = None
-    citizen_ocsp_url: str | None = None
-    citizen_challenge_ttl: int = 120
-    citizen_token_ttl: int = 900
-    #: Challenge and login requests per client address (IPv6: per /64): ``burst`` at once,
-    #: regained at ``per_minute``; beyond that ``citizen.rate_limited`` (429). 0 turns it off.
-    citizen_attempts_per_minute: float = 30.0
-    citizen_attempts_burst: int = 20
+class SettingsError(CodedError):
+    """A setting has a value the gateway cannot use; the message names its variable."""
+
+
+def _setting(default: Any, doc: str, *, shown: str | None = None, **bounds: Any) -> Any:
+    """A field with its one-line doc; ``shown`` is the default as the docs table words it, for
+    defaults that are not a plain value (a derived path, "any")."""
+    extra: dict[str, Any] | None = {"shown_default": shown} if shown is not None else None
+    return Field(default, description=doc, json_schema_extra=extra, **bounds)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="forbid"
+    )
+
+    database_url: str = _setting(
+        "sqlite:///var/enlace.db",
+        "SQLAlchemy URL; `postgresql://user@host/db` selects PostgreSQL (psycopg 3)",
+    )
+    pki_dir: Path = _setting(
+        Path("certs"), "the PKI directory (`gateway/kernel/pki.py` documents its layout)"
+    )
+    instance: str = _setting("MX", "instance code, first part of every identifier", min_length=1)
+    schema_dir: Path = _setting(
+        _SCHEMAS,
+        "the catalogue of service contracts (`gateway/kernel/schemas.py` documents its layout)",
+        shown="`schemas/` of the installation",
+    )
+    actor: str | None = _setting(
+        None,
+        "who the admin CLI records as the author of a registry change",
+        shown="`os:<user>`",
+    )
+    max_body: int = _setting(1024 * 1024, "largest request body, bytes", gt=0)
+    source_timeout: float = _setting(10.0, "seconds a trusted source has to answer", gt=0)
+    public_hosts: Annotated[tuple[str, ...], NoDecode] = _setting(
+        (), "comma-separated `Host` values the gateway accepts", shown="(any)"
+    )
+    public_url: str | None = _setting(
+        None,
+        "`https://host[:port]` clients use, when a TLS-terminating proxy is in front: "
+        "the signed target URI is rebuilt from it",
+    )
+    registry_poll: float = _setting(
+        1.0, "seconds between a running gateway's checks of the registry for changes", gt=0
+    )
+    registry_max_age: float = _setting(
+        30.0,
+        "seconds without a successful registry check after which exchanges are refused "
+        "(a revocation the gateway cannot see must not keep working)",
+        gt=0,
+    )
+    checkpoint_interval: float = _setting(
+        2.0, "seconds between ledger checkpoints, signed when the tree grew", gt=0
+    )
+    ledger_max_batch: int = _setting(
+        512, "most ledger entries the group-commit writer stores in one transaction", gt=0
+    )
+    ledger_max_pending: int = _setting(
+        50_000,
+        "most ledger entries waiting to be stored; beyond it `503 Server.LedgerUnavailable`",
+        gt=0,
+    )
+    ledger_commit_timeout: float = _setting(
+        30.0,
+        "seconds a request waits for its ledger entry to commit before "
+        "`503 Server.LedgerUnavailable` (see Known limits)",
+        gt=0,
+    )
+    max_concurrency: int = _setting(
+        2000, "connections and requests served at once; beyond it the HTTP server answers 503", gt=0
+    )
+    keep_alive: int = _setting(30, "seconds an idle keep-alive connection stays open", gt=0)
+    citizen_sat_trust_dir: Path | None = _setting(
+        None,
+        "citizen login: SAT CA certificates to trust (the self-signed ones are the anchors)",
+        shown="`<pki_dir>/sat/trust`",
+    )
+    citizen_ocsp_responders_dir: Path | None = _setting(
+        None, "citizen login: pinned OCSP responder certificates"
+    )
+    citizen_ocsp_url: str | None = _setting(
+        None,
+        "citizen login: SAT's OCSP responder; without it no citizen can log in "
+        "(revocation fails closed)",
+    )
+    citizen_ocsp_timeout: float = _setting(
+        3.0, "citizen login: seconds for the OCSP round trip", gt=0
+    )
+    citizen_challenge_ttl: int = _setting(
+        120, "citizen login: seconds a login challenge stays valid", gt=0
+    )
+    citizen_token_ttl: int = _setting(
+        900, "citizen view: seconds a session token stays valid", gt=0
+    )
+    citizen_attempts_per_minute: float = _setting(
+        30.0,
+        "citizen login: challenge and login requests a client address (IPv6: its /64) regains "
+        "per minute; 0 turns the limit off",
+        ge=0,
+    )
+    citizen_attempts_burst: int = _setting(
+        20,
+        "citizen login: such requests a client address may make at once; beyond that "
+        "`429 citizen.rate_limited`; 0 turns the limit off",
+        ge=0,
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only the arguments: ``from_env`` is the one place that reads the environment.
+        return (init_settings,)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
-        env = os.environ
-        values: dict[str, object] = {}
-        if "ENLACE_DATABASE_URL" in env:
-            values["database_url"] = env["ENLACE_DATABASE_URL"]
-        if "ENLACE_PKI_DIR" in env:
-            values["pki_dir"] = Path(env["ENLACE_PKI_DIR"])
-        if "ENLACE_INSTANCE" in env:
-            values["instance"] = env["ENLACE_INSTANCE"]
-        if "ENLACE_MAX_BODY" in env:
-            values["max_body"] = int(env["ENLACE_MAX_BODY"])
-        if "ENLACE_SOURCE_TIMEOUT" in env:
-            values["source_timeout"] = float(env["ENLACE_SOURCE_TIMEOUT"])
-        if "ENLACE_CHECKPOINT_INTERVAL" in env:
-            values["checkpoint_interval"] = float(env["ENLACE_CHECKPOINT_INTERVAL"])
-        for name, kind in (
-            ("citizen_sat_trust_dir", Path),
-            ("citizen_ocsp_responders_dir", Path),
-            ("citizen_ocsp_url", str),
-            ("citizen_challenge_ttl", int),
-            ("citizen_token_ttl", int),
-            ("citizen_attempts_per_minute", float),
-            ("citizen_attempts_burst", int),
-        ):
-            if env.get(f"ENLACE_{name.upper()}"):
-                values[name] = kind(env[f"ENLACE_{name.upper()}"])
-        if env.get("ENLACE_PUBLIC_HOSTS"):
-            hosts = (host.strip() for host in env["ENLACE_PUBLIC_HOSTS"].split(","))
-            values["public_hosts"] = tuple(host for host in hosts if host)
-        if env.get("ENLACE_PUBLIC_URL"):
-            values["public_url"] = env["ENLACE_PUBLIC_URL"].strip().rstrip("/")
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)  # type: ignore[arg-type]
+        """The settings from ``ENLACE_*`` variables; ``overrides`` that are not ``None`` (the
+        command-line options) win over them."""
+        values: dict[str, Any] = EnvSettingsSource(cls)()
+        values.update({name: value for name, value in overrides.items() if value is not None})
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise SettingsError("config.invalid", _describe(exc)) from None
+
+    @field_validator("public_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(host for host in (part.strip() for part in value.split(",")) if host)
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        url = value.strip().rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+            raise ValueError("must be http(s)://host[:port]")
+        return url
+
+
+def env_var(name: str) -> str:
+    """The environment variable of the setting ``name``."""
+    return ENV_PREFIX + name.upper()
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per bad value, each naming the variable it came from."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        problem = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            problems.append(f"{name}: there is no such setting")
+        else:
+            problems.append(f"{env_var(name)}={error['input']!r}: {problem}")
+    return "bad setting: " + "; ".join(problems)
+
+
+def _shown_default(name: str) -> str:
+    field = Settings.model_fields[name]
+    extra = field.json_schema_extra
+    if isinstance(extra, dict) and "shown_default" in extra:
+        return str(extra["shown_default"])
+    value = field.default
+    if value is None:
+        return "(none)"
+    if isinstance(value, float):
+        return f"`{value:g}`"
+    return f"`{value}`"
+
+
+def markdown_table() -> str:
+    """The settings table of docs/operations.md: variable, default, meaning."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        lines.append(f"| `{env_var(name)}` | {_shown_default(name)} | {field.description} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="The gateway's settings.")
+    parser.add_argument("--markdown", action="store_true", help="print the docs settings table")
+    args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown_table(), end="")
+    else:
+        parser.print_help()
+
+
+if __name__ == "__main__":
+    main()

@@ -31,8 +31,8 @@ from gateway.server.metrics import Metrics
 from gateway.server.sources import build_source
 from gateway.storage import registry
 from gateway.storage.db import Database, open_database
-from gateway.storage.ledger import store
-from gateway.storage.ledger.writer import LedgerWriter
+from gateway.storage.ledger import publisher
+from gateway.storage.ledger.sequencer import LedgerWriter
 
 log = logging.getLogger("enlace.gateway")
 
@@ -52,9 +52,13 @@ class Gateway:
         self.checkpoint_signer = self.pki.load_checkpoint_signer()
         self.metrics = Metrics()
         self.writer = LedgerWriter(
-            self.db, on_commit=lambda batch: self.metrics.ledger_batch.observe(len(batch))
+            self.db,
+            max_batch=settings.ledger_max_batch,
+            max_pending=settings.ledger_max_pending,
+            commit_timeout=settings.ledger_commit_timeout,
+            on_commit=lambda batch: self.metrics.ledger_batch.observe(len(batch)),
         )
-        self.contracts = schemas.catalogue()  # validators built once per process
+        self.contracts = schemas.catalogue(settings.schema_dir)  # validators built once
         self.replay = replay.ReplayCache(signing.MAX_AGE_SECONDS + signing.MAX_SKEW_SECONDS + 5)
         with self.db.read.connect() as conn:
             self.snapshot = registry.load(conn)
@@ -132,9 +136,9 @@ class Gateway:
         await asyncio.to_thread(self._sign_checkpoint_logged)  # cover every receipt handed out
         self.db.dispose()
 
-    def sign_checkpoint(self) -> store.StoredCheckpoint:
+    def sign_checkpoint(self) -> publisher.StoredCheckpoint:
         """Sign a checkpoint of the ledger now, unless the newest one already covers it."""
-        return store.sign_checkpoint_kept(
+        return publisher.sign_checkpoint_kept(
             self.db.write, self.checkpoint_signer, self.pki.checkpoint_last
         )
 

@@ -52,12 +52,8 @@ from gateway.server import throttle
 from gateway.server.exchange import read_body
 from gateway.storage import access_log, challenges
 from gateway.storage.ledger import proofs
-from gateway.storage.ledger.store import (
-    LedgerCorrupt,
-    LedgerUnavailable,
-    StoredCheckpoint,
-    latest_checkpoint,
-)
+from gateway.storage.ledger.errors import LedgerCorrupt, LedgerUnavailable
+from gateway.storage.ledger.publisher import StoredCheckpoint, latest_checkpoint
 from trusted_sources.sat.service import HttpOcspFetcher, SatConfigError, load_trust
 
 if TYPE_CHECKING:
@@ -67,7 +63,6 @@ log = logging.getLogger("enlace.citizen")
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 MAX_LOGIN_BODY = 32 * 1024
-OCSP_TIMEOUT = 3.0
 _NO_STORE = {"Cache-Control": "no-store"}
 _PAGE_HEADERS = {
     # The page handles private keys: only its own scripts, no inline code, no framing.
@@ -191,7 +186,7 @@ class CitizenService:
         trust: validation.Trust,
     ) -> None:
         """The full SAT validation, now with OCSP; refuses unless it is ``valid``."""
-        fetch = HttpOcspFetcher(OCSP_TIMEOUT)
+        fetch = HttpOcspFetcher(self.gw.settings.citizen_ocsp_timeout)
         try:
             report = await validation.check(
                 certificate,

@@ -33,7 +33,7 @@ from gateway.kernel.ledger import receipt, record
 from gateway.kernel.protocol import evidence, signing
 from gateway.kernel.protocol import headers as h
 from gateway.kernel.sources import SourceFailure, SourceRequest
-from gateway.storage.ledger.store import LedgerUnavailable
+from gateway.storage.ledger.errors import LedgerUnavailable
 
 if TYPE_CHECKING:
     from gateway.server.app import Gateway

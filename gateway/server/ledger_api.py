@@ -27,7 +27,8 @@ from starlette.responses import Response
 
 from gateway.kernel.encoding import b64encode
 from gateway.kernel.errors import CodedError
-from gateway.storage.ledger import store
+from gateway.storage.ledger import proofs, publisher
+from gateway.storage.ledger.errors import LedgerCorrupt, OutOfRange
 
 if TYPE_CHECKING:
     from gateway.server.app import Gateway
@@ -82,9 +83,9 @@ def router(gateway: Gateway) -> APIRouter:
 
         try:
             return await asyncio.to_thread(run)
-        except store.OutOfRange as exc:
+        except OutOfRange as exc:
             raise LedgerApiError("Ledger.BeyondTree", str(exc)) from exc
-        except (sa.exc.SQLAlchemyError, store.LedgerCorrupt) as exc:
+        except (sa.exc.SQLAlchemyError, LedgerCorrupt) as exc:
             log.error("ledger read failed", extra={"error": f"{type(exc).__name__}: {exc}"})
             raise LedgerApiError("Ledger.Unavailable", "the ledger cannot be read now") from exc
 
@@ -105,7 +106,7 @@ def router(gateway: Gateway) -> APIRouter:
     async def latest_checkpoint(request: Request) -> Response:
         """The newest signed checkpoint (C2SP tlog-checkpoint note), as text."""
         _params(request)
-        head = await read(store.latest_checkpoint)
+        head = await read(publisher.latest_checkpoint)
         if head is None:
             raise LedgerApiError("Ledger.NoCheckpoint", "no checkpoint has been signed yet")
         return Response(
@@ -119,7 +120,7 @@ def router(gateway: Gateway) -> APIRouter:
         index, size = _params(request, "index", "size")
         if index >= size:
             raise LedgerApiError("Ledger.InvalidParameter", "index must be smaller than size")
-        leaf, proof = await read(lambda conn: store.inclusion_proof(conn, index, size))
+        leaf, proof = await read(lambda conn: proofs.inclusion_proof(conn, index, size))
         payload = {
             "index": index,
             "tree_size": size,
@@ -135,7 +136,7 @@ def router(gateway: Gateway) -> APIRouter:
         old, new = _params(request, "old", "new")
         if old > new:
             raise LedgerApiError("Ledger.InvalidParameter", "old must not exceed new")
-        proof = await read(lambda conn: store.consistency_proof(conn, old, new))
+        proof = await read(lambda conn: proofs.consistency_proof(conn, old, new))
         payload = {"old_size": old, "new_size": new, "proof": [b64encode(h) for h in proof]}
         return _json(payload, headers=_IMMUTABLE)
 

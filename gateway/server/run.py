@@ -36,8 +36,8 @@ def uvicorn_config(
         port=port,
         log_level=kwargs.pop("log_level", "warning"),
         access_log=False,  # access logs would carry request paths; we log our own events
-        timeout_keep_alive=30,
-        limit_concurrency=kwargs.pop("limit_concurrency", 2000),
+        timeout_keep_alive=settings.keep_alive,
+        limit_concurrency=kwargs.pop("limit_concurrency", settings.max_concurrency),
         # h11's limit only: the default httptools parser has none, exchange.py bounds headers.
         h11_max_incomplete_event_size=16 * 1024,
         **ssl,

@@ -35,7 +35,7 @@ from gateway.kernel.errors import CitizenError
 from gateway.kernel.ids import ClientId, InvalidIdentifier, MemberId
 from gateway.storage.db import ledger_entries, ledger_subjects
 from gateway.storage.disclosure import ledger_disclosures, withheld
-from gateway.storage.ledger import proofs, store
+from gateway.storage.ledger import proofs, publisher
 from gateway.storage.registry import Snapshot
 
 DEFAULT_LIMIT = 50
@@ -181,7 +181,7 @@ def fetch(
 
 
 def attach_proofs(
-    conn: Connection, entries: Sequence[Entry], head: store.StoredCheckpoint
+    conn: Connection, entries: Sequence[Entry], head: publisher.StoredCheckpoint
 ) -> dict[int, dict[str, Any]]:
     """Inclusion proofs of the entries the checkpoint covers, against that checkpoint.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from gateway.kernel import acl, pki, schemas
 from gateway.kernel.errors import CodedError
 from gateway.kernel.ids import ClientId, MemberId, ServiceId
 from gateway.kernel.ledger import record
+from gateway.kernel.settings import Settings
 from gateway.storage.db import (
     Database,
     certificates,
@@ -34,7 +34,7 @@ from gateway.storage.db import (
     sources,
     subsystems,
 )
-from gateway.storage.ledger import store
+from gateway.storage.ledger import sequencer
 
 
 class RegistryError(CodedError):
@@ -132,7 +132,7 @@ def load(conn: Connection) -> Snapshot:
 
 def actor() -> str:
     """Who is making an administrative change: ENLACE_ACTOR, or the operating-system user."""
-    return os.environ.get("ENLACE_ACTOR") or f"os:{getpass.getuser()}"
+    return Settings.from_env().actor or f"os:{getpass.getuser()}"
 
 
 def _now() -> dt.datetime:
@@ -149,7 +149,7 @@ def change(db: Database, action: str, target: str, details: dict[str, Any]) -> I
             .where(registry_state.c.id == 1)
             .values(version=registry_state.c.version + 1)
         )
-        store.append(conn, [record.admin(action, target, details, actor())])
+        sequencer.append(conn, [record.admin(action, target, details, actor())])
 
 
 def _exists(conn: Connection, table: sa.Table, column: sa.Column, value: str) -> bool:

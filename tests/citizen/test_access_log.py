@@ -21,7 +21,7 @@ from gateway.kernel.ledger import bundle, checkpoint, merkle, record
 from gateway.kernel.protocol import headers as h
 from gateway.server import citizen_auth as auth
 from gateway.storage import registry
-from gateway.storage.ledger import store
+from gateway.storage.ledger import queries
 from tests.citizen.helpers import PASSPORT_BASIS, PASSPORT_PURPOSE, consult, error_code, login
 
 
@@ -280,7 +280,7 @@ def test_covert_entries_are_shown_only_after_their_date_or_disclosure(
     assert not {e["index"] for e in proven["entries"]} & set(covert)
     # ...yet they are in the ledger from the start, unaltered, with their date.
     with dev.database.read.connect() as conn:
-        logged = dict(store.entries(conn, start=covert[0], limit=1))[covert[0]]
+        logged = dict(queries.entries(conn, start=covert[0], limit=1))[covert[0]]
     assert logged["hidden_until"] == until.isoformat() and logged["client"] == sre
     # Paging steps over covert entries: one entry a page, the next page after ``visible`` is
     # ``before``, and no page is empty.
@@ -306,7 +306,7 @@ def test_covert_entries_are_shown_only_after_their_date_or_disclosure(
     assert rest.returncode == 0, rest.stderr
     assert set(exchange_indexes(entries(http, gateway_url, token))) == {before, visible, *covert}
     with dev.database.read.connect() as conn:
-        disclosures = [e for _, e in store.tail(conn, 10) if e.get("action") == "ledger.disclose"]
+        disclosures = [e for _, e in queries.tail(conn, 10) if e.get("action") == "ledger.disclose"]
     assert [d["details"]["indexes"] for d in disclosures] == [[covert[0]], covert[1:]]
     assert disclosures[0]["actor"] == "admin:fiscalia"
     assert disclosures[0]["details"]["reason"] == "Oficio FGR-1/2026"

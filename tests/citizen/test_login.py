@@ -28,7 +28,7 @@ from gateway.server.app import Gateway
 from gateway.server.run import free_port, running
 from gateway.storage.challenges import citizen_challenges_used
 from gateway.storage.db import ledger_state
-from gateway.storage.ledger import store
+from gateway.storage.ledger import queries
 from tests.citizen.helpers import (
     Efirma,
     challenge,
@@ -103,7 +103,7 @@ def test_valid_efirma_logs_in_and_the_login_is_ledgered(
     # The login is in the ledger, under the citizen's pseudonym only, and nothing personal is
     # in the application log.
     with dev.database.read.connect() as conn:
-        index, entry = store.tail(conn, 1)[0]
+        index, entry = queries.tail(conn, 1)[0]
     assert index == before
     pseudonym = record.pseudonym(dev.pki.pseudonym_key.read_bytes(), citizen.curp)
     assert entry["kind"] == "citizen" and entry["action"] == "login"
@@ -178,7 +178,7 @@ def test_junk_costs_neither_a_write_nor_an_ocsp_request(dev, sat, valid_efirmas,
     citizen = valid_efirmas[0]
     context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
     with (
-        running(dataclasses.replace(dev.settings, citizen_ocsp_url=ocsp_url)) as url,
+        running(dev.settings.model_copy(update={"citizen_ocsp_url": ocsp_url})) as url,
         httpx.Client(verify=context, timeout=15) as client,
     ):
         text = challenge(client, url)
@@ -222,8 +222,8 @@ def test_the_offline_check_asks_no_one_and_is_never_valid(sat, valid_efirmas):
 
 def test_challenges_and_logins_are_limited_per_client_address(dev, valid_efirmas):
     citizen = valid_efirmas[0]
-    limited = dataclasses.replace(
-        dev.settings, citizen_attempts_burst=3, citizen_attempts_per_minute=1
+    limited = dev.settings.model_copy(
+        update={"citizen_attempts_burst": 3, "citizen_attempts_per_minute": 1}
     )
     context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
     with running(limited) as url, httpx.Client(verify=context, timeout=15) as client:
@@ -291,7 +291,7 @@ def _login_elsewhere(dev, citizen: Efirma, **changes: object) -> httpx.Response:
     """Log in at a second gateway of the same instance, configured differently."""
     context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
     with (
-        running(dataclasses.replace(dev.settings, **changes)) as url,
+        running(dev.settings.model_copy(update=changes)) as url,
         httpx.Client(verify=context, timeout=15) as client,  # closed before the server stops
     ):
         return login_response(client, url, citizen)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from gateway.kernel.ledger import record
 from gateway.storage import access_log, challenges, disclosure, registry
 from gateway.storage.db import ledger_entries
-from gateway.storage.ledger import store
+from gateway.storage.ledger import queries, sequencer
 
 ALICE, BOB = "a" * 64, "b" * 64
 SEP, SRE = "MX/GOB/SEP/becas", "MX/GOB/SRE/pasaportes"
@@ -49,7 +49,7 @@ def _exchange(
 
 def _append(database, records: list[dict]) -> list[int]:
     with database.write.begin() as conn:
-        return [a.index for a in store.append(conn, records)]
+        return [a.index for a in sequencer.append(conn, records)]
 
 
 def _page(database, subject: str, **query) -> tuple[list[int], int | None]:
@@ -116,7 +116,7 @@ def test_disclosure_by_client_and_service_is_ledgered(database):
     assert _page(database, ALICE)[0] == sorted([*before, indexes[0], indexes[2]], reverse=True)
     with database.read.connect() as conn:
         assert disclosure.covert_entries(conn, SRE, SERVICE, TODAY) == []
-        _, admin = store.tail(conn, 1)[0]
+        _, admin = queries.tail(conn, 1)[0]
         for index, code in ((indexes[0], "ledger.already_disclosed"), (999, "ledger.no_entry")):
             with pytest.raises(registry.RegistryError) as excinfo:
                 disclosure.covert_entry(conn, index, TODAY)

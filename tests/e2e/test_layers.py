@@ -25,7 +25,7 @@ FORBIDDEN = ("gateway.devtools", "services.apps")
 
 
 def _imported_modules(importtime_log: str) -> set[str]:
-    """Module names in ``python -X importtime`` output (``import time: self | cumulative | name``)."""
+    """Module names in ``python -X importtime`` output (``import time: self | cumul | name``)."""
     names = set()
     for line in importtime_log.splitlines():
         match = re.match(r"import time:\s+\d+ \|\s+\d+ \|\s+(\S+)", line)

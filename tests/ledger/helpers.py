@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from gateway.devtools import devca
 from gateway.kernel.ledger import checkpoint
 from gateway.storage.db import Database, ledger_entries
-from gateway.storage.ledger import store
+from gateway.storage.ledger import publisher, sequencer
 from tests.factories import exchange_record
 
 
@@ -18,15 +18,17 @@ def exchange(n: int, subjects: list[str] | None = None) -> dict:
     return exchange_record(n, subjects=[f"{n % 5:064x}"] if subjects is None else subjects)
 
 
-def fill(database: Database, count: int, *, start: int = 0, seed: int = 1) -> list[store.Appended]:
+def fill(
+    database: Database, count: int, *, start: int = 0, seed: int = 1
+) -> list[sequencer.Appended]:
     """Append ``count`` exchange records in batches of random sizes (1-17)."""
     rng = random.Random(seed)
-    appended: list[store.Appended] = []
+    appended: list[sequencer.Appended] = []
     n = start
     while n < start + count:
         batch = [exchange(i) for i in range(n, min(n + rng.randint(1, 17), start + count))]
         with database.write.begin() as conn:
-            appended += store.append(conn, batch)
+            appended += sequencer.append(conn, batch)
         n += len(batch)
     return appended
 
@@ -44,6 +46,6 @@ def checkpoint_key(folder: Path) -> tuple[checkpoint.NoteSigner, Path]:
     return made.load_checkpoint_signer(), made.checkpoint_vkey
 
 
-def sign(database: Database, signer: checkpoint.NoteSigner) -> store.StoredCheckpoint:
+def sign(database: Database, signer: checkpoint.NoteSigner) -> publisher.StoredCheckpoint:
     with database.write.begin() as conn:
-        return store.sign_checkpoint(conn, signer)
+        return publisher.sign_checkpoint(conn, signer)

@@ -16,8 +16,9 @@ from gateway.kernel.ledger import checkpoint, merkle, record
 from gateway.storage import db as dbm
 from gateway.storage import registry
 from gateway.storage.db import ledger_checkpoints, ledger_entries, ledger_nodes, ledger_state
-from gateway.storage.ledger import audit, store, witness
-from gateway.storage.ledger.writer import LedgerWriter
+from gateway.storage.ledger import audit, driver, proofs, publisher, sequencer, witness
+from gateway.storage.ledger.errors import LedgerCorrupt, OutOfRange
+from gateway.storage.ledger.sequencer import LedgerWriter
 from tests.ledger.helpers import bodies, exchange, fill, sign
 from tests.unit.test_merkle import ref_mth, ref_path, ref_proof
 
@@ -27,7 +28,7 @@ SIZES = [*range(1, 41), 63, 64, 65, 127, 128, 129, 200, 255, 256, 257, 300]
 def counts(conn: sa.Connection) -> tuple[int, int, int]:
     entries = conn.execute(sa.select(sa.func.count()).select_from(ledger_entries)).scalar_one()
     nodes = conn.execute(sa.select(sa.func.count()).select_from(ledger_nodes)).scalar_one()
-    return entries, nodes, store.size(conn)
+    return entries, nodes, driver.size(conn)
 
 
 def test_proofs_from_storage_equal_the_rfc_definitions(database):
@@ -38,16 +39,16 @@ def test_proofs_from_storage_equal_the_rfc_definitions(database):
     rng = random.Random(7)
     with database.read.connect() as conn:
         for n in SIZES:
-            assert merkle.root(n, store.node_reader(conn)) == ref_mth(data[:n])
+            assert merkle.root(n, driver.node_reader(conn)) == ref_mth(data[:n])
             indexes = range(n) if n <= 40 else {0, n - 1, *rng.sample(range(n), 8)}
             for i in indexes:
-                leaf, path = store.inclusion_proof(conn, i, n)
+                leaf, path = proofs.inclusion_proof(conn, i, n)
                 assert leaf == merkle.leaf_hash(data[i])
                 assert path == ref_path(i, data[:n])
             olds = range(n + 1) if n <= 40 else {0, 1, n - 1, n, *rng.sample(range(n), 6)}
             for m in olds:
                 expected = ref_proof(m, data[:n]) if 0 < m < n else []  # RFC: nothing to prove
-                assert store.consistency_proof(conn, m, n) == expected, (m, n)
+                assert proofs.consistency_proof(conn, m, n) == expected, (m, n)
 
 
 def test_every_batch_commits_its_tree_state(database):
@@ -58,9 +59,9 @@ def test_every_batch_commits_its_tree_state(database):
         assert entry.tree_size > entry.index
         assert entry.root == ref_mth(data[: entry.tree_size])
     with database.read.connect() as conn:
-        tree = store.frontier(conn)
+        tree = driver.frontier(conn)
         assert (tree.size, tree.root()) == (100, ref_mth(data))
-        assert tree == merkle.CompactRange.from_reader(100, store.node_reader(conn))
+        assert tree == merkle.CompactRange.from_reader(100, driver.node_reader(conn))
         # Every perfect subtree, leaves included: n leaves + (n - popcount(n)) parents.
         assert counts(conn) == (100, 100 + 100 - (100).bit_count(), 100)
 
@@ -77,17 +78,17 @@ def test_a_proof_is_one_query_of_logarithmic_rows(database):
         sa.event.listen(conn, "before_cursor_execute", count)
         for index, size in ((0, 257), (128, 257), (255, 256), (100, 200), (256, 257)):
             statements.clear()
-            fetched = store.read_nodes(
+            fetched = driver.read_nodes(
                 conn,
                 sorted({n for ref in merkle.inclusion_proof_nodes(index, size) for n in ref.nodes}),
             )
             assert len(statements) == 1
             assert len(fetched) <= 2 * (size - 1).bit_length()
             statements.clear()
-            store.inclusion_proof(conn, index, size)
+            proofs.inclusion_proof(conn, index, size)
             assert len(statements) == 1  # leaf and path together
             statements.clear()
-            store.consistency_proof(conn, index, size)
+            proofs.consistency_proof(conn, index, size)
             assert len(statements) == 1  # the nodes, or the size when there are none to read
 
 
@@ -95,11 +96,11 @@ def test_out_of_range_proofs_are_refused(database):
     fill(database, 10)
     with database.read.connect() as conn:
         for index, size in ((10, 10), (0, 11), (-1, 5), (3, 0)):
-            with pytest.raises(store.OutOfRange):
-                store.inclusion_proof(conn, index, size)
+            with pytest.raises(OutOfRange):
+                proofs.inclusion_proof(conn, index, size)
         for old, new in ((5, 11), (6, 5), (-1, 3)):
-            with pytest.raises(store.OutOfRange):
-                store.consistency_proof(conn, old, new)
+            with pytest.raises(OutOfRange):
+                proofs.consistency_proof(conn, old, new)
 
 
 async def test_concurrent_writer_admin_changes_and_checkpoints_keep_the_tree(database, signer):
@@ -136,7 +137,7 @@ async def test_concurrent_writer_admin_changes_and_checkpoints_keep_the_tree(dat
         assert result.root == ref_mth(data[: result.tree_size])
     with database.read.connect() as conn, conn.begin():
         report = audit.verify(conn, signer.verifier())
-        heads = list(store.checkpoints(conn))
+        heads = list(publisher.checkpoints(conn))
     assert report.ok, report.findings
     assert report.checkpoints == len(heads) >= 2
     assert all(head.root == ref_mth(data[: head.size]) for head in heads)
@@ -145,27 +146,27 @@ async def test_concurrent_writer_admin_changes_and_checkpoints_keep_the_tree(dat
 def test_a_failed_append_leaves_no_entry_node_or_state(database):
     fill(database, 5)
     with database.read.connect() as conn:
-        before, state = counts(conn), store.frontier(conn)
+        before, state = counts(conn), driver.frontier(conn)
     with pytest.raises(RuntimeError), database.write.begin() as conn:
-        store.append(conn, [exchange(5), exchange(6)])
+        sequencer.append(conn, [exchange(5), exchange(6)])
         raise RuntimeError("crash after the append, before the commit")
     # A node already where the next leaf goes: the node insert fails, so the entry insert too.
     with database.write.begin() as conn:
         conn.execute(sa.insert(ledger_nodes).values(level=0, idx=5, hash=b"\x00" * 32))
     with pytest.raises(sa.exc.IntegrityError), database.write.begin() as conn:
-        store.append(conn, [exchange(5)])
+        sequencer.append(conn, [exchange(5)])
     with database.read.connect() as conn:
         assert counts(conn) == (before[0], before[1] + 1, before[2])
-        assert store.frontier(conn) == state
+        assert driver.frontier(conn) == state
 
 
 def test_inconsistent_state_refuses_appends_and_checkpoints(database, signer):
     fill(database, 6)
     with database.write.begin() as conn:
         conn.execute(sa.update(ledger_state).values(size=7))
-    with pytest.raises(store.LedgerCorrupt), database.write.begin() as conn:
-        store.append(conn, [exchange(6)])
-    with pytest.raises(store.LedgerCorrupt):
+    with pytest.raises(LedgerCorrupt), database.write.begin() as conn:
+        sequencer.append(conn, [exchange(6)])
+    with pytest.raises(LedgerCorrupt):
         sign(database, signer)
 
 
@@ -180,8 +181,8 @@ def test_checkpoints_are_signed_once_per_size_and_never_inconsistent(database, s
     second = sign(database, signer)
     assert second.size == 13
     with database.read.connect() as conn:
-        assert store.latest_checkpoint(conn) == second
-        assert [c.size for c in store.checkpoints(conn)] == [9, 13]
+        assert publisher.latest_checkpoint(conn) == second
+        assert [c.size for c in publisher.checkpoints(conn)] == [9, 13]
     # Rewrite history (a leaf and its parents, consistently): the next head would not extend
     # the signed one, so the log refuses to sign it.
     fill(database, 3, start=13)
@@ -191,7 +192,7 @@ def test_checkpoints_are_signed_once_per_size_and_never_inconsistent(database, s
             .where(ledger_nodes.c.level == 3, ledger_nodes.c.idx == 0)
             .values(hash=b"\x01" * 32)
         )
-    with pytest.raises(store.LedgerCorrupt):
+    with pytest.raises(LedgerCorrupt):
         sign(database, signer)
 
 
@@ -249,7 +250,7 @@ def _old_schema_ledger(url: str, count: int, gap: int | None = None) -> dbm.Data
                 {
                     "idx": index,
                     "leaf_hash": merkle.leaf_hash(body),
-                    **store.entry_columns(made),
+                    **driver.entry_columns(made),
                     "body": body.decode(),
                 }
             )
@@ -264,8 +265,8 @@ def test_migration_builds_the_tree_of_an_existing_ledger(database_url, signer):
         dbm.upgrade(database)
         data = bodies(database)
         with database.read.connect() as conn:
-            assert store.frontier(conn).root() == ref_mth(data)
-            assert store.inclusion_proof(conn, 20, 37)[1] == ref_path(20, data)
+            assert driver.frontier(conn).root() == ref_mth(data)
+            assert proofs.inclusion_proof(conn, 20, 37)[1] == ref_path(20, data)
         fill(database, 3, start=37)
         with database.read.connect() as conn, conn.begin():
             assert audit.verify(conn).ok

@@ -18,7 +18,7 @@ from gateway.kernel.ids import MemberId
 from gateway.kernel.ledger import bundle, checkpoint, merkle, receipt
 from gateway.kernel.protocol import headers as h
 from gateway.storage.db import ledger_entries
-from gateway.storage.ledger import proofs, store, witness
+from gateway.storage.ledger import proofs, publisher, witness
 from services.sdk import EnlaceClient, ResponseVerificationError
 from tests.ledger.helpers import bodies, checkpoint_key, fill, sign
 from tests.unit.test_merkle import ref_mth, ref_path
@@ -104,7 +104,7 @@ def test_the_sdk_checks_the_receipt_against_the_response(signer):
 
 
 @pytest.fixture
-def proven(database, signer) -> tuple[store.StoredCheckpoint, dict]:  # noqa: ANN001
+def proven(database, signer) -> tuple[publisher.StoredCheckpoint, dict]:  # noqa: ANN001
     fill(database, 21)
     head = sign(database, signer)
     with database.read.connect() as conn:

@@ -26,7 +26,8 @@ from gateway.storage.db import (
     ledger_state,
     ledger_subjects,
 )
-from gateway.storage.ledger import store
+from gateway.storage.ledger import publisher, sequencer
+from gateway.storage.ledger.errors import LedgerCorrupt
 from tests.factories import exchange_record
 from tests.ledger.helpers import checkpoint_key, exchange, fill, sign
 
@@ -185,7 +186,7 @@ def test_a_truncated_tail_is_caught_by_the_signed_checkpoint(ledger, vkey_file):
 
 def test_tampered_nodes_state_checkpoints_and_subjects_are_named(ledger, vkey_file):
     with ledger.read.connect() as conn:
-        ten = store.latest_checkpoint(conn)
+        ten = publisher.latest_checkpoint(conn)
     assert ten is not None
     forged_note = ten.note.replace(b"\n\n", b"\nx\n\n", 1)
     run(
@@ -293,17 +294,17 @@ def test_the_gateway_will_not_sign_over_a_rewritten_history(database, tmp_path):
     signer, _ = checkpoint_key(tmp_path / "pki")
     last = pki.PkiDir(tmp_path / "pki").checkpoint_last
     fill(database, 25)
-    assert store.sign_checkpoint_kept(database.write, signer, last).size == 25  # first run
+    assert publisher.sign_checkpoint_kept(database.write, signer, last).size == 25  # first run
     fill(database, SIZE - 25, start=25)
-    assert store.sign_checkpoint_kept(database.write, signer, last).size == SIZE
+    assert publisher.sign_checkpoint_kept(database.write, signer, last).size == SIZE
     kept = last.read_bytes()
     assert checkpoint.open_checkpoint(kept, signer.verifier()).size == SIZE
     rewrite_consistently(database, 5)
     fill(database, 2, start=SIZE)
-    with pytest.raises(store.LedgerCorrupt, match="not an extension of signed checkpoint 40"):
-        store.sign_checkpoint_kept(database.write, signer, last)
+    with pytest.raises(LedgerCorrupt, match="not an extension of signed checkpoint 40"):
+        publisher.sign_checkpoint_kept(database.write, signer, last)
     with database.read.connect() as conn:
-        assert store.latest_checkpoint(conn) is None  # nothing signed over the forgery
+        assert publisher.latest_checkpoint(conn) is None  # nothing signed over the forgery
     assert last.read_bytes() == kept
 
 
@@ -334,7 +335,7 @@ def test_edited_columns_and_subject_rows_are_named(ledger, vkey_file):
 def test_every_disclosure_needs_its_ledger_record(ledger, vkey_file):
     with ledger.write.begin() as conn:
         hidden = [exchange_record(n, hidden_until="2999-01-01") for n in (SIZE, SIZE + 1)]
-        covert = store.append(conn, hidden)
+        covert = sequencer.append(conn, hidden)
     disclosure.disclose(
         ledger, [disclosure.Covert(covert[0].index, dt.date(2999, 1, 1))], "court order", {}
     )

@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from gateway.kernel.ids import ClientId, MemberId
 from gateway.storage import registry
 from gateway.storage.db import ledger_entries, ledger_state, ledger_subjects, members
-from gateway.storage.ledger import store
-from gateway.storage.ledger.writer import LedgerWriter
+from gateway.storage.ledger import driver
+from gateway.storage.ledger.errors import LedgerUnavailable
+from gateway.storage.ledger.sequencer import LedgerWriter
 from tests.factories import exchange_record
 
 
@@ -50,7 +51,7 @@ async def test_concurrent_appends_get_dense_ordered_indexes_in_batches(database)
     for n, result in enumerate(results):
         assert by_exchange[f"x-{n}"] == result.index
     with database.read.connect() as conn:
-        assert store.size(conn) == 500
+        assert driver.size(conn) == 500
         subject_rows = conn.execute(
             sa.select(sa.func.count())
             .select_from(ledger_subjects)
@@ -68,7 +69,7 @@ async def test_failed_batch_writes_nothing_and_every_waiter_fails(database):
         # PostgreSQL; a NOT NULL violation everywhere) poisons its whole batch.
         bad = _record(1)
         bad["kind"] = None
-        with pytest.raises(store.LedgerUnavailable):
+        with pytest.raises(LedgerUnavailable):
             await writer.append(bad)
         ok = await writer.append(_record(2))
     finally:
@@ -81,7 +82,7 @@ async def test_failed_batch_writes_nothing_and_every_waiter_fails(database):
 
 async def test_writer_not_running_refuses(database):
     writer = LedgerWriter(database)
-    with pytest.raises(store.LedgerUnavailable):
+    with pytest.raises(LedgerUnavailable):
         await writer.append(_record(0))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import socket
 import ssl
 import threading
@@ -198,7 +197,7 @@ def test_source_down(dev, people):
 
 
 def test_slow_source_times_out(dev, people):
-    settings = dataclasses.replace(dev.settings, source_timeout=0.5)
+    settings = dev.settings.model_copy(update={"source_timeout": 0.5})
     released = threading.Event()
     with source(dev, Counting(renapo_adapter(), hold=released)) as source_url:
         service = register_remote(dev, "renapo-remote", source_url)

@@ -317,6 +317,17 @@ def open_note(
     present (else UnverifiedNoteError).  ``verified_names`` lists each verifying key name once, in
     note order.
     """
+    text, signatures = _split_note(note, max_size, max_signatures)
+    known = _verifiers_by_key(verifiers)
+    body = text.encode()
+    verified = _verified_names(body, signatures, known)
+    if not verified:
+        raise UnverifiedNoteError("note has no signature from a known key")
+    return OpenedNote(body, verified)
+
+
+def _split_note(note: bytes, max_size: int, max_signatures: int) -> tuple[str, list[NoteSignature]]:
+    """A note's text (with its final newline) and its parsed signature lines."""
     if len(note) > max_size:
         raise MalformedNoteError(f"note is larger than {max_size} bytes")
     try:
@@ -334,15 +345,24 @@ def open_note(
     lines = block[:-1].split("\n")
     if len(lines) > max_signatures:
         raise MalformedNoteError(f"note has more than {max_signatures} signatures")
-    signatures = [parse_signature_line(line) for line in lines]
+    return text, [parse_signature_line(line) for line in lines]
 
+
+def _verifiers_by_key(verifiers: Iterable[Verifier]) -> dict[tuple[str, int], Verifier]:
+    """The trusted verifiers by (name, key ID); two for one key are a caller's error."""
     known: dict[tuple[str, int], Verifier] = {}
     for v in verifiers:
         if (v.name, v.key_id) in known:
             raise ValueError(f"ambiguous verifiers for key {v.name}+{v.key_id:08x}")
         known[(v.name, v.key_id)] = v
+    return known
 
-    body = text.encode()
+
+def _verified_names(
+    body: bytes, signatures: list[NoteSignature], known: dict[tuple[str, int], Verifier]
+) -> tuple[str, ...]:
+    """Each name whose known key signed ``body``, once, in note order; a known key's bad
+    signature raises InvalidSignatureError."""
     verified: list[str] = []
     for sig in signatures:
         verifier = known.get((sig.name, sig.key_id))
@@ -352,9 +372,7 @@ def open_note(
             raise InvalidSignatureError(f"invalid signature for key {sig.name}+{sig.key_id:08x}")
         if sig.name not in verified:
             verified.append(sig.name)
-    if not verified:
-        raise UnverifiedNoteError("note has no signature from a known key")
-    return OpenedNote(body, tuple(verified))
+    return tuple(verified)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ This module owns the *maths* of the audit ledger's Merkle log (RFC 9162 §2.1, S
 * verification: ``verify_inclusion`` (§2.1.3.2) and ``verify_consistency`` (§2.1.4.2), which raise
   ``ProofError`` on failure.
 
-Persistence, locking and the leaf format belong to the ledger store, not here.
+Persistence and locking belong to ``gateway.storage.ledger`` (driver and sequencer) and the leaf
+format to ``record``, not here.
 """
 
 from __future__ import annotations
@@ -384,15 +385,34 @@ def verify_consistency(
     if not 0 <= old_size <= new_size:
         raise ProofError(f"cannot prove consistency from size {old_size} to size {new_size}")
     if old_size in (0, new_size):
-        if proof:
-            raise ProofError("consistency proof must be empty when there is nothing to prove")
-        if old_size == 0 and old_root != EMPTY_ROOT:
-            raise ProofError("old root is not the empty tree's root")
-        if old_size == new_size and old_root != new_root:
-            raise ProofError("trees of equal size have different roots")
+        _check_trivial_consistency(old_size, new_size, proof, old_root, new_root)
         return
     if not proof:
         raise ProofError("consistency proof is empty")
+    fr, sr = _consistency_roots(old_size, new_size, proof, old_root)
+    if fr != old_root:
+        raise ProofError("consistency proof does not lead to the old root hash")
+    if sr != new_root:
+        raise ProofError("consistency proof does not lead to the new root hash")
+
+
+def _check_trivial_consistency(
+    old_size: int, new_size: int, proof: Sequence[bytes], old_root: bytes, new_root: bytes
+) -> None:
+    """The cases with nothing to prove: from the empty tree, or between equal sizes."""
+    if proof:
+        raise ProofError("consistency proof must be empty when there is nothing to prove")
+    if old_size == 0 and old_root != EMPTY_ROOT:
+        raise ProofError("old root is not the empty tree's root")
+    if old_size == new_size and old_root != new_root:
+        raise ProofError("trees of equal size have different roots")
+
+
+def _consistency_roots(
+    old_size: int, new_size: int, proof: Sequence[bytes], old_root: bytes
+) -> tuple[bytes, bytes]:
+    """The old and new roots a non-empty proof leads to, 0 < old_size < new_size (RFC 9162
+    §2.1.4.2 steps 1-6); raise ProofError if the proof is too long or too short."""
     path = list(proof)
     # A power-of-two old tree is a node of the new tree, so the prover omits its known hash.
     if old_size & (old_size - 1) == 0:
@@ -413,7 +433,4 @@ def verify_consistency(
         fn, sn = fn >> 1, sn >> 1
     if sn != 0:
         raise ProofError("consistency proof is too short")
-    if fr != old_root:
-        raise ProofError("consistency proof does not lead to the old root hash")
-    if sr != new_root:
-        raise ProofError("consistency proof does not lead to the new root hash")
+    return fr, sr

@@ -42,7 +42,7 @@ from gateway.storage.db import (
     ledger_state,
     ledger_subjects,
 )
-from gateway.storage.ledger import store
+from gateway.storage.ledger import driver
 
 __all__ = ["KINDS", "MAX_FINDINGS", "MAX_TRACKED", "Finding", "Report", "verify"]
 
@@ -71,6 +71,15 @@ _COLUMNS = ("kind", "recorded_at", "exchange_id", "client", "service", "outcome"
 #: Early disclosures (gateway.storage.disclosure; named here, not imported, to keep the ledger
 #: free of the citizen view): each row must be named by a ``ledger.disclose`` admin record.
 _disclosures = sa.table("ledger_disclosures", sa.column("idx"))
+
+
+def _decoded(body: str) -> dict[str, Any] | None:
+    """A stored body as the JSON object it should be, else None."""
+    try:
+        decoded = json.loads(body)
+    except (ValueError, TypeError):
+        return None
+    return decoded if isinstance(decoded, dict) else None
 
 
 @dataclass
@@ -315,38 +324,42 @@ class _Auditor:
     def _check_copies(self, index: int, entry: Any) -> None:
         """What storage copies out of a record (the subjects index, the entry's columns) must
         say what the record says: queries filter on the copies."""
+        decoded = _decoded(entry.body)
+        self._check_subjects(index, decoded)
         try:
-            decoded = json.loads(entry.body)
-            if not isinstance(decoded, dict):
-                raise TypeError
-        except (ValueError, TypeError):
-            decoded = None
+            columns = None if decoded is None else driver.entry_columns(decoded)
+        except KeyError:
+            columns = None
+        differ = [n for n in _COLUMNS if columns is None or getattr(entry, n) != columns[n]]
+        if differ:
+            self.found.add("column_mismatch", index, f"{', '.join(differ)} differ from the record")
+        self._note_disclosure(decoded)
+
+    def _check_subjects(self, index: int, decoded: dict[str, Any] | None) -> None:
+        """The subject index rows of entry ``index`` against the record's subjects."""
         while self.subjects.key() < index:
             self.found.add("subjects", self.subjects.pop()[0], _STRAY_SUBJECTS)
         stored = []
         while self.subjects.key() == index:
             stored.append(self.subjects.pop()[1])
         try:
-            expected = sorted(set(decoded.get("subjects") or ()))
-        except (AttributeError, TypeError):
+            expected = None if decoded is None else sorted(set(decoded.get("subjects") or ()))
+        except TypeError:  # subjects of a type no index could hold
             expected = None
         if stored != expected:
             self.found.add("subjects", index, "subject index differs from the record")
-        try:
-            columns = store.entry_columns(decoded)
-        except (KeyError, TypeError):
-            columns = None
-        differ = [n for n in _COLUMNS if columns is None or getattr(entry, n) != columns[n]]
-        if differ:
-            self.found.add("column_mismatch", index, f"{', '.join(differ)} differ from the record")
-        if decoded is not None and (decoded.get("kind"), decoded.get("action")) == (
+
+    def _note_disclosure(self, decoded: dict[str, Any] | None) -> None:
+        """Remember the indexes a ``ledger.disclose`` admin record names."""
+        if decoded is None or (decoded.get("kind"), decoded.get("action")) != (
             "admin",
             "ledger.disclose",
         ):
-            details = decoded.get("details")
-            named = details.get("indexes") if isinstance(details, dict) else None
-            if isinstance(named, list):
-                self.disclosed.update(i for i in named if type(i) is int)
+            return
+        details = decoded.get("details")
+        named = details.get("indexes") if isinstance(details, dict) else None
+        if isinstance(named, list):
+            self.disclosed.update(i for i in named if type(i) is int)
 
     # --- the tree ----------------------------------------------------------------------------
 
@@ -400,28 +413,12 @@ class _Auditor:
             self.found.add("checkpoint", size, "note does not match its stored size and root")
 
     def _finish(self) -> None:
+        """After the last position: what storage holds beyond the tree, and the state row."""
         while self.subjects.key() != _END:
             self.found.add("subjects", self.subjects.pop()[0], _STRAY_SUBJECTS)
         if self.tree is not None:  # every node the tree has was checked: the rest is extra
-            for level, stored in self.levels.items():
-                while stored.key() != _END:
-                    self.found.add("node", stored.pop()[0] << level, _EXTRA_NODE, level=level)
-            beyond = self.conn.execute(
-                sa.select(ledger_nodes.c.level, ledger_nodes.c.idx)
-                .where(ledger_nodes.c.level > max(self.levels))
-                .order_by(ledger_nodes.c.level, ledger_nodes.c.idx)
-                .limit(MAX_FINDINGS)
-            )
-            for level, node in beyond:
-                self.found.add("node", node << level, _EXTRA_NODE, level=level)
-        last_signed = self.size
-        while self.heads.key() != _END:
-            size, root, note = self.heads.pop()
-            self.report.checkpoints += 1
-            self._check_signature(size, bytes(root), note.encode())
-            if self.tree is not None:
-                self.found.add("checkpoint", size, "signed checkpoint is larger than the tree")
-            last_signed = max(last_signed, size)
+            self._extra_nodes()
+        last_signed = max(self.size, self._remaining_heads())
         if self.trusted is not None and self.trusted.size > self.size:
             self.found.add(
                 "checkpoint", self.trusted.size, "trusted checkpoint is larger than the tree"
@@ -432,6 +429,36 @@ class _Auditor:
             self.found.add("deleted", self.size, "covered by a signed checkpoint", count=gone)
         if self.tree is not None and self.tree.to_bytes() != self.stored_range:
             self.found.add("state", self.size, "stored compact range differs from the tree's")
+        self._check_disclosures()
+
+    def _extra_nodes(self) -> None:
+        """Stored nodes the recomputed tree does not have, at the levels read and above."""
+        for level, stored in self.levels.items():
+            while stored.key() != _END:
+                self.found.add("node", stored.pop()[0] << level, _EXTRA_NODE, level=level)
+        beyond = self.conn.execute(
+            sa.select(ledger_nodes.c.level, ledger_nodes.c.idx)
+            .where(ledger_nodes.c.level > max(self.levels))
+            .order_by(ledger_nodes.c.level, ledger_nodes.c.idx)
+            .limit(MAX_FINDINGS)
+        )
+        for level, node in beyond:
+            self.found.add("node", node << level, _EXTRA_NODE, level=level)
+
+    def _remaining_heads(self) -> int:
+        """Check the checkpoints larger than the tree; the largest size signed (0 if none)."""
+        last_signed = 0
+        while self.heads.key() != _END:
+            size, root, note = self.heads.pop()
+            self.report.checkpoints += 1
+            self._check_signature(size, bytes(root), note.encode())
+            if self.tree is not None:
+                self.found.add("checkpoint", size, "signed checkpoint is larger than the tree")
+            last_signed = max(last_signed, size)
+        return last_signed
+
+    def _check_disclosures(self) -> None:
+        """Every early disclosure must be named by a ``ledger.disclose`` record."""
         disclosures = sa.select(_disclosures.c.idx).order_by(_disclosures.c.idx)
         rows = self.conn.execute(
             disclosures.execution_options(stream_results=True, yield_per=_PAGE)

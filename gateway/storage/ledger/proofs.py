@@ -1,27 +1,76 @@
-"""Proofs read from storage: a proof bundle's entries with their inclusion proofs.
+"""Proofs read from storage: inclusion and consistency proofs, and proof bundles.
 
-The bundle format and its verification are pure (``gateway.kernel.ledger.bundle``); this module
-only reads the records and tree nodes they need.
+Each proof reads the O(log n) stored subtrees it needs with one query (``driver.read_nodes``);
+the maths lives in ``gateway.kernel.ledger.merkle``, and the bundle format and its verification
+are pure (``gateway.kernel.ledger.bundle``). Only committed leaves have nodes, so a proof asked
+beyond the ledger is ``OutOfRange`` and a proof missing nodes inside it is ``LedgerCorrupt``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gateway.kernel.ledger import merkle
 from gateway.kernel.ledger.bundle import MAX_ENTRIES, BundleEntry, BundleError, make_bundle
-from gateway.storage.db import ledger_entries
-from gateway.storage.ledger import store
+from gateway.storage.ledger import driver
+from gateway.storage.ledger.errors import LedgerCorrupt, OutOfRange
+from gateway.storage.ledger.publisher import StoredCheckpoint
 
-_QUERY_CHUNK = 500
+
+def _missing(conn: Connection, tree_size: int, what: str) -> Exception:
+    """Nodes a proof needs are not stored: the tree is not that big (yet), or storage lost them.
+
+    Only committed leaves have nodes, and a proof's nodes cover its whole tree, so a proof of a
+    tree beyond the ledger always misses one: the happy path needs no size query.
+    """
+    current = driver.size(conn)
+    if tree_size > current:
+        return OutOfRange(f"tree size {tree_size} is beyond the ledger's {current} entries")
+    return LedgerCorrupt(f"tree nodes for {what} are missing from storage")
+
+
+def inclusion_proof(conn: Connection, index: int, tree_size: int) -> tuple[bytes, list[bytes]]:
+    """The leaf hash of entry ``index`` and its inclusion proof in the tree of ``tree_size``.
+
+    Leaf and proof come from one node query.
+    """
+    if not 0 <= index < tree_size:
+        raise OutOfRange(f"index {index} is not in a tree of size {tree_size}")
+    leaf_id = (0, index)
+    fetched: dict[merkle.NodeId, bytes] = {}
+
+    def read(nodes: Sequence[merkle.NodeId]) -> dict[merkle.NodeId, bytes]:
+        fetched.update(driver.read_nodes(conn, [*nodes, leaf_id]))
+        return fetched
+
+    try:
+        path = merkle.inclusion_proof(index, tree_size, read)
+        if leaf_id not in fetched:  # a one-leaf tree has an empty proof and asked for nothing
+            read([])
+        return fetched[leaf_id], path
+    except (merkle.MissingNodeError, KeyError):
+        raise _missing(conn, tree_size, f"entry {index}") from None
+
+
+def consistency_proof(conn: Connection, old_size: int, new_size: int) -> list[bytes]:
+    """The consistency proof from the tree of ``old_size`` to the tree of ``new_size``."""
+    if not 0 <= old_size <= new_size:
+        raise OutOfRange(f"cannot prove consistency from size {old_size} to {new_size}")
+    if old_size in (0, new_size):  # an empty proof: nothing is read, so check the size
+        if new_size > driver.size(conn):
+            raise _missing(conn, new_size, "the tree")
+        return []
+    try:
+        return merkle.consistency_proof(old_size, new_size, driver.node_reader(conn))
+    except merkle.MissingNodeError:
+        raise _missing(conn, new_size, f"sizes {old_size} to {new_size}") from None
 
 
 def build_bundle(
-    conn: Connection, indexes: Iterable[int], head: store.StoredCheckpoint
+    conn: Connection, indexes: Iterable[int], head: StoredCheckpoint
 ) -> dict[str, Any]:
     """The bundle of the entries at ``indexes`` proven against the stored checkpoint ``head``.
 
@@ -36,18 +85,12 @@ def build_bundle(
     for index in wanted:
         if not 0 <= index < head.size:
             raise BundleError(f"not covered by the checkpoint of size {head.size}", index)
-    bodies: dict[int, bytes] = {}
-    for start in range(0, len(wanted), _QUERY_CHUNK):
-        chunk = wanted[start : start + _QUERY_CHUNK]
-        query = sa.select(ledger_entries.c.idx, ledger_entries.c.body).where(
-            ledger_entries.c.idx.in_(chunk)
-        )
-        bodies.update({idx: body.encode() for idx, body in conn.execute(query)})
+    bodies = driver.read_bodies(conn, wanted)
     plans = {i: merkle.inclusion_proof_nodes(i, head.size) for i in wanted}
     needed = {(0, i) for i in wanted} | {
         n for plan in plans.values() for ref in plan for n in ref.nodes
     }
-    hashes = store.read_nodes(conn, sorted(needed))
+    hashes = driver.read_nodes(conn, sorted(needed))
     entries = []
     for index in wanted:
         if index not in bodies:

@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Connection
 
 from gateway.kernel.ledger import checkpoint, merkle
-from gateway.storage.ledger import store
+from gateway.storage.ledger import proofs, publisher
+from gateway.storage.ledger.errors import LedgerCorrupt, OutOfRange
 
 __all__ = ["Cosigned", "Witness", "WitnessError", "cosign_latest"]
 
@@ -52,7 +53,7 @@ class Witness:
 class Cosigned:
     """The checkpoint as stored after cosigning, and the size it was checked against."""
 
-    checkpoint: store.StoredCheckpoint
+    checkpoint: publisher.StoredCheckpoint
     previous_size: int | None
     added: bool
 
@@ -82,7 +83,7 @@ def _previous(
         if not cosigned:
             raise WitnessError("witness state is not cosigned by this witness")
         return head
-    for stored in store.checkpoints(conn, cosigned=True, newest_first=True):
+    for stored in publisher.checkpoints(conn, cosigned=True, newest_first=True):
         try:
             head, cosigned = _open(stored.note, log, witness)
         except checkpoint.NoteError as exc:
@@ -103,7 +104,7 @@ def cosign_latest(
     """Check and cosign the newest stored checkpoint inside ``conn``'s write transaction."""
     if witness.name == log.name:
         raise WitnessError("a witness needs a key name of its own")
-    latest = store.latest_checkpoint(conn)
+    latest = publisher.latest_checkpoint(conn)
     if latest is None:
         raise WitnessError("the log has no checkpoint yet")
     try:
@@ -116,15 +117,15 @@ def cosign_latest(
         if previous.size > head.size:
             raise WitnessError(f"log rolled back from size {previous.size} to {head.size}")
         try:
-            proof = store.consistency_proof(conn, previous.size, head.size)
+            proof = proofs.consistency_proof(conn, previous.size, head.size)
             merkle.verify_consistency(
                 previous.size, head.size, proof, previous.root_hash, head.root_hash
             )
-        except (store.OutOfRange, store.LedgerCorrupt, merkle.ProofError) as exc:
+        except (OutOfRange, LedgerCorrupt, merkle.ProofError) as exc:
             raise WitnessError(
                 f"checkpoint {head.size} is not an append-only extension of {previous.size}: {exc}"
             ) from None
     if cosigned:
         return Cosigned(latest, previous_size, added=False)
     line = checkpoint.cosign(head.body(), witness.name, witness.key, now or int(time.time()))
-    return Cosigned(store.add_cosignature(conn, latest.size, line), previous_size, added=True)
+    return Cosigned(publisher.add_cosignature(conn, latest.size, line), previous_size, added=True)

@@ -1,42 +1,91 @@
-"""Group commit: one writer thread batches ledger appends; each caller awaits its batch.
+"""The sequencer: gives records their ledger index and appends them, a batch per transaction.
 
-Requests hand their record to ``LedgerWriter.append`` and await the index it gets. The writer
-thread takes whatever has queued up (up to ``max_batch``), appends it in one transaction and
-commits once, then wakes every waiter of that batch with a single event-loop callback. A commit
-is durable when it returns (SQLite ``synchronous=FULL``, PostgreSQL default), so an index handed
-back means the entry is on disk. If the transaction fails, every waiter of the batch gets
-``LedgerUnavailable`` and nothing of the batch is stored: the exchange fails closed.
+``append`` assigns the next indexes under the ledger's sequencing lock (``driver.locked_tree``),
+so the gateway's writer and an administrator's CLI can append concurrently and indexes stay
+dense and ordered. The same transaction that stores an entry extends the tree: it stores every
+perfect subtree the entry completes (leaves included) and the new frontier, so a committed index
+always has its tree state.
+
+Group commit: one writer thread (``LedgerWriter``) batches the gateway's appends; each caller
+awaits its batch. Requests hand their record to ``LedgerWriter.append`` and await the index it
+gets. The writer thread takes whatever has queued up (up to ``max_batch``), appends it in one
+transaction and commits once, then wakes every waiter of that batch with a single event-loop
+callback. A commit is durable when it returns (SQLite ``synchronous=FULL``, PostgreSQL
+default), so an entry is acknowledged only after commit: an index handed back means the entry
+is on disk. If the transaction fails, every waiter of the batch gets ``LedgerUnavailable`` and
+nothing of the batch is stored: the exchange fails closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import queue
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
+from gateway.kernel.ledger import merkle
+from gateway.kernel.ledger import record as rec
 from gateway.storage.db import Database
-from gateway.storage.ledger import store
+from gateway.storage.ledger import driver
+from gateway.storage.ledger.errors import LedgerUnavailable
 
 log = logging.getLogger("enlace.ledger")
 
 _STOP = object()
 
+_Waiter = tuple[dict[str, Any], asyncio.Future, asyncio.AbstractEventLoop]
+
+
+@dataclasses.dataclass(frozen=True)
+class Appended:
+    """Where an entry went: its index and leaf hash, and the tree right after its batch."""
+
+    index: int
+    leaf_hash: bytes
+    tree_size: int
+    root: bytes
+
+
+def append(conn: Connection, records: list[dict[str, Any]]) -> list[Appended]:
+    """Append records at the end of the ledger and the tree within ``conn``'s transaction."""
+    if not records:
+        return []
+    tree = driver.locked_tree(conn)
+    rows, subjects, nodes, placed = [], [], [], []
+    for record in records:
+        body = rec.canonical(record)
+        leaf = merkle.leaf_hash(body)
+        index = tree.size
+        rows.append(driver.entry_row(index, record, body, leaf))
+        subjects += [{"subject": s, "idx": index} for s in record.get("subjects") or ()]
+        nodes += [{"level": lv, "idx": i, "hash": h} for lv, i, h in tree.append(leaf)]
+        placed.append((index, leaf))
+    driver.store_batch(conn, rows, subjects, nodes, tree)
+    root = tree.root()
+    return [Appended(index, leaf, tree.size, root) for index, leaf in placed]
+
 
 class LedgerWriter:
+    """The gateway's group-commit writer thread (see the module docstring)."""
+
     def __init__(
         self,
         db: Database,
         *,
         max_batch: int = 512,
         max_pending: int = 50_000,
-        on_commit: Callable[[list[store.Appended]], None] | None = None,
+        commit_timeout: float = 30.0,
+        on_commit: Callable[[list[Appended]], None] | None = None,
     ) -> None:
         self._db = db
         self._max_batch = max_batch
+        self._commit_timeout = commit_timeout
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
         self._on_commit = on_commit
@@ -53,17 +102,17 @@ class LedgerWriter:
             self._thread.join(timeout=30)
             self._thread = None
 
-    async def append(self, record: dict[str, Any], timeout: float = 30.0) -> store.Appended:
+    async def append(self, record: dict[str, Any]) -> Appended:
         """Queue a record and wait until it is durably stored; return its index and leaf hash."""
         if self._thread is None:
-            raise store.LedgerUnavailable("ledger writer is not running")
+            raise LedgerUnavailable("ledger writer is not running")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[store.Appended] = loop.create_future()
+        future: asyncio.Future[Appended] = loop.create_future()
         try:
             self._queue.put_nowait((record, future, loop))
         except queue.Full as exc:
-            raise store.LedgerUnavailable("ledger queue is full") from exc
-        return await asyncio.wait_for(future, timeout)
+            raise LedgerUnavailable("ledger queue is full") from exc
+        return await asyncio.wait_for(future, self._commit_timeout)
 
     def _run(self) -> None:
         stopping = False
@@ -88,17 +137,15 @@ class LedgerWriter:
             if batch:
                 self._commit(batch)
 
-    def _commit(
-        self, batch: list[tuple[dict[str, Any], asyncio.Future, asyncio.AbstractEventLoop]]
-    ) -> None:
+    def _commit(self, batch: list[_Waiter]) -> None:
         try:
             with self._db.write.begin() as conn:
-                results: list[Any] = store.append(conn, [record for record, _, _ in batch])
+                results: list[Any] = append(conn, [record for record, _, _ in batch])
         except Exception as exc:  # any failure: nothing of the batch is stored
             log.error(
                 "ledger append failed", extra={"batch": len(batch), "error": type(exc).__name__}
             )
-            failure = store.LedgerUnavailable(f"ledger append failed: {type(exc).__name__}")
+            failure = LedgerUnavailable(f"ledger append failed: {type(exc).__name__}")
             results = [failure] * len(batch)
         else:
             self.batches += 1
