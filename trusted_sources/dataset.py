@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gateway.kernel.curp import name_key
+from gateway.kernel.errors import CodedError
 from trusted_sources.records import AS_OF, DocumentoProbatorio, Municipio, Person
 
 FORMAT = "enlace-population/1"
@@ -37,12 +38,8 @@ _OFICIALIAS = 4  # civil registry offices per municipality
 _CERTIFICATE_SINCE = 2008  # the health sector's certificado de nacimiento, nationally
 
 
-class DatasetError(Exception):
+class DatasetError(CodedError):
     """A dataset file is missing or not in this module's format; ``code`` is stable."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)

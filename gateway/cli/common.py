@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from gateway.kernel.errors import CodedError
 from gateway.kernel.ids import InvalidIdentifier
 from gateway.kernel.settings import Settings
 from gateway.storage import db as dbm
@@ -21,12 +22,8 @@ PkiOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
-class CliError(Exception):
-    """A user-facing failure: printed as ``error [code]: message``, exit status 2."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(message)
+class CliError(CodedError):
+    """A command given wrongly (a usage error): printed as ``error [code]: message``, exit 2."""
 
 
 def settings(database_url: str | None = None, pki_dir: Path | None = None) -> Settings:

@@ -9,8 +9,6 @@ when the verdict is valid, 1 otherwise (invalid or indeterminate), 2 for a usage
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +19,7 @@ import typer
 from gateway.cli import common
 from gateway.kernel.efirma import certificate as efirma
 from gateway.kernel.efirma.validation import Report, Trust, check
+from gateway.kernel.encoding import EncodingError, b64decode
 from trusted_sources.sat import service
 
 efirma_app = typer.Typer(help="e.firma (SAT) tools for support staff.", no_args_is_help=True)
@@ -170,6 +169,6 @@ def _read(path: Path) -> bytes:
 def _signature(raw: bytes) -> bytes:
     """A signature file holds the raw signature or its base64 text."""
     try:
-        return base64.b64decode(raw.strip(), validate=True)
-    except (binascii.Error, ValueError):
+        return b64decode(raw.strip())
+    except EncodingError:
         return raw

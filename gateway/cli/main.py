@@ -1,8 +1,9 @@
 """The ``enlace`` command: the administrator's command line.
 
 Each area lives in its own module (``*_cmds.py``) as a thin layer over the library; this module
-assembles them. Errors print ``error [code]: message`` on stderr and exit with status 2; a user
-mistake never prints a stack trace."""
+assembles them. Any catalogued error (``gateway.kernel.errors.CodedError``) escaping a command
+prints one line ``error [code]: message`` on stderr, never a stack trace, and exits with status 2
+for a usage error (the command or the registry change cannot be done as given), 1 otherwise."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from gateway.cli.registry_cmds import acl_app, db_app, member_app, service_app, 
 from gateway.cli.seed_cmds import seed_population
 from gateway.cli.source_cmds import source_run
 from gateway.kernel import pki
+from gateway.kernel.errors import CodedError
 from gateway.storage import registry
 
 app = typer.Typer(help="Enlace once-only data-exchange gateway.", no_args_is_help=True)
@@ -96,12 +98,16 @@ def demo(
     run_demo(citizens=citizens, keep=keep, keep_running=keep_running)
 
 
+#: Errors that mean the command cannot be done as given: the administrator must change it.
+_USAGE_ERRORS = (common.CliError, registry.RegistryError)
+
+
 def main() -> None:
     try:
         result = app(standalone_mode=False)
-    except (registry.RegistryError, common.CliError) as exc:
-        typer.echo(f"error [{exc.code}]: {exc}", err=True)
-        sys.exit(2)
+    except CodedError as exc:
+        typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        sys.exit(2 if isinstance(exc, _USAGE_ERRORS) else 1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):

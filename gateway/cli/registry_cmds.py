@@ -23,6 +23,12 @@ service_app = typer.Typer(help="Services offered by trusted sources.", no_args_i
 acl_app = typer.Typer(help="Access grants (deny by default).", no_args_is_help=True)
 
 
+def _snapshot(database_url: str | None) -> registry.Snapshot:
+    """The registry as it is now, for the ``list`` commands."""
+    with common.database(common.settings(database_url)).read.connect() as conn:
+        return registry.load(conn)
+
+
 @db_app.command("upgrade")
 def db_upgrade(database_url: common.DatabaseOpt = None) -> None:
     """Create or migrate the schema to the newest version."""
@@ -98,8 +104,7 @@ def member_revoke_cert(
 @member_app.command("list")
 def member_list(database_url: common.DatabaseOpt = None, as_json: common.JsonOpt = False) -> None:
     """Members with their subsystems and certificates."""
-    with common.database(common.settings(database_url)).read.connect() as conn:
-        snap = registry.load(conn)
+    snap = _snapshot(database_url)
     rows = []
     for member_id, name in sorted(snap.members.items()):
         subs = sorted(s.rsplit("/", 1)[1] for s in snap.subsystems if s.startswith(member_id + "/"))
@@ -161,8 +166,7 @@ def source_register(
 
 @source_app.command("list")
 def source_list(database_url: common.DatabaseOpt = None, as_json: common.JsonOpt = False) -> None:
-    with common.database(common.settings(database_url)).read.connect() as conn:
-        snap = registry.load(conn)
+    snap = _snapshot(database_url)
     common.table(
         [
             {
@@ -205,8 +209,7 @@ def service_add(
 
 @service_app.command("list")
 def service_list(database_url: common.DatabaseOpt = None, as_json: common.JsonOpt = False) -> None:
-    with common.database(common.settings(database_url)).read.connect() as conn:
-        snap = registry.load(conn)
+    snap = _snapshot(database_url)
     common.table(
         [
             {
@@ -264,8 +267,7 @@ def acl_revoke(client: str, service: str, database_url: common.DatabaseOpt = Non
 
 @acl_app.command("list")
 def acl_list(database_url: common.DatabaseOpt = None, as_json: common.JsonOpt = False) -> None:
-    with common.database(common.settings(database_url)).read.connect() as conn:
-        snap = registry.load(conn)
+    snap = _snapshot(database_url)
     common.table(
         [
             {

@@ -14,7 +14,6 @@ Each step is one function below; they share a ``Demo``.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 import shutil
@@ -38,6 +37,7 @@ from gateway.devtools.ocsp_responder import Responder
 from gateway.devtools.population import generate, seeded_dataset
 from gateway.kernel import pki
 from gateway.kernel.efirma import certificate as efirma
+from gateway.kernel.encoding import b64decode, b64encode
 from gateway.kernel.ids import ClientId, MemberId, ServiceId
 from gateway.kernel.ledger import bundle, checkpoint, merkle
 from gateway.kernel.ledger.receipt import Receipt
@@ -497,10 +497,10 @@ def _prove_receipt(demo: Demo, receipt: Receipt, head: checkpoint.Checkpoint) ->
     """What a receipt holder does later (docs/ledger.md §5), with the public proof endpoints."""
     params = {"index": receipt.index, "size": head.size}
     inclusion = demo.get("/v1/ledger/proof/inclusion", params=params).json()
-    path = [base64.b64decode(h) for h in inclusion["proof"]]
+    path = [b64decode(h) for h in inclusion["proof"]]
     params = {"old": receipt.tree_size, "new": head.size}
     consistency = demo.get("/v1/ledger/proof/consistency", params=params).json()
-    prefix = [base64.b64decode(h) for h in consistency["proof"]]
+    prefix = [b64decode(h) for h in consistency["proof"]]
     try:
         merkle.verify_inclusion(receipt.leaf_hash, receipt.index, head.size, path, head.root_hash)
         merkle.verify_consistency(
@@ -526,8 +526,8 @@ def _citizen_view(demo: Demo) -> None:
         "/v1/citizen/login",
         json={
             "challenge": challenge,
-            "certificate": base64.b64encode(demo.sat.cer(who).read_bytes()).decode(),
-            "signature": base64.b64encode(signature).decode(),
+            "certificate": b64encode(demo.sat.cer(who).read_bytes()),
+            "signature": b64encode(signature),
         },
     )
     _check(login.status_code == 200, f"citizen login failed: {login.text}")

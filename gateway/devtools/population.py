@@ -371,50 +371,18 @@ class _Generator:
 
     def _person(self, index: int, born: date) -> Person:
         rng = self.rng
-        r = rng.random()
-        sexo = "X" if r < _P_NON_BINARY else "H" if r < (1 + _P_NON_BINARY) / 2 else "M"
-        abroad = rng.random() < _P_BORN_ABROAD
-        nacionalidad = "MEX"
-        if abroad and rng.random() >= _P_ABROAD_MEXICAN:
-            nacionalidad = rng.choice(_HISPANIC_NATIONALITIES + _OTHER_NATIONALITIES)
-
+        sexo, abroad, nacionalidad = self._sex_and_nationality()
         madre: _Mother | None = None
         padre: _Father | None = None
         if nacionalidad == "MEX":
             madre, padre = self._parents(born.year)
-
         nombres = self._given_name(sexo)
-        segundo: str | None
-        if nacionalidad in _OTHER_NATIONALITIES:
-            primer = rng.choice(_FOREIGN_SURNAMES)
-            segundo = None
-            female = sexo == "M" or (sexo == "X" and rng.random() < 0.5)
-            nombres = rng.choice(_FOREIGN_FEMALE_NAMES if female else _FOREIGN_MALE_NAMES)
-        elif madre is not None and padre is not None:
-            primer, segundo = padre.primer_apellido, madre.primer_apellido
-        elif madre is not None:
-            primer, segundo = madre.primer_apellido, madre.segundo_apellido
-        elif padre is not None:
-            primer, segundo = padre.primer_apellido, _SURNAME_PICKER.pick(rng)
-        else:
-            primer = _SURNAME_PICKER.pick(rng)
-            segundo = (
-                None if rng.random() < _P_FOUNDER_NO_SECOND_SURNAME else _SURNAME_PICKER.pick(rng)
-            )
-            if rng.random() < _P_FOUNDER_INCONVENIENT:
-                primer, segundo, nombres, forced_sex = rng.choice(_INCONVENIENT_FOUNDERS)
-                sexo = sexo if sexo == "X" else forced_sex
+        primer, segundo, nombres, sexo = self._family_names(
+            sexo, nombres, nacionalidad, madre, padre
+        )
         if (madre is not None or padre is not None) and rng.random() < _P_CHILD_INCONVENIENT:
             nombres = self._inconvenient_name(primer, segundo, sexo) or nombres
-
-        if abroad:
-            entidad, municipio = "NE", None
-        elif madre is not None and rng.random() < 0.7:
-            entidad = madre.state if madre.state != "NE" else _STATE_PICKER.pick(rng)
-            municipio = rng.choice(MUNICIPIOS[entidad])
-        else:
-            entidad = _STATE_PICKER.pick(rng)
-            municipio = rng.choice(MUNICIPIOS[entidad])
+        entidad, municipio = self._birthplace(abroad, madre)
 
         while (built := self._unique_curp(primer, segundo, nombres, born, sexo, entidad)) is None:
             # Every homoclave is taken for this name and day (only at very large n): rename.
@@ -443,6 +411,64 @@ class _Generator:
             rfc=f"{rfc_letters}{born:%y%m%d}{rfc_homoclave}",
             email=f"{email_name}.{index:x}@example.mx",
         )
+
+    def _sex_and_nationality(self) -> tuple[str, bool, str]:
+        """Sex, born abroad or not, and nationality: a foreigner only if born abroad."""
+        rng = self.rng
+        r = rng.random()
+        sexo = "X" if r < _P_NON_BINARY else "H" if r < (1 + _P_NON_BINARY) / 2 else "M"
+        abroad = rng.random() < _P_BORN_ABROAD
+        nacionalidad = "MEX"
+        if abroad and rng.random() >= _P_ABROAD_MEXICAN:
+            nacionalidad = rng.choice(_HISPANIC_NATIONALITIES + _OTHER_NATIONALITIES)
+        return sexo, abroad, nacionalidad
+
+    def _family_names(
+        self,
+        sexo: str,
+        nombres: str,
+        nacionalidad: str,
+        madre: _Mother | None,
+        padre: _Father | None,
+    ) -> tuple[str, str | None, str, str]:
+        """Surnames from the parents (father's first, then mother's), else new ones; a foreigner
+        gets a foreign name and one surname. Returns surnames, given names and sex, which an
+        inconvenient founder changes."""
+        rng = self.rng
+        if nacionalidad in _OTHER_NATIONALITIES:
+            surname = rng.choice(_FOREIGN_SURNAMES)
+            female = sexo == "M" or (sexo == "X" and rng.random() < 0.5)
+            foreign = rng.choice(_FOREIGN_FEMALE_NAMES if female else _FOREIGN_MALE_NAMES)
+            return surname, None, foreign, sexo
+        if madre is not None and padre is not None:
+            return padre.primer_apellido, madre.primer_apellido, nombres, sexo
+        if madre is not None:
+            return madre.primer_apellido, madre.segundo_apellido, nombres, sexo
+        if padre is not None:
+            return padre.primer_apellido, _SURNAME_PICKER.pick(rng), nombres, sexo
+        return self._founder_names(sexo, nombres)
+
+    def _founder_names(self, sexo: str, nombres: str) -> tuple[str, str | None, str, str]:
+        """Someone without parents in the registry: new surnames, sometimes an inconvenient
+        word on purpose (so the data set exercises the rule)."""
+        rng = self.rng
+        primer = _SURNAME_PICKER.pick(rng)
+        segundo = None if rng.random() < _P_FOUNDER_NO_SECOND_SURNAME else _SURNAME_PICKER.pick(rng)
+        if rng.random() < _P_FOUNDER_INCONVENIENT:
+            primer, segundo, nombres, forced_sex = rng.choice(_INCONVENIENT_FOUNDERS)
+            sexo = sexo if sexo == "X" else forced_sex
+        return primer, segundo, nombres, sexo
+
+    def _birthplace(self, abroad: bool, madre: _Mother | None) -> tuple[str, Municipio | None]:
+        """State and municipality of birth: mostly the mother's state; ``NE`` abroad."""
+        rng = self.rng
+        if abroad:
+            return "NE", None
+        if madre is not None and rng.random() < 0.7:
+            entidad = madre.state if madre.state != "NE" else _STATE_PICKER.pick(rng)
+        else:
+            entidad = _STATE_PICKER.pick(rng)
+        return entidad, rng.choice(MUNICIPIOS[entidad])
 
     def _parents(self, year: int) -> tuple[_Mother | None, _Father | None]:
         rng = self.rng

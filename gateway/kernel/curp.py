@@ -21,6 +21,8 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Literal
 
+from gateway.kernel.errors import CodedError
+
 __all__ = [
     "CURP_ALPHABET",
     "INCONVENIENT_WORDS",
@@ -149,13 +151,8 @@ class Failure:
     message: str
 
 
-class InvalidCurp(ValueError):
+class InvalidCurp(CodedError, ValueError):
     """A CURP breaks a structural rule; ``code`` names the first rule that fails."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def check_digit(first17: str) -> str:

@@ -18,15 +18,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from gateway.kernel.errors import CodedError
+
 # No "__" inside a part: it is the separator of the file-system slug (MemberId.slug).
 _PART = re.compile(r"(?!.*__)[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
 _VERSION = re.compile(r"v[0-9]{1,4}(?:\.[0-9]{1,4}){0,2}")
 
 
-class InvalidIdentifier(ValueError):
+class InvalidIdentifier(CodedError, ValueError):
     """An identifier does not have the required shape or character set."""
 
-    code = "Client.InvalidIdentifier"
+    def __init__(self, message: str) -> None:
+        super().__init__("Client.InvalidIdentifier", message)
 
 
 def _parts(text: str, kind: str, sizes: tuple[int, ...]) -> list[str]:

@@ -19,7 +19,6 @@ base64url SHA-256 thumbprint of the certificate (as JOSE's ``x5t#S256``).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from gateway.kernel.encoding import b64url_encode
 from gateway.kernel.ids import MemberId
 from gateway.kernel.ledger import checkpoint as notes
 
@@ -53,7 +53,7 @@ class KeyPair:
 
 def keyid(cert: x509.Certificate) -> str:
     digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return b64url_encode(digest)
 
 
 def member_of(cert: x509.Certificate) -> MemberId | None:

@@ -37,6 +37,7 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from gateway.kernel.errors import CodedError
 from gateway.kernel.ids import ServiceId
 from gateway.kernel.protocol import headers as h
 from gateway.kernel.settings import Settings
@@ -53,10 +54,11 @@ _MAX_REASON = 300
 _MAX_DEPTH = 32
 
 
-class CatalogueError(Exception):
+class CatalogueError(CodedError):
     """The schema catalogue is broken (unreadable file, bad schema, missing half of a pair)."""
 
-    code = "schemas.invalid"
+    def __init__(self, message: str) -> None:
+        super().__init__("schemas.invalid", message)
 
 
 class SchemaViolation(Exception):

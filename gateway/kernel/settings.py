@@ -27,19 +27,16 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from gateway.kernel.errors import CodedError
+
 ENV_PREFIX = "ENLACE_"
 
 # The catalogue of service contracts at the top of the repository (editable install).
 _SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 
-class SettingsError(Exception):
+class SettingsError(CodedError):
     """A setting has a value the gateway cannot use; the message names its variable."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        self.message = message
-        super().__init__(message)
 
 
 def _setting(default: Any, doc: str, *, shown: str | None = None, **bounds: Any) -> Any:

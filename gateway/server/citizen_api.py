@@ -42,10 +42,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from gateway.kernel import curp
-from gateway.kernel.citizen_errors import CitizenError
 from gateway.kernel.efirma import certificate as efirma
 from gateway.kernel.efirma import validation
-from gateway.kernel.errors import EnlaceError
+from gateway.kernel.encoding import iso_utc_seconds
+from gateway.kernel.errors import CitizenError, EnlaceError
 from gateway.kernel.ledger import bundle, record
 from gateway.server import citizen_auth as auth
 from gateway.server import responses, throttle
@@ -72,10 +72,6 @@ _PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
-
-
-def _iso(seconds: int) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _json(payload: Any, headers: dict[str, str] | None = None) -> Response:
@@ -220,7 +216,7 @@ class CitizenService:
         return {
             "token": token,
             "token_type": "Bearer",
-            "expires_at": _iso(session.expires_at),
+            "expires_at": iso_utc_seconds(session.expires_at),
             "curp": holder,
             "name": certificate.name,
         }
@@ -330,7 +326,7 @@ def router(service: CitizenService) -> APIRouter:
         """A one-time challenge for the citizen to sign with their e.firma."""
         service.admit(request)
         issued = service.challenges.issue(time.time())
-        return _json({"challenge": issued.text, "expires_at": _iso(issued.expires_at)})
+        return _json({"challenge": issued.text, "expires_at": iso_utc_seconds(issued.expires_at)})
 
     @routes.post("/login")
     @_answer

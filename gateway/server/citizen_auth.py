@@ -18,8 +18,6 @@ parameter; nothing here does I/O.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import os
@@ -34,8 +32,9 @@ from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwk import OctKey
 
-from gateway.kernel.citizen_errors import CitizenError
 from gateway.kernel.efirma import validation
+from gateway.kernel.encoding import EncodingError, b64decode, b64url_encode
+from gateway.kernel.errors import CitizenError
 
 CHALLENGE_PREFIX = "enlace-citizen-login"
 CHALLENGE_VERSION = "v1"
@@ -60,10 +59,6 @@ def derive_key(secret: bytes, purpose: str) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
 
 
-def _b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
 @dataclass(frozen=True)
 class Challenge:
     """An issued challenge: ``text`` is exactly what the citizen signs."""
@@ -84,10 +79,10 @@ class ChallengeSealer:
         self.ttl = ttl
 
     def _mac(self, unsealed: str) -> str:
-        return _b64url(hmac.new(self._key, unsealed.encode(), hashlib.sha256).digest())
+        return b64url_encode(hmac.new(self._key, unsealed.encode(), hashlib.sha256).digest())
 
     def issue(self, now: float) -> Challenge:
-        nonce = _b64url(os.urandom(_NONCE_BYTES))
+        nonce = b64url_encode(os.urandom(_NONCE_BYTES))
         expires = int(now) + self.ttl
         unsealed = f"{CHALLENGE_PREFIX}:{CHALLENGE_VERSION}:{self._instance}:{expires}:{nonce}"
         return Challenge(f"{unsealed}:{self._mac(unsealed)}", nonce, expires)
@@ -123,8 +118,8 @@ def _b64_field(body: dict[str, Any], name: str, limit: int) -> bytes:
             "citizen.bad_request", f"{name} must be base64 text of at most {limit} characters"
         )
     try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
+        return b64decode(value)
+    except EncodingError as exc:
         raise CitizenError("citizen.bad_request", f"{name} is not valid base64") from exc
 
 

@@ -7,7 +7,7 @@
 Entries are deliberately not served: they hold no personal data but do hold business data
 (who asked what, when, why); a citizen gets their own through the citizen view. Every parameter
 is a canonical decimal within bounds, given exactly once, and nothing else is accepted. Errors
-are ``{"error": {"code", "message"}}`` with the stable codes of ``ERRORS``
+are ``{"error": {"code", "message"}}`` with the catalogue's ``Ledger.*`` codes
 (``gateway.server.responses``, which also serialises the bodies by hand: the proof endpoints
 are meant to take heavy traffic).
 """
@@ -15,7 +15,6 @@ are meant to take heavy traffic).
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import re
 from collections.abc import Callable
@@ -26,6 +25,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.kernel.encoding import b64encode
+from gateway.kernel.errors import CodedError
 from gateway.server import responses
 from gateway.server.requests import query_lists
 from gateway.server.state import Gateway
@@ -34,13 +35,6 @@ from gateway.storage.ledger.errors import LedgerCorrupt, OutOfRange
 
 log = logging.getLogger("enlace.ledger_api")
 
-#: Stable error codes of these endpoints and their HTTP statuses.
-ERRORS = {
-    "Ledger.InvalidParameter": 400,
-    "Ledger.BeyondTree": 404,
-    "Ledger.NoCheckpoint": 404,
-    "Ledger.Unavailable": 503,
-}
 #: Sizes and indexes are stored as signed 64-bit integers.
 MAX_VALUE = (1 << 63) - 1
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}", re.ASCII)
@@ -49,14 +43,8 @@ _IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 T = TypeVar("T")
 
 
-class LedgerApiError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        self.code, self.status, self.message = code, ERRORS[code], message
-        super().__init__(f"{code}: {message}")
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
+class LedgerApiError(CodedError):
+    """A refusal of the proof endpoints: a ``Ledger.*`` code of the catalogue."""
 
 
 def _params(request: Request, *names: str) -> list[int]:
@@ -116,8 +104,8 @@ class LedgerProofs:
         payload = {
             "index": index,
             "tree_size": size,
-            "leaf_hash": _b64(leaf),
-            "proof": [_b64(h) for h in proof],
+            "leaf_hash": b64encode(leaf),
+            "proof": [b64encode(h) for h in proof],
         }
         return responses.json_response(payload, headers=_IMMUTABLE)
 
@@ -127,7 +115,7 @@ class LedgerProofs:
         if old > new:
             raise LedgerApiError("Ledger.InvalidParameter", "old must not exceed new")
         proof = await self._read(lambda conn: proofs.consistency_proof(conn, old, new))
-        payload = {"old_size": old, "new_size": new, "proof": [_b64(h) for h in proof]}
+        payload = {"old_size": old, "new_size": new, "proof": [b64encode(h) for h in proof]}
         return responses.json_response(payload, headers=_IMMUTABLE)
 
 

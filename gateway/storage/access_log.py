@@ -31,7 +31,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gateway.kernel.citizen_errors import CitizenError
+from gateway.kernel.errors import CitizenError
 from gateway.kernel.ids import ClientId, InvalidIdentifier, MemberId
 from gateway.storage.db import ledger_entries, ledger_subjects
 from gateway.storage.disclosure import ledger_disclosures, withheld

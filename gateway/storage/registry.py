@@ -20,6 +20,7 @@ from cryptography import x509
 from sqlalchemy.engine import Connection
 
 from gateway.kernel import acl, pki, schemas
+from gateway.kernel.errors import CodedError
 from gateway.kernel.ids import ClientId, MemberId, ServiceId
 from gateway.kernel.ledger import record
 from gateway.kernel.settings import Settings
@@ -36,12 +37,8 @@ from gateway.storage.db import (
 from gateway.storage.ledger import sequencer
 
 
-class RegistryError(Exception):
+class RegistryError(CodedError):
     """A registry change cannot be made; ``code`` is stable, the message says why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ Economía's permits office as client ``MX/GOB/SE/permisos`` of the dev instance.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from gateway.kernel import curp
 from gateway.kernel.efirma import certificate as efirma
+from gateway.kernel.encoding import b64decode, b64encode
 from gateway.kernel.protocol.evidence import canonical
 from services.apps import catalogue
 from services.sdk import EnlaceClient, EnlaceClientError, GatewayError
@@ -59,16 +59,16 @@ class Application:
     def to_json(self) -> dict[str, Any]:
         return {
             "formulario": self.form,
-            "certificado": base64.b64encode(self.certificate).decode(),
-            "firma": base64.b64encode(self.signature).decode(),
+            "certificado": b64encode(self.certificate),
+            "firma": b64encode(self.signature),
         }
 
     @classmethod
     def from_json(cls, value: Any) -> Application:
         try:
             form = check_form(value["formulario"])
-            certificate = base64.b64decode(value["certificado"], validate=True)
-            signature = base64.b64decode(value["firma"], validate=True)
+            certificate = b64decode(value["certificado"])
+            signature = b64decode(value["firma"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ApplicationError("an application has formulario, certificado and firma") from exc
         return cls(form, certificate, signature)
@@ -80,9 +80,9 @@ class Application:
     def sat_request(self) -> dict[str, str]:
         """The body of SAT's ``verifica-firma``: did this certificate sign these bytes?"""
         return {
-            "certificado": base64.b64encode(self.certificate).decode(),
-            "firma": base64.b64encode(self.signature).decode(),
-            "datos": base64.b64encode(canonical(self.form)).decode(),
+            "certificado": b64encode(self.certificate),
+            "firma": b64encode(self.signature),
+            "datos": b64encode(canonical(self.form)),
         }
 
 

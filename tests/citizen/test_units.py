@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from gateway.kernel.citizen_errors import CitizenError, status_of
 from gateway.kernel.efirma.certificate import Failure
+from gateway.kernel.errors import CitizenError, kind_of
 from gateway.kernel.ledger import record
 from gateway.server import citizen_auth as auth
 from gateway.server import throttle
@@ -146,12 +146,12 @@ def test_an_offline_report_is_refused_only_for_what_it_checked():
 
 
 def test_error_codes_have_fixed_statuses():
-    assert status_of("citizen.challenge_reused") == 401
-    assert status_of("citizen.rate_limited") == 429
-    assert status_of("efirma.unknown_issuer") == 401
-    assert status_of("ocsp.timeout") == 503
+    assert kind_of("citizen.challenge_reused").status == 401
+    assert kind_of("citizen.rate_limited").status == 429
+    assert kind_of("efirma.unknown_issuer").status == 401
+    assert kind_of("ocsp.timeout").status == 503
     with pytest.raises(ValueError):
-        status_of("Client.Whatever")
+        kind_of("Client.Whatever")
 
 
 def test_query_parsing():

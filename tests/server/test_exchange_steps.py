@@ -11,8 +11,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.kernel.citizen_errors import CitizenError
-from gateway.kernel.errors import EnlaceError
+from gateway.kernel.errors import CitizenError, EnlaceError
 from gateway.kernel.protocol import headers as h
 from gateway.server import responses
 from gateway.server.exchange import parse, record, sign

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -290,17 +291,22 @@ async def test_stale_ocsp_response(sat_pki, responder):
 
 
 async def test_slow_responder_times_out(sat_pki):
+    # The responder holds the request until the test has its report: only the time-out can end
+    # the wait, however loaded the machine (after a minute it answers garbage, failing the test).
+    released = threading.Event()
+
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(1.5)
+        for _ in range(6000):
+            if released.is_set():
+                break
+            await asyncio.sleep(0.01)
         return ocsp_reply(b"")
 
     _, der = cer(sat_pki, state="valid")
     with serve(slow) as url:
-        started = asyncio.get_running_loop().time()
         report, _ = await ask(sat_pki, url, der, ocsp_timeout=0.5)
-        elapsed = asyncio.get_running_loop().time() - started
+        released.set()
     assert (report["verdict"], codes(report)) == ("indeterminate", ["ocsp.timeout"])
-    assert elapsed < 1.2
 
 
 async def test_responder_answering_garbage(sat_pki):

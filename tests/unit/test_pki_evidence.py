@@ -12,7 +12,9 @@ from gateway.kernel.ids import MemberId, ServiceId
 from gateway.kernel.protocol import evidence
 
 SERVICE = ServiceId.parse("MX/GOB/RENAPO/curp/consulta-curp/v1")
-NOW = dt.datetime.now(dt.UTC)
+#: A fixed time to check certificates at: they are issued around it, so no wall-clock distance
+#: between collection, fixtures and the check matters.
+AT = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
@@ -25,14 +27,16 @@ def renapo(ca):
     return devca.issue_signing_cert(ca, MemberId.parse("MX/GOB/RENAPO"))
 
 
-def test_member_certificate(ca, renapo):
+def test_member_certificate():
+    ca = devca.create_ca("MX", now=AT)
+    renapo = devca.issue_signing_cert(ca, MemberId.parse("MX/GOB/RENAPO"), now=AT)
     assert pki.member_of(renapo.cert) == MemberId.parse("MX/GOB/RENAPO")
-    pki.check_issued(renapo.cert, ca.cert, NOW)
+    pki.check_issued(renapo.cert, ca.cert, AT)
     with pytest.raises(pki.CertificateProblem) as caught:
-        pki.check_issued(renapo.cert, devca.create_ca("MX").cert, NOW)
+        pki.check_issued(renapo.cert, devca.create_ca("MX", now=AT).cert, AT)
     assert caught.value.reason == "invalid"
     with pytest.raises(pki.CertificateProblem) as caught:
-        pki.check_issued(renapo.cert, ca.cert, NOW + dt.timedelta(days=3650))
+        pki.check_issued(renapo.cert, ca.cert, AT + dt.timedelta(days=3650))
     assert caught.value.reason == "expired"
 
 

@@ -84,13 +84,15 @@ def test_other_key_fails(member):
 
 
 def test_created_window(member):
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)  # checked at this time, not the clock's
     for offset in (-(signing.MAX_AGE_SECONDS + 5), signing.MAX_SKEW_SECONDS + 5):
         request = _request(member, created=now + dt.timedelta(seconds=offset))
         with pytest.raises(EnlaceError) as caught:
-            signing.check_created(signing.read_params(request.headers))
+            signing.check_created(signing.read_params(request.headers), now.timestamp())
         assert caught.value.code == "Client.SignatureExpired"
-    signing.check_created(signing.read_params(_request(member).headers))
+    signing.check_created(
+        signing.read_params(_request(member, created=now).headers), now.timestamp()
+    )
 
 
 @pytest.mark.parametrize(

@@ -28,8 +28,6 @@ Options (``sources.options`` or ``enlace source run sat --option KEY=VALUE``):
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,6 +43,7 @@ from gateway.kernel.curp import validate as validate_curp
 from gateway.kernel.efirma import certificate as efirma
 from gateway.kernel.efirma.errors import SatError
 from gateway.kernel.efirma.validation import OcspPolicy, OcspTransportError, Trust, check
+from gateway.kernel.encoding import EncodingError, b64decode
 from gateway.kernel.sources import SourceAnswer, SourceFailure, SourceRequest
 
 OCSP_CONTENT_TYPE = "application/ocsp-response"
@@ -258,8 +257,8 @@ def _base64(value: Any, name: str, limit: int | None) -> bytes:
     if not isinstance(value, str) or (limit is not None and len(value) > limit):
         raise SourceFailure("Source.InvalidQuery", f"{name} must be a base64 string")
     try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
+        return b64decode(value)
+    except EncodingError as exc:
         raise SourceFailure("Source.InvalidQuery", f"{name} is not valid base64") from exc
 
 

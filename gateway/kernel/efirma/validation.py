@@ -26,7 +26,6 @@ OCSP only about a certificate and signature already found good (the citizen logi
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 from collections.abc import Awaitable, Callable, Sequence
@@ -41,6 +40,7 @@ from gateway.kernel.efirma import certificate as efirma
 from gateway.kernel.efirma import ocsp
 from gateway.kernel.efirma.certificate import Failure
 from gateway.kernel.efirma.errors import SatError
+from gateway.kernel.encoding import b64encode, iso_utc
 
 Verdict = Literal["valid", "invalid", "indeterminate"]
 RevocationStatus = Literal["good", "revoked", "unknown", "unavailable", "not_checked"]
@@ -153,7 +153,7 @@ class Report:
         out: dict[str, Any] = {
             "verdict": self.verdict,
             "valid": self.valid,
-            "checked_at": _iso(self.at),
+            "checked_at": iso_utc(self.at),
             "certificate": certificate_json(self.certificate),
             "checks": [
                 {
@@ -269,8 +269,8 @@ def certificate_json(cert: efirma.SatCertificate) -> dict[str, Any]:
         "branch": cert.branch,
         "serial": cert.serial_ascii,
         "serial_hex": format(cert.certificate.serial_number, "x"),
-        "not_before": _iso(cert.not_before),
-        "not_after": _iso(cert.not_after),
+        "not_before": iso_utc(cert.not_before),
+        "not_after": iso_utc(cert.not_after),
         "issuer": cert.issuer.rfc4514,
         "sha256": hashlib.sha256(der).hexdigest(),
     }
@@ -316,16 +316,16 @@ async def _revocation(
         return Revocation("unavailable", failure, failure.message, response_der=der)
     if status.status == "revoked" and status.revocation_time is not None:
         reason = status.revocation_reason or "no reason"
-        when = f"revoked at {_iso(status.revocation_time)} ({reason})"
+        when = f"revoked at {iso_utc(status.revocation_time)} ({reason})"
         if status.revocation_time <= at:
             return Revocation("revoked", Failure("efirma.revoked", when), when, status, der)
-        return Revocation("revoked", None, f"{when}, after {_iso(at)}", status, der)
+        return Revocation("revoked", None, f"{when}, after {iso_utc(at)}", status, der)
     if status.status == "unknown":
         failure = Failure(
             "ocsp.status_unknown", "revocation unknown: the responder does not know the certificate"
         )
         return Revocation("unknown", failure, failure.message, status, der)
-    detail = f"good at {_iso(status.this_update)}, signed by {status.responder}"
+    detail = f"good at {iso_utc(status.this_update)}, signed by {status.responder}"
     return Revocation("good", None, detail, status, der)
 
 
@@ -373,7 +373,7 @@ def _checks(
         "kind": {"efirma": "e.firma", "csd": f"CSD, branch {cert.branch!r}"}.get(
             cert.kind, "neither e.firma nor CSD"
         ),
-        "validity": f"{_iso(cert.not_before)} to {_iso(cert.not_after)}",
+        "validity": f"{iso_utc(cert.not_before)} to {iso_utc(cert.not_after)}",
         "usage": "key usage and basic constraints",
         "chain": f"issued by {chain}" if chain else "no path to a configured SAT CA",
         "revocation": revocation.detail,
@@ -402,10 +402,6 @@ def _checks(
 # --- JSON ------------------------------------------------------------------------------------
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _failure_json(failure: Failure) -> dict[str, str]:
     return {"code": failure.code, "message": failure.message}
 
@@ -415,14 +411,14 @@ def _revocation_json(revocation: Revocation) -> dict[str, Any]:
     return {
         "status": revocation.status,
         "detail": revocation.detail,
-        "revoked_at": _iso(status.revocation_time) if status and status.revocation_time else None,
+        "revoked_at": iso_utc(status.revocation_time)
+        if status and status.revocation_time
+        else None,
         "reason": status.revocation_reason if status else None,
-        "this_update": _iso(status.this_update) if status else None,
-        "next_update": _iso(status.next_update) if status and status.next_update else None,
-        "produced_at": _iso(status.produced_at) if status else None,
+        "this_update": iso_utc(status.this_update) if status else None,
+        "next_update": iso_utc(status.next_update) if status and status.next_update else None,
+        "produced_at": iso_utc(status.produced_at) if status else None,
         "responder": status.responder if status else None,
         "nonce_verified": status.nonce_verified if status else None,
-        "ocsp_response": (
-            base64.b64encode(revocation.response_der).decode() if revocation.response_der else None
-        ),
+        "ocsp_response": (b64encode(revocation.response_der) if revocation.response_der else None),
     }

@@ -19,8 +19,6 @@ docs/ledger.md §6 specifies the format and the verification.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from typing import Any
 
 import rfc8785
 
+from gateway.kernel.encoding import EncodingError, b64decode, b64encode
 from gateway.kernel.ledger import checkpoint, merkle
 
 __all__ = [
@@ -76,10 +75,6 @@ class VerifiedBundle:
     entries: tuple[BundleEntry, ...]
 
 
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
-
-
 def make_bundle(note: bytes, entries: Iterable[BundleEntry]) -> dict[str, Any]:
     """The JSON-ready bundle of ``entries`` proven against the signed checkpoint ``note``."""
     return {
@@ -89,8 +84,8 @@ def make_bundle(note: bytes, entries: Iterable[BundleEntry]) -> dict[str, Any]:
             {
                 "index": e.index,
                 "record": e.record.decode(),
-                "leaf_hash": _b64(e.leaf_hash),
-                "inclusion_proof": [_b64(h) for h in e.inclusion_proof],
+                "leaf_hash": b64encode(e.leaf_hash),
+                "inclusion_proof": [b64encode(h) for h in e.inclusion_proof],
             }
             for e in entries
         ],
@@ -99,8 +94,8 @@ def make_bundle(note: bytes, entries: Iterable[BundleEntry]) -> dict[str, Any]:
 
 def _hash(value: Any, what: str, index: int | None) -> bytes:
     try:
-        raw = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
-    except (binascii.Error, ValueError):
+        raw = b64decode(value) if isinstance(value, str) else b""
+    except EncodingError:
         raw = b""
     if len(raw) != merkle.HASH_SIZE:
         raise BundleError(f"{what} is not a base64 SHA-256 hash", index)

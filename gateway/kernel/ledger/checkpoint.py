@@ -17,8 +17,6 @@ cosigners, what quorum, how fresh) belong to the ledger service, not here.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -33,6 +31,8 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     PublicFormat,
 )
+
+from gateway.kernel.encoding import b64decode, b64encode
 
 __all__ = [
     "MAX_NOTE_SIZE",
@@ -116,21 +116,6 @@ def _key_id(name: str, sig_type: int, public_key: bytes) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-def _b64decode(text: str) -> bytes:
-    """Strict standard base64: valid alphabet and padding, and the canonical encoding."""
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("invalid base64") from None
-    if base64.b64encode(raw).decode() != text:
-        raise ValueError("non-canonical base64")
-    return raw
-
-
-def _b64encode(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
-
-
 def _raw_public(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
@@ -143,7 +128,7 @@ def _parse_vkey(vkey: str, sig_type: int) -> tuple[str, Ed25519PublicKey]:
     if not _KEY_ID_HEX.fullmatch(key_id_hex):
         raise KeyFormatError("verifier key ID must be 8 lower-case hex digits")
     try:
-        key = _b64decode(key_b64)
+        key = b64decode(key_b64, canonical=True)
     except ValueError as exc:
         raise KeyFormatError(f"verifier key material: {exc}") from None
     if len(key) != 33 or key[0] != sig_type:
@@ -155,7 +140,7 @@ def _parse_vkey(vkey: str, sig_type: int) -> tuple[str, Ed25519PublicKey]:
 
 def _format_vkey(name: str, sig_type: int, key: Ed25519PublicKey) -> str:
     raw = _raw_public(key)
-    return f"{name}+{_key_id(name, sig_type, raw):08x}+{_b64encode(bytes([sig_type]) + raw)}"
+    return f"{name}+{_key_id(name, sig_type, raw):08x}+{b64encode(bytes([sig_type]) + raw)}"
 
 
 class Verifier(Protocol):
@@ -224,7 +209,7 @@ class NoteSigner:
         if not _KEY_ID_HEX.fullmatch(key_id_hex):
             raise KeyFormatError("signer key ID must be 8 lower-case hex digits")
         try:
-            key = _b64decode(key_b64)
+            key = b64decode(key_b64, canonical=True)
         except ValueError as exc:
             raise KeyFormatError(f"signer key material: {exc}") from None
         if len(key) != 33 or key[0] != SIG_TYPE_ED25519:
@@ -238,7 +223,7 @@ class NoteSigner:
     def to_skey(self) -> str:
         """The signer key string. It contains the private key: keep it secret."""
         seed = self.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        key = _b64encode(bytes([SIG_TYPE_ED25519]) + seed)
+        key = b64encode(bytes([SIG_TYPE_ED25519]) + seed)
         return f"{_PRIVATE_KEY_PREFIX}{self.name}+{self.key_id:08x}+{key}"
 
     def verifier(self) -> NoteVerifier:
@@ -269,7 +254,7 @@ class NoteSignature:
 
     def line(self) -> bytes:
         """The encoded line, including the final newline."""
-        payload = _b64encode(self.key_id.to_bytes(4, "big") + self.signature)
+        payload = b64encode(self.key_id.to_bytes(4, "big") + self.signature)
         return f"{_SIG_PREFIX}{self.name} {payload}\n".encode()
 
 
@@ -280,7 +265,7 @@ def parse_signature_line(line: str) -> NoteSignature:
     name, _, payload = line[len(_SIG_PREFIX) :].partition(" ")
     try:
         _check_key_name(name)
-        raw = _b64decode(payload)
+        raw = b64decode(payload, canonical=True)
     except ValueError as exc:
         raise MalformedNoteError(f"malformed signature line: {exc}") from None
     if len(raw) < 5:
@@ -411,7 +396,7 @@ class Checkpoint:
 
     def body(self) -> bytes:
         """The note text: origin, size, base64 root hash, extensions, each ending in newline."""
-        lines = [self.origin, str(self.size), _b64encode(self.root_hash), *self.extensions]
+        lines = [self.origin, str(self.size), b64encode(self.root_hash), *self.extensions]
         return "".join(line + "\n" for line in lines).encode()
 
 
@@ -431,7 +416,7 @@ def parse_checkpoint(body: bytes) -> Checkpoint:
     if len(size_line) > 20 or not _DECIMAL.fullmatch(size_line):
         raise MalformedCheckpointError(f"tree size {size_line!r} is not a canonical decimal")
     try:
-        root_hash = _b64decode(root_line)
+        root_hash = b64decode(root_line, canonical=True)
     except ValueError as exc:
         raise MalformedCheckpointError(f"root hash: {exc}") from None
     return Checkpoint(origin, int(size_line), root_hash, tuple(extensions))

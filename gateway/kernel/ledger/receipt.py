@@ -19,11 +19,10 @@ signed note. docs/ledger.md specifies it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass
 
+from gateway.kernel.encoding import EncodingError, b64decode, b64encode
 from gateway.kernel.ledger import checkpoint
 from gateway.kernel.ledger.merkle import HASH_SIZE
 
@@ -65,10 +64,10 @@ class Receipt:
         values = (
             self.origin,
             str(self.index),
-            base64.b64encode(self.leaf_hash).decode(),
+            b64encode(self.leaf_hash),
             self.exchange_id,
             str(self.tree_size),
-            base64.b64encode(self.root).decode(),
+            b64encode(self.root),
         )
         lines = [
             HEADER,
@@ -110,19 +109,16 @@ def _decimal(text: str) -> int:
 
 def _hash(text: str) -> bytes:
     try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ReceiptError("invalid base64 hash") from None
-    if base64.b64encode(raw).decode() != text:
-        raise ReceiptError("non-canonical base64 hash")
-    return raw
+        return b64decode(text, canonical=True)
+    except EncodingError as exc:
+        raise ReceiptError(f"{exc} hash") from None
 
 
 def issue(receipt: Receipt, signer: checkpoint.NoteSigner) -> str:
     """Sign a receipt with the log's key; return the ``Enlace-Receipt`` header value."""
     if receipt.origin != signer.name:
         raise ReceiptError("a receipt is signed by the key named after its log's origin")
-    return base64.b64encode(checkpoint.sign_note(receipt.body(), [signer])).decode()
+    return b64encode(checkpoint.sign_note(receipt.body(), [signer]))
 
 
 def open_receipt(value: str, verifier: checkpoint.NoteVerifier) -> Receipt:
@@ -130,8 +126,8 @@ def open_receipt(value: str, verifier: checkpoint.NoteVerifier) -> Receipt:
     if len(value) > MAX_HEADER_SIZE:
         raise ReceiptError(f"receipt is longer than {MAX_HEADER_SIZE} characters")
     try:
-        note = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
+        note = b64decode(value)
+    except EncodingError:
         raise ReceiptError("receipt is not base64") from None
     try:
         opened = checkpoint.open_note(note, [verifier])

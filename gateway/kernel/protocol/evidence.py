@@ -14,7 +14,6 @@ certificate expires, but not if it was signed outside the certificate's life.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import time
@@ -31,6 +30,8 @@ from joserfc.jwk import ECKey
 from joserfc.jws import JWSRegistry
 
 from gateway.kernel import pki
+from gateway.kernel.encoding import b64decode, b64encode, b64url_decode
+from gateway.kernel.errors import CodedError
 from gateway.kernel.ids import ServiceId
 
 TYP = "enlace-evidence+jws"
@@ -49,12 +50,8 @@ def _registry() -> JWSRegistry:
 REGISTRY = _registry()
 
 
-class EvidenceError(Exception):
+class EvidenceError(CodedError):
     """Evidence does not verify; ``code`` says why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,7 @@ def sign(claims: dict[str, Any], signer: pki.KeyPair) -> str:
         "alg": "ES256",
         "typ": TYP,
         "kid": pki.keyid(signer.cert),
-        "x5c": [base64.b64encode(der).decode()],
+        "x5c": [b64encode(der)],
     }
     return jws.serialize_compact(
         header, canonical(claims), ECKey.import_key(signer.key), registry=REGISTRY
@@ -101,7 +98,7 @@ def issue(
 def _segment(token: str, index: int, what: str) -> dict[str, Any]:
     try:
         part = token.split(".")[index]
-        value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        value = json.loads(b64url_decode(part))
     except (IndexError, ValueError, UnicodeDecodeError) as exc:
         raise EvidenceError("evidence.malformed", "not a compact JWS") from exc
     if not isinstance(value, dict):
@@ -146,7 +143,7 @@ def _header_cert(header: dict[str, Any]) -> x509.Certificate:
     if not isinstance(chain, list) or not chain or not isinstance(chain[0], str):
         raise EvidenceError("evidence.malformed", "JWS header has no x5c certificate")
     try:
-        return x509.load_der_x509_certificate(base64.b64decode(chain[0], validate=True))
+        return x509.load_der_x509_certificate(b64decode(chain[0]))
     except ValueError as exc:
         raise EvidenceError("evidence.malformed", "x5c certificate does not parse") from exc
 

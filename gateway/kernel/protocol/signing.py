@@ -15,7 +15,6 @@ this module only fixes the profile and turns failures into protocol error codes.
 
 from __future__ import annotations
 
-import base64
 import datetime
 import hashlib
 import secrets
@@ -35,6 +34,7 @@ from http_message_signatures import (
 )
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
 
+from gateway.kernel.encoding import b64encode
 from gateway.kernel.errors import EnlaceError
 from gateway.kernel.protocol import headers as h
 
@@ -105,7 +105,7 @@ def request_hash(headers: Mapping[str, str]) -> str:
     material = "\n".join((lowered.get("signature-input", ""), lowered.get("signature", ""))).encode(
         "latin-1", "replace"
     )
-    return base64.b64encode(hashlib.sha512(material).digest()).decode()
+    return b64encode(hashlib.sha512(material).digest())
 
 
 def new_nonce() -> str:

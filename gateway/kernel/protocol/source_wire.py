@@ -22,14 +22,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.kernel import curp
+from gateway.kernel.errors import http_status
 from gateway.kernel.ids import ClientId, InvalidIdentifier, ServiceId
 from gateway.kernel.sources import SourceFailure, SourceRequest
 
 CALL_PATH = "/v1/call"
 #: Codes a source may answer that the gateway passes on to the consumer as they are.
-FORWARDED = {"Source.NotFound": 404, "Source.InvalidQuery": 400}
+FORWARDED = {code: http_status(code) for code in ("Source.NotFound", "Source.InvalidQuery")}
 #: Codes a source service uses when it cannot answer at all.
-FAILED = {"Source.BadRequest": 400, "Source.Forbidden": 403, "Source.InternalError": 500}
+FAILED = {
+    code: http_status(code)
+    for code in ("Source.BadRequest", "Source.Forbidden", "Source.InternalError")
+}
 MAX_MESSAGE = 500
 MAX_SUBJECTS = 1000
 MAX_QUERY_ITEMS = 50

@@ -8,11 +8,11 @@ are recorded by size and SHA-256 digest, never as they are.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 from typing import Any
 
+from gateway.kernel.encoding import b64encode
 from gateway.kernel.errors import EnlaceError
 from gateway.kernel.ledger import record
 from gateway.server.exchange.context import Exchange
@@ -23,7 +23,7 @@ log = logging.getLogger("enlace.exchange")
 
 
 def digest(data: bytes) -> str:
-    return "sha-256:" + base64.b64encode(hashlib.sha256(data).digest()).decode()
+    return "sha-256:" + b64encode(hashlib.sha256(data).digest())
 
 
 def outcome(error: str | None) -> str:
