@@ -1,5 +1,1 @@
-"""The ``enlace`` command line."""
-
-from gateway.cli.main import app, main
-
-__all__ = ["app", "main"]
+"""The ``enlace`` command line: ``gateway.cli.main`` composes one module per command group."""

@@ -273,9 +273,3 @@ class CitizenError(CodedError):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
-
-    def to_json(self) -> dict[str, object]:
-        error: dict[str, object] = {"code": self.code, "message": self.message}
-        if len(self.codes) > 1:
-            error["codes"] = list(self.codes)
-        return {"error": error}
