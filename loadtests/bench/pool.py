@@ -71,7 +71,7 @@ def _signer(pki_dir: str, client: ClientId) -> tuple[Any, str]:
     return _keys[cache]
 
 
-def _corrupt(headers: dict[str, str]) -> None:
+def corrupt(headers: dict[str, str]) -> None:
     """Flip the first byte of the signature value: still well-formed, no longer valid."""
     label, _, value = headers[h.SIGNATURE].partition("=:")
     raw = bytearray(base64.b64decode(value.rstrip(":")))
@@ -99,7 +99,7 @@ def sign(template: Template, pki_dir: str, base_url: str, start: int, count: int
         message = signing.Request(template.method, base_url + template.path, headers)
         signing.sign_request(message, body, key=key, key_id=key_id)
         if template.corrupt_signature:
-            _corrupt(message.headers)
+            corrupt(message.headers)
         out.append(Signed(template.method, template.path, message.headers, body))
     return out
 

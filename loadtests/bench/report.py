@@ -60,7 +60,9 @@ def row(case: Case, summary: Summary, baselines: dict[str, Summary]) -> list[str
 
 
 def table(cases: list[Case], summaries: dict[str, Summary]) -> str:
-    baselines = {name: summaries[name] for name in ("bare", "source") if name in summaries}
+    baselines: dict[str, Summary] = {
+        name: summaries[name] for name in ("bare", "source") if name in summaries
+    }
     lines = ["  ".join(f"{title:{align}{width}}" for title, width, align in COLUMNS)]
     lines.append("-" * len(lines[0]))
     for case in cases:
