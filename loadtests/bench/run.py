@@ -8,6 +8,9 @@ rounds; the rounds cycle through the cases (each round starting one case later),
 spell of this shared machine spreads over all of them, and the table shows medians. A round's
 server CPU is read from ``/proc`` just before and after wrk runs, its ledger batches from
 ``/metrics`` outside that window. The run stops starting rounds after ``--budget`` seconds.
+
+Exit status: 0 when every case was measured without errors, 1 when a case's probe failed or a
+round had errors, 2 when a server failed (the run's directory and logs are then kept).
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class Run:
     rates: dict[str, float] = field(default_factory=dict)
     rounds: dict[str, list[stats.Round]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    unanswered: list[str] = field(default_factory=list)  # cases whose probe failed
     signing_seconds: float = 0.0
     setup_seconds: float = 0.0
 
@@ -214,6 +218,7 @@ def probe(run: Run, case: Case, http: httpx.Client) -> httpx.Response | None:
         signed.method, server.url + signed.path, headers=signed.headers, content=signed.body
     )
     if response.status_code != case.expected:
+        run.unanswered.append(case.name)
         run.notes.append(
             f"{case.name}: not measured, the probe got {response.status_code} "
             f"(expected {case.expected}): {response.text[:200]}"
@@ -436,10 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         summaries = print_report(run, cases, time.monotonic() - started)
         if args.json:
             report.write_json(args.json, document(run, cases, summaries))
-        failed = any(s.errors for s in summaries.values()) or any(
-            "not measured" in note for note in run.notes
-        )
-        return 1 if failed else 0
+        return 1 if run.unanswered or any(s.errors for s in summaries.values()) else 0
     except (servers.ServerError, wrk.WrkError, subprocess.SubprocessError) as exc:
         print(f"bench failed: {exc}\n(logs in {work})", file=sys.stderr)
         args.keep = True
