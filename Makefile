@@ -34,6 +34,12 @@ test-deps:
 	bash .ci/test-deps.sh
 
 ## lint: ruff (style, complexity ≤ 10), the layer contract (import-linter) and mypy
+## bench: throughput, latency and gateway CPU per exchange against baselines, at most 3 min
+##        (docs/performance.md); pick cases with BENCH_ARGS="--cases curp,remote --json out.json"
+bench: $(VENV)/.installed
+	bash loadtests/bench/ensure-tools.sh
+	PYTHONPATH=. $(BIN)/python -m loadtests.bench $(BENCH_ARGS)
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check gateway trusted_sources services tests loadtests
 	$(BIN)/ruff format --check gateway trusted_sources services tests loadtests
