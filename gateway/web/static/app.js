@@ -430,8 +430,9 @@
     const basisUrl = safeUrl(entry.legal_basis_url);
     const basis = entry.legal_basis_title || record.legal_basis;
     fact(facts, t("card.basis"), basisUrl ? link(basisUrl, basis) : basis);
-    if (record.user_id) fact(facts, t("card.official"), t("card.official.value", { id: record.user_id }));
-    fact(facts, t("card.case"), record.issue);
+    const who = record.user_id ? t("card.official.value", { id: record.user_id }) : "";
+    const inCase = record.issue ? t("card.case.value", { case: record.issue }) : "";
+    fact(facts, t("card.official"), [who, inCase].filter(Boolean).join(" · "));
     fact(facts, t("card.service"), service.description || record.service);
     li.append(facts);
 

@@ -46,7 +46,7 @@ const TEXTS = {
     "card.basis": "Con qué fundamento",
     "card.official": "Quién",
     "card.official.value": "Servidor público {id}",
-    "card.case": "Expediente",
+    "card.case.value": "expediente {case}",
     "card.service": "Servicio",
     "card.contact": "¿No reconoce esta consulta? Acuda a la dependencia: {contact}",
     "card.contact.none": "¿No reconoce esta consulta? Acuda a la Unidad de Transparencia " +
@@ -218,7 +218,7 @@ const TEXTS = {
     "card.basis": "Legal basis",
     "card.official": "Who",
     "card.official.value": "Official {id}",
-    "card.case": "Case number",
+    "card.case.value": "case {case}",
     "card.service": "Service",
     "card.contact": "Don't recognise this access? Contact the agency: {contact}",
     "card.contact.none": "Don't recognise this access? Contact the agency's transparency " +
