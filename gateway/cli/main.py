@@ -21,7 +21,15 @@ from gateway.cli.efirma_cmds import efirma_app
 from gateway.cli.evidence_cmds import evidence_app
 from gateway.cli.ledger_cmds import ledger_app
 from gateway.cli.pki_cmds import pki_app
-from gateway.cli.registry_cmds import acl_app, db_app, member_app, service_app, source_app
+from gateway.cli.registry_cmds import (
+    acl_app,
+    db_app,
+    legal_basis_app,
+    member_app,
+    purpose_app,
+    service_app,
+    source_app,
+)
 from gateway.cli.seed_cmds import seed_population
 from gateway.cli.source_cmds import source_run
 from gateway.kernel import pki
@@ -36,6 +44,8 @@ for sub, name in (
     (source_app, "source"),
     (service_app, "service"),
     (acl_app, "acl"),
+    (purpose_app, "purpose"),
+    (legal_basis_app, "legal-basis"),
     (curp_app, "curp"),
     (efirma_app, "efirma"),
     (evidence_app, "evidence"),

@@ -1,4 +1,5 @@
-"""``enlace db|member|source|service|acl``: registry administration (every change is ledgered)."""
+"""``enlace db|member|source|service|acl|purpose|legal-basis``: registry administration (every
+change is ledgered)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ member_app = typer.Typer(help="Members, subsystems and their certificates.", no_
 source_app = typer.Typer(help="Trusted sources.", no_args_is_help=True)
 service_app = typer.Typer(help="Services offered by trusted sources.", no_args_is_help=True)
 acl_app = typer.Typer(help="Access grants (deny by default).", no_args_is_help=True)
+purpose_app = typer.Typer(
+    help="Purposes grants may name, with the title citizens read.", no_args_is_help=True
+)
+legal_basis_app = typer.Typer(
+    help="Legal bases grants may name: the law and article citizens read, and its text.",
+    no_args_is_help=True,
+)
 
 
 def _snapshot(database_url: str | None) -> registry.Snapshot:
@@ -37,6 +45,16 @@ def db_upgrade(database_url: common.DatabaseOpt = None) -> None:
     typer.echo("schema is up to date")
 
 
+_CONTACT_HELP = "Where citizens turn about this member's accesses (URL, e-mail, phone)."
+
+
+def _set_contact(database: dbm.Database, member_id: MemberId, contact: str) -> None:
+    registry.set_contact(database, member_id, contact)
+    typer.echo(
+        f"contact of {member_id} set" if contact.strip() else f"contact of {member_id} removed"
+    )
+
+
 @member_app.command("add")
 def member_add(
     member: str,
@@ -45,15 +63,19 @@ def member_add(
         Path | None, typer.Option(help="Signing certificate (PEM) to register.")
     ] = None,
     subsystem: Annotated[list[str] | None, typer.Option(help="Subsystem code to add.")] = None,
+    contact: Annotated[str | None, typer.Option(help=_CONTACT_HELP)] = None,
     database_url: common.DatabaseOpt = None,
     pki_dir: common.PkiOpt = None,
 ) -> None:
-    """Register a member, optionally with its signing certificate and subsystems."""
+    """Register a member, optionally with its signing certificate, subsystems and the contact
+    route citizens are shown."""
     settings = common.settings(database_url, pki_dir)
     member_id = common.parse(MemberId, member)
     database = common.database(settings)
     registry.add_member(database, member_id, name)
     typer.echo(f"member {member_id} added")
+    if contact is not None:
+        _set_contact(database, member_id, contact)
     for code in subsystem or []:
         client = common.parse(ClientId, f"{member_id}/{code}")
         registry.add_subsystem(database, client)
@@ -99,6 +121,17 @@ def member_revoke_cert(
     """Revoke a signing certificate: its signatures are refused from the next registry reload."""
     registry.revoke_certificate(common.database(common.settings(database_url)), keyid, reason)
     typer.echo(f"certificate {keyid} revoked")
+
+
+@member_app.command("set-contact")
+def member_set_contact(
+    member: str,
+    contact: Annotated[str, typer.Argument(help=_CONTACT_HELP + ' "" removes it.')],
+    database_url: common.DatabaseOpt = None,
+) -> None:
+    """Set (or, with "", remove) the contact route citizens are shown for a member."""
+    database = common.database(common.settings(database_url))
+    _set_contact(database, common.parse(MemberId, member), contact)
 
 
 @member_app.command("list")
@@ -278,6 +311,82 @@ def acl_list(database_url: common.DatabaseOpt = None, as_json: common.JsonOpt = 
                 "hidden_until": g.hidden_until or "-",
             }
             for g in sorted(snap.grants.values(), key=lambda g: (g.client, g.service))
+        ],
+        as_json,
+    )
+
+
+_TITLE_HELP = "What citizens read, e.g. 'Inscripción a una beca'."
+_LAW_HELP = "What citizens read: the law and article, e.g. 'Ley General de Educación, art. 8'."
+_URL_HELP = "Link to the text of the law."
+
+
+@purpose_app.command("add")
+def purpose_add(
+    code: str,
+    title: Annotated[str, typer.Option(help=_TITLE_HELP)],
+    database_url: common.DatabaseOpt = None,
+) -> None:
+    """Register a purpose; grants may name only registered ones."""
+    registry.add_title(common.database(common.settings(database_url)), "purpose", code, title)
+    typer.echo(f"purpose {code} added")
+
+
+@purpose_app.command("retitle")
+def purpose_retitle(
+    code: str,
+    title: Annotated[str, typer.Option(help=_TITLE_HELP)],
+    database_url: common.DatabaseOpt = None,
+) -> None:
+    """Change what citizens read for a registered purpose."""
+    registry.retitle(common.database(common.settings(database_url)), "purpose", code, title)
+    typer.echo(f"purpose {code} retitled")
+
+
+@purpose_app.command("list")
+def purpose_list(database_url: common.DatabaseOpt = None, as_json: common.JsonOpt = False) -> None:
+    snap = _snapshot(database_url)
+    common.table(
+        [{"purpose": p.code, "title": p.title} for _, p in sorted(snap.purposes.items())],
+        as_json,
+    )
+
+
+@legal_basis_app.command("add")
+def legal_basis_add(
+    code: str,
+    title: Annotated[str, typer.Option(help=_LAW_HELP)],
+    url: Annotated[str | None, typer.Option(help=_URL_HELP)] = None,
+    database_url: common.DatabaseOpt = None,
+) -> None:
+    """Register a legal basis; grants may name only registered ones."""
+    database = common.database(common.settings(database_url))
+    registry.add_title(database, "legal basis", code, title, url)
+    typer.echo(f"legal basis {code} added")
+
+
+@legal_basis_app.command("retitle")
+def legal_basis_retitle(
+    code: str,
+    title: Annotated[str, typer.Option(help=_LAW_HELP)],
+    url: Annotated[str | None, typer.Option(help=_URL_HELP)] = None,
+    database_url: common.DatabaseOpt = None,
+) -> None:
+    """Change what citizens read for a registered legal basis, and its link."""
+    database = common.database(common.settings(database_url))
+    registry.retitle(database, "legal basis", code, title, url)
+    typer.echo(f"legal basis {code} retitled")
+
+
+@legal_basis_app.command("list")
+def legal_basis_list(
+    database_url: common.DatabaseOpt = None, as_json: common.JsonOpt = False
+) -> None:
+    snap = _snapshot(database_url)
+    common.table(
+        [
+            {"legal_basis": b.code, "title": b.title, "url": b.url or "-"}
+            for _, b in sorted(snap.legal_bases.items())
         ],
         as_json,
     )

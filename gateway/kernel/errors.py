@@ -182,6 +182,8 @@ _OFFLINE = _kinds(
     ("registry.bad_source", "The source's registration is incomplete or wrong"),
     ("registry.bad_service", "The service's registration is wrong"),
     ("registry.bad_grant", "The grant is incomplete"),
+    ("registry.unknown_title", "The purpose or legal basis is not registered"),
+    ("registry.bad_title", "The title, link or contact route cannot be registered"),
     ("ledger.no_entry", "The ledger has no such entry"),
     ("ledger.already_disclosed", "The entry is already disclosed"),
     ("ledger.not_hidden", "The entry is not hidden from its data subjects"),

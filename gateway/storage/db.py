@@ -25,6 +25,26 @@ members = sa.Table(
     sa.Column("member_id", sa.String(200), primary_key=True),
     sa.Column("name", sa.String(300), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # Where a citizen turns about this member's accesses (a URL, an address, a phone).
+    sa.Column("contact", sa.String(500)),
+)
+
+# The purposes and legal bases grants may name, with the titles citizens read.
+purposes = sa.Table(
+    "purposes",
+    metadata,
+    sa.Column("code", sa.String(128), primary_key=True),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+legal_bases = sa.Table(
+    "legal_bases",
+    metadata,
+    sa.Column("code", sa.String(128), primary_key=True),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("url", sa.String(500)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 subsystems = sa.Table(

@@ -1,4 +1,5 @@
-"""The registry: members, subsystems, certificates, trusted sources, services and grants.
+"""The registry: members, subsystems, certificates, trusted sources, services and grants, and
+the purposes and legal bases grants may name (with the titles a citizen reads).
 
 Every change goes through one function here that, in a single transaction, applies the change,
 bumps the registry version (running gateways reload when it moves) and appends an ``admin``
@@ -34,6 +35,8 @@ from gateway.storage.db import (
     sources,
     subsystems,
 )
+from gateway.storage.db import legal_bases as legal_basis_table
+from gateway.storage.db import purposes as purpose_table
 from gateway.storage.ledger import sequencer
 
 
@@ -69,6 +72,15 @@ class ServiceEntry:
 
 
 @dataclass(frozen=True)
+class Title:
+    """What a citizen reads for a purpose or legal basis code (a law: its article and text)."""
+
+    code: str
+    title: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     version: int
     members: dict[str, str] = field(default_factory=dict)
@@ -77,6 +89,9 @@ class Snapshot:
     sources: dict[str, SourceEntry] = field(default_factory=dict)
     services: dict[str, ServiceEntry] = field(default_factory=dict)
     grants: dict[tuple[str, str], acl.Grant] = field(default_factory=dict)
+    purposes: dict[str, Title] = field(default_factory=dict)
+    legal_bases: dict[str, Title] = field(default_factory=dict)
+    contacts: dict[str, str] = field(default_factory=dict)  # member -> contact route
 
 
 def version(conn: Connection) -> int:
@@ -126,6 +141,15 @@ def load(conn: Connection) -> Snapshot:
                 r.client, r.service, frozenset(r.purposes), frozenset(r.legal_bases), r.hidden_until
             )
             for r in conn.execute(sa.select(grants).where(grants.c.revoked_at.is_(None)))
+        },
+        purposes={r.code: Title(r.code, r.title) for r in conn.execute(sa.select(purpose_table))},
+        legal_bases={
+            r.code: Title(r.code, r.title, r.url)
+            for r in conn.execute(sa.select(legal_basis_table))
+        },
+        contacts={
+            r.member_id: r.contact
+            for r in conn.execute(sa.select(members).where(members.c.contact.is_not(None)))
         },
     )
 
@@ -346,6 +370,7 @@ def grant(
             )
         if not _exists(conn, services, services.c.service_id, str(service)):
             raise RegistryError("registry.unknown_service", f"service {service} is not registered")
+        _check_registered(conn, purposes, legal_bases)
         # A new grant replaces the active one: revoke it in the same transaction.
         _revoke_active(conn, client, service)
         conn.execute(
@@ -378,3 +403,68 @@ def revoke_grant(db: Database, client: ClientId, service: ServiceId) -> None:
     with change(db, "acl.revoke", str(client), {"service": str(service)}) as conn:
         if _revoke_active(conn, client, service) != 1:
             raise RegistryError("registry.not_found", f"{client} has no active grant for {service}")
+
+
+# --- purposes, legal bases and members' contact routes (what the citizen's page shows) ------
+
+_TITLED = {"purpose": purpose_table, "legal basis": legal_basis_table}
+
+
+def _check_registered(conn: Connection, purposes: list[str], legal_bases: list[str]) -> None:
+    """A grant names only registered purposes and legal bases: each has a title to show."""
+    for kind, codes in (("purpose", purposes), ("legal basis", legal_bases)):
+        table = _TITLED[kind]
+        known = set(conn.execute(sa.select(table.c.code).where(table.c.code.in_(codes))).scalars())
+        missing = sorted(set(codes) - known)
+        if missing:
+            command = "purpose" if kind == "purpose" else "legal-basis"
+            raise RegistryError(
+                "registry.unknown_title",
+                f"{kind} {missing[0]} is not registered: `enlace {command} add` it first",
+            )
+
+
+def _title(kind: str, code: str, title: str, url: str | None) -> dict[str, Any]:
+    acl.check_code(kind, code)
+    title = title.strip()
+    if not 0 < len(title) <= 300:
+        raise RegistryError("registry.bad_title", f"a {kind} needs a title of 1-300 characters")
+    if url is not None and not (url.startswith(("https://", "http://")) and len(url) <= 500):
+        raise RegistryError("registry.bad_title", f"a {kind}'s URL must be http(s)://, 500 at most")
+    return {"title": title} if kind == "purpose" else {"title": title, "url": url}
+
+
+def add_title(db: Database, kind: str, code: str, title: str, url: str | None = None) -> None:
+    """Register a purpose (``kind`` "purpose") or a legal basis ("legal basis") with the title
+    the citizen reads; a legal basis may link to the text of its law."""
+    values = _title(kind, code, title, url)
+    action = "purpose.add" if kind == "purpose" else "legal_basis.add"
+    with change(db, action, code, values) as conn:
+        table = _TITLED[kind]
+        if _exists(conn, table, table.c.code, code):
+            raise RegistryError("registry.exists", f"{kind} {code} is already registered")
+        conn.execute(sa.insert(table).values(code=code, created_at=_now(), **values))
+
+
+def retitle(db: Database, kind: str, code: str, title: str, url: str | None = None) -> None:
+    """Change the title (and a legal basis's link) of a registered purpose or legal basis."""
+    values = _title(kind, code, title, url)
+    action = "purpose.retitle" if kind == "purpose" else "legal_basis.retitle"
+    with change(db, action, code, values) as conn:
+        table = _TITLED[kind]
+        done = conn.execute(sa.update(table).where(table.c.code == code).values(**values))
+        if done.rowcount != 1:
+            raise RegistryError("registry.not_found", f"{kind} {code} is not registered")
+
+
+def set_contact(db: Database, member: MemberId, contact: str | None) -> None:
+    """Where a citizen turns about this member's accesses (None removes it)."""
+    contact = (contact or "").strip() or None
+    if contact is not None and len(contact) > 500:
+        raise RegistryError("registry.bad_title", "a contact route has at most 500 characters")
+    with change(db, "member.contact", str(member), {"contact": contact}) as conn:
+        done = conn.execute(
+            sa.update(members).where(members.c.member_id == str(member)).values(contact=contact)
+        )
+        if done.rowcount != 1:
+            raise RegistryError("registry.unknown_member", f"member {member} is not registered")

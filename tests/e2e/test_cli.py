@@ -65,6 +65,21 @@ def test_admin_cli_then_serve_then_call(env, tmp_path):
         "citizens=50",
     )
     enlace(env, "service", "add", SERVICE, "--source", "renapo", "--operation", "consulta-curp")
+    grant = ["acl", "grant", "MX/GOB/SEP/becas", SERVICE]
+    grant += ["--purpose", "becas-inscripcion", "--legal-basis", "LGE-art-8"]
+    untitled = enlace(env, *grant, check=False)
+    assert untitled.returncode == 2 and "error [registry.unknown_title]" in untitled.stderr
+    enlace(env, "purpose", "add", "becas-inscripcion", "--title", "Inscripción a una beca")
+    law = ["--title", "Ley General de Educación, art. 8", "--url", "https://example.mx/LGE.pdf"]
+    enlace(env, "legal-basis", "add", "LGE-art-8", *law)
+    assert json.loads(enlace(env, "legal-basis", "list", "--json").stdout) == [
+        {
+            "legal_basis": "LGE-art-8",
+            "title": "Ley General de Educación, art. 8",
+            "url": "https://example.mx/LGE.pdf",
+        }
+    ]
+    enlace(env, "member", "set-contact", "MX/GOB/SEP", "transparencia@sep.example.mx")
     enlace(
         env,
         "acl",
