@@ -24,6 +24,7 @@ from gateway.cli.pki_cmds import pki_app
 from gateway.cli.registry_cmds import acl_app, db_app, member_app, service_app, source_app
 from gateway.cli.seed_cmds import seed_population
 from gateway.cli.source_cmds import source_run
+from gateway.cli.witness_cmds import witness_app
 from gateway.kernel import pki
 from gateway.kernel.errors import CodedError
 from gateway.storage import registry
@@ -40,6 +41,7 @@ for sub, name in (
     (efirma_app, "efirma"),
     (evidence_app, "evidence"),
     (ledger_app, "ledger"),
+    (witness_app, "witness"),
 ):
     app.add_typer(sub, name=name)
 ledger_app.command("disclose")(ledger_disclose)
