@@ -19,7 +19,7 @@ witness_app = typer.Typer(help="An independent witness of signed logs.", no_args
 
 DirOpt = Annotated[
     Path,
-    typer.Option("--dir", envvar="ENLACE_WITNESS_DIR", help="The witness's state directory."),
+    typer.Option("--dir", help="The witness's state directory."),
 ]
 
 
