@@ -118,6 +118,6 @@ def serve(
         host=host,
         port=port,
         ssl_context=context,
-        print=lambda message: log.info(message),
+        print=log.info,
         access_log=None,
     )

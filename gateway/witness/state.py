@@ -61,20 +61,23 @@ class WitnessDir:
         (self.path / _VKEY).write_text(key.verifier().to_vkey() + "\n")
         return key
 
+    def _not_initialised(self) -> WitnessStateError:
+        return WitnessStateError(f"no witness in {self.path}: run `enlace witness init` first")
+
     def key(self) -> WitnessKey:
         """The witness's key."""
         try:
             return WitnessKey.from_skey((self.path / _KEY).read_text().strip())
         except FileNotFoundError:
-            raise WitnessStateError(
-                f"no witness key in {self.path}: run `enlace witness init` first"
-            ) from None
+            raise self._not_initialised() from None
         except checkpoint.KeyFormatError as exc:
             raise WitnessStateError(f"{self.path / _KEY}: {exc}") from None
 
     @contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the directory for one serving process; ``WitnessStateError`` if another has it."""
+        if not (self.path / _KEY).exists():
+            raise self._not_initialised()
         with open(self.path / _LOCK, "a") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

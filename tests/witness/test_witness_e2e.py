@@ -305,3 +305,19 @@ def test_the_witness_over_https(
 
     with serving(directory, *extra, scheme="https") as url:
         asyncio.run(over_tls(url))
+
+
+def test_serve_refuses_what_it_cannot_witness(
+    log: Log, witness_dir: tuple[Path, checkpoint.CosignatureVerifier], tmp_path: Path
+) -> None:
+    directory, _ = witness_dir
+    nothing = enlace(
+        "witness", "serve", "--dir", tmp_path / "none", "--log", f"{ORIGIN}={log.vkey}"
+    )
+    assert (nothing.returncode, "enlace witness init" in nothing.stderr) == (2, True)
+    no_log = enlace("witness", "serve", "--dir", directory)
+    assert (no_log.returncode, "no log to witness" in no_log.stderr) == (2, True)
+    bad_key = enlace("witness", "serve", "--dir", directory, "--log", f"{ORIGIN}=x+1+2")
+    assert (bad_key.returncode, "ledger.witness_log" in bad_key.stderr) == (2, True)
+    again = enlace("witness", "init", "--dir", directory, "--name", NAME)
+    assert (again.returncode, "has a key" in again.stderr) == (2, True)
