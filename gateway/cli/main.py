@@ -32,6 +32,7 @@ from gateway.cli.registry_cmds import (
 )
 from gateway.cli.seed_cmds import seed_population
 from gateway.cli.source_cmds import source_run
+from gateway.cli.witness_cmds import witness_app
 from gateway.kernel import pki
 from gateway.kernel.errors import CodedError
 from gateway.storage import registry
@@ -50,6 +51,7 @@ for sub, name in (
     (efirma_app, "efirma"),
     (evidence_app, "evidence"),
     (ledger_app, "ledger"),
+    (witness_app, "witness"),
 ):
     app.add_typer(sub, name=name)
 ledger_app.command("disclose")(ledger_disclose)

@@ -195,6 +195,8 @@ _OFFLINE = _kinds(
     ("ledger.corrupt", "The stored ledger is inconsistent"),
     ("ledger.bundle", "A proof bundle cannot be built"),
     ("ledger.witness", "The witness refuses to cosign"),
+    ("ledger.witness_state", "The witness's state directory is missing, in use or unreadable"),
+    ("ledger.witness_log", "A log to witness is not ORIGIN=VKEY with a valid key"),
     ("pki.missing", "The PKI directory lacks what the command needs"),
     ("pki.sat", "The SAT-like development PKI cannot be created"),
     ("cli.bad_option", "A command-line option is malformed"),
