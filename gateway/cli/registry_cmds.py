@@ -11,7 +11,7 @@ import typer
 from cryptography import x509
 
 from gateway.cli import common
-from gateway.kernel import pki
+from gateway.kernel import pki, schemas
 from gateway.kernel.ids import ClientId, MemberId, ServiceId
 from gateway.kernel.settings import Settings
 from gateway.storage import db as dbm
@@ -221,12 +221,16 @@ def service_add(
     operation: Annotated[str, typer.Option(help="Adapter operation, e.g. consulta-curp.")],
     description: Annotated[str, typer.Option()] = "",
     method: Annotated[
-        list[str] | None, typer.Option(help="Allowed HTTP methods (GET, POST).")
+        list[str] | None,
+        typer.Option(
+            help="Allowed HTTP methods (GET, POST); default: POST if the operation's request "
+            "schema requires a body, else GET."
+        ),
     ] = None,
     database_url: common.DatabaseOpt = None,
 ) -> None:
     """Publish a service of a source (nobody may use it until granted)."""
-    methods = tuple(m.upper() for m in (method or ["GET"]))
+    methods = tuple(m.upper() for m in method) if method else _default_methods(operation)
     if not set(methods) <= {"GET", "POST"}:
         raise common.CliError("cli.bad_option", "methods must be GET and/or POST")
     registry.add_service(
@@ -238,6 +242,14 @@ def service_add(
         methods=methods,
     )
     typer.echo(f"service {service} added")
+
+
+def _default_methods(operation: str) -> tuple[str, ...]:
+    """The method an operation is called with: POST when its request schema requires a body
+    (a GET carries none), else GET. An unknown operation is refused by the registry."""
+    contract = schemas.catalogue().get(operation)
+    takes_body = contract is not None and "body" in contract.inlined("request").get("required", [])
+    return ("POST",) if takes_body else ("GET",)
 
 
 @service_app.command("list")

@@ -293,7 +293,7 @@ def _header(name: str, description: str, schema: dict[str, Any]) -> dict[str, An
     }
 
 
-def _request_headers(contract: Contract, with_body: bool) -> list[dict[str, Any]]:
+def _request_headers(contract: Contract) -> list[dict[str, Any]]:
     resolver = contract.registry.resolver(BASE_URI)
     curp = _inline(_CURP_SCHEMA_REF, resolver, 0)
     if contract.discovers_subjects:
@@ -321,9 +321,8 @@ def _request_headers(contract: Contract, with_body: bool) -> list[dict[str, Any]
     params += [
         _header(h.SIGNATURE_INPUT, "RFC 9421 signature parameters (docs/protocol.md).", text),
         _header(h.SIGNATURE, "RFC 9421 signature by the client's registered key.", text),
+        _header(h.CONTENT_DIGEST, "RFC 9530 sha-256 digest of the body, also when empty.", text),
     ]
-    if with_body:
-        params.append(_header(h.CONTENT_DIGEST, "RFC 9530 sha-256 digest of the body.", text))
     return params
 
 
@@ -340,7 +339,7 @@ def openapi(
     properties = request.get("properties", {})
     query = properties.get("query", {})
     body = properties.get("body")
-    parameters = _request_headers(contract, body is not None)
+    parameters = _request_headers(contract)
     parameters += [
         {
             "name": name,

@@ -80,6 +80,14 @@ def test_admin_cli_then_serve_then_call(env, tmp_path):
         }
     ]
     enlace(env, "member", "set-contact", "MX/GOB/SEP", "transparencia@sep.example.mx")
+    # Without --method, the method follows the request schema: consulta-datos takes a body.
+    datos = "MX/GOB/RENAPO/curp/consulta-datos/v1"
+    enlace(env, "service", "add", datos, "--source", "renapo", "--operation", "consulta-datos")
+    listed = {
+        s["service"]: s["methods"]
+        for s in json.loads(enlace(env, "service", "list", "--json").stdout)
+    }
+    assert listed == {SERVICE: "GET", datos: "POST"}
     enlace(
         env,
         "acl",
