@@ -51,8 +51,7 @@ from gateway.kernel.ids import MemberId, ServiceId
 TYP = "enlace-evidence+jws"
 ALGORITHMS = ["ES256"]
 MAX_TOKEN = 4 * 1024 * 1024
-
-
+#: The protected header's longest encoding: it carries a certificate.
 MAX_HEADER = 8 * 1024
 #: ES256 signatures: the P-256 curve's r and s, 32 bytes each (RFC 7518 §3.4).
 _COORDINATE = 32
