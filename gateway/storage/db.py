@@ -266,10 +266,11 @@ def hide_password(url: str) -> str:
 
 @contextmanager
 def _reachable(db: Database) -> Iterator[None]:
-    """Turn a failure to connect into ``DatabaseUnavailable`` naming the database."""
+    """Turn a failure to connect (or a file that is no database) into ``DatabaseUnavailable``
+    naming the database."""
     try:
         yield
-    except sa.exc.OperationalError as exc:
+    except sa.exc.DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "no connection"
         raise DatabaseUnavailable(
             "db.unavailable", f"cannot use the database {hide_password(db.url)}: {reason}"
