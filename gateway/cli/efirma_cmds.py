@@ -68,9 +68,9 @@ def efirma_check(
     try:
         certificate = efirma.parse_certificate(_read(cert))
     except efirma.CertificateFormatError as exc:
-        if exc.code == "efirma.malformed":  # not a certificate at all: the wrong file
-            raise common.CliError(
-                "cli.bad_file", f"{cert} is not a certificate (a SAT .cer in DER, or PEM)"
+        if exc.code == "efirma.malformed" and not as_json:  # the wrong file: one clean line
+            raise efirma.CertificateFormatError(
+                f"{cert} is not a certificate (a SAT .cer in DER, or PEM)", code=exc.code
             ) from None
         _refuse(cert, exc, as_json)
     signed = (_signature(_read(signature)), _read(data)) if signature and data else None

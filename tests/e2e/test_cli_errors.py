@@ -244,7 +244,7 @@ CASES: list[tuple[list[str], dict[str, str], str, int]] = [
         2,
     ),
     (["ledger", "check-proof", "nosuch.json", "--vkey", str(README)], {}, "ledger.key", 2),
-    (["efirma", "check", str(README)], {}, "cli.bad_file", 2),
+    (["efirma", "check", str(README)], {}, "efirma.malformed", 1),
     (["efirma", "check", "nosuch.cer"], {}, "cli.bad_file", 2),
     (["curp", "check"], {}, "cli.missing_parameter", 2),
 ]
