@@ -87,7 +87,7 @@ def test_admin_cli_then_serve_then_call(env, tmp_path):
         s["service"]: s["methods"]
         for s in json.loads(enlace(env, "service", "list", "--json").stdout)
     }
-    assert listed == {SERVICE: "GET", datos: "POST"}
+    assert listed == {SERVICE: ["GET"], datos: ["POST"]}
     enlace(
         env,
         "acl",

@@ -281,6 +281,9 @@ def test_json_is_structured_and_key_ids_are_whole(home):
 
 def test_regranting_says_what_changed_and_revoke_takes_a_prefix(home):
     ok(home, "service", "add", SERVICE, "--source", "renapo", "--operation", "consulta-curp")
+    ok(home, "purpose", "add", "becas-inscripcion", "--title", "Inscripción a una beca")
+    ok(home, "purpose", "add", "becas-baja", "--title", "Baja de una beca")
+    ok(home, "legal-basis", "add", "LGE-art-8", "--title", "Ley General de Educación, art. 8")
     grant = ["acl", "grant", "MX/GOB/SEP/becas", SERVICE, "--legal-basis", "LGE-art-8"]
     assert "granted" in ok(home, *grant, "--purpose", "becas-inscripcion")
     again = ok(home, *grant, "--purpose", "becas-inscripcion")
