@@ -74,7 +74,9 @@ async def _respond(
 ) -> sign.Signed:
     """Record the exchange as answered with ``body``, then sign that answer for sending."""
     headers = sign.headers_for(ex, exchange_id)
-    entry = record.entry(ex, exchange_id, status=status, error=error, response=body)
+    entry = record.entry(
+        ex, exchange_id, status=status, error=error, response=body, digest=gw.body_digest
+    )
     try:
         appended = await record.append(gw.writer, entry)
     except EnlaceError as fail:
