@@ -7,7 +7,6 @@ for a usage error (the command or the registry change cannot be done as given), 
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -71,9 +70,7 @@ def serve(
     pki_dir: common.PkiOpt = None,
 ) -> None:
     """Run the gateway over HTTPS with the instance's TLS certificate."""
-    import uvicorn
-
-    from gateway.server.run import uvicorn_config
+    from gateway.server import run
 
     settings = common.settings(database_url, pki_dir)
     if not pki.PkiDir(settings.pki_dir).exists():
@@ -81,10 +78,7 @@ def serve(
             "pki.missing", f"no PKI in {settings.pki_dir}: run `enlace pki init` first"
         )
     common.database(settings).dispose()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    uvicorn.Server(
-        uvicorn_config(settings, host, port, tls=not insecure_http, log_level="info")
-    ).run()
+    run.serve(settings, host, port, tls=not insecure_http)
 
 
 @app.command("demo")

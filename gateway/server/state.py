@@ -136,7 +136,8 @@ class Gateway:
         try:
             self.sign_checkpoint()
         except Exception as exc:  # keep serving; the next round retries
-            log.error("checkpoint signing failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+            reason = {"code": type(exc).__name__, "reason": str(exc)}
+            log.error("checkpoint signing failed", extra=reason)
 
     async def _sign_checkpoints(self) -> None:
         while True:

@@ -71,5 +71,7 @@ async def append(writer: LedgerWriter, entry: dict[str, Any]) -> Appended:
     try:
         return await writer.append(entry)
     except (LedgerUnavailable, TimeoutError) as exc:
-        log.error("exchange refused: ledger unavailable")
+        reason = type(exc).__name__
+        fields = {"exchange_id": entry["exchange_id"], "code": "Server.LedgerUnavailable"}
+        log.error("exchange refused: ledger unavailable", extra=fields | {"reason": reason})
         raise EnlaceError("Server.LedgerUnavailable") from exc
