@@ -7,7 +7,6 @@ for a usage error (the command or the registry change cannot be done as given), 
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -92,9 +91,7 @@ def serve(
     (ENLACE_CITIZEN_OCSP_URL, e.g. enlace source run sat-ocsp); the citizen page at /ciudadano/
     needs node-forge (bash gateway/web/install.sh).
     """
-    import uvicorn
-
-    from gateway.server.run import uvicorn_config
+    from gateway.server import run
 
     settings = common.settings(database_url, pki_dir)
     if not pki.PkiDir(settings.pki_dir).exists():
@@ -104,10 +101,7 @@ def serve(
     common.existing_database(settings).dispose()
     for line in _citizen_login_status(settings):
         typer.echo(line, err=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    uvicorn.Server(
-        uvicorn_config(settings, host, port, tls=not insecure_http, log_level="info")
-    ).run()
+    run.serve(settings, host, port, tls=not insecure_http)
 
 
 def _citizen_login_status(settings: Settings) -> list[str]:

@@ -45,6 +45,9 @@ _EXCHANGE = [
     ErrorKind("Client.MissingHeader", 400, "A required header is missing or empty"),
     ErrorKind("Client.InvalidHeader", 400, "A header value is malformed"),
     ErrorKind("Client.InvalidSubject", 400, "The data subject is not a valid CURP"),
+    ErrorKind(
+        "Client.PersonalDataInField", 400, "A free-text header holds a CURP, RFC or e-mail address"
+    ),
     ErrorKind("Client.InvalidBody", 400, "The request body does not conform to the service schema"),
     ErrorKind("Client.BodyTooLarge", 413, "The request body exceeds the limit"),
     ErrorKind("Client.InvalidSignature", 401, "The HTTP message signature does not verify"),

@@ -1,4 +1,5 @@
-"""Running the gateway with uvicorn: in the foreground (``enlace serve``) or in a thread."""
+"""Running the gateway with uvicorn: in the foreground (``enlace serve``, its logs as JSON
+lines, ``logs.py``) or in a thread."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import uvicorn
 
 from gateway.kernel import pki
 from gateway.kernel.settings import Settings
+from gateway.server import logs
 from gateway.server.app import create_app
 from gateway.storage.db import Database
 
@@ -44,6 +46,14 @@ def uvicorn_config(
         **ssl,
         **kwargs,
     )
+
+
+def serve(settings: Settings, host: str, port: int, *, tls: bool) -> None:
+    """Serve in the foreground until stopped, logging JSON lines to stderr."""
+    logs.configure()
+    # log_config=None: uvicorn keeps its hands off logging, its records go through ours.
+    config = uvicorn_config(settings, host, port, tls=tls, log_level="info", log_config=None)
+    uvicorn.Server(config).run()
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -39,7 +39,7 @@ class Gateway:
         self.issued = pki.IssuedChecker(self.ca)
         self.signer = self.pki.load_pair(self.pki.gateway("sign"))
         self.signer_keyid = pki.keyid(self.signer.cert)
-        self._pseudonym_key = self.pki.pseudonym_key.read_bytes()
+        self._pseudonym_key, self._digest_key = self.pki.load_ledger_secrets()
         self.checkpoint_signer = self.pki.load_checkpoint_signer()
         self.metrics = Metrics()
         self.writer = LedgerWriter(
@@ -61,6 +61,10 @@ class Gateway:
 
     def pseudonym(self, curp: str) -> str:
         return record.pseudonym(self._pseudonym_key, curp)
+
+    def body_digest(self, body: bytes) -> str:
+        """A body's keyed digest for the ledger (docs/ledger.md §1)."""
+        return record.body_digest(self._digest_key, body)
 
     @property
     def pseudonym_key(self) -> bytes:
@@ -132,7 +136,8 @@ class Gateway:
         try:
             self.sign_checkpoint()
         except Exception as exc:  # keep serving; the next round retries
-            log.error("checkpoint signing failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+            reason = {"code": type(exc).__name__, "reason": str(exc)}
+            log.error("checkpoint signing failed", extra=reason)
 
     async def _sign_checkpoints(self) -> None:
         while True:

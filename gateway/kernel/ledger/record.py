@@ -3,7 +3,9 @@
 A record is a flat JSON object; its RFC 8785 canonical form is the ledger leaf. Records hold no
 personal data of the data subject: the citizen appears only in ``subjects``, as an HMAC-SHA256 of
 the normalised CURP under the instance's secret pseudonym key, so that the citizen's own
-entries can be found without the ledger ever storing a CURP.
+entries can be found without the ledger ever storing a CURP. Request and response bodies
+appear only by size and ``body_digest``, keyed with a second secret (the ledger digest key), so
+that nobody holding the ledger can test guesses of a body (names, a birth date) against it.
 """
 
 from __future__ import annotations
@@ -15,11 +17,18 @@ from typing import Any
 
 import rfc8785
 
+from gateway.kernel.encoding import b64encode
+
 VERSION = 1
 
 
 def pseudonym(secret: bytes, curp: str) -> str:
     return hmac.new(secret, curp.strip().upper().encode(), hashlib.sha256).hexdigest()
+
+
+def body_digest(secret: bytes, body: bytes) -> str:
+    """``hmac-sha256:`` and the base64 HMAC-SHA256 of ``body`` under the ledger digest key."""
+    return "hmac-sha256:" + b64encode(hmac.new(secret, body, hashlib.sha256).digest())
 
 
 def timestamp(moment: dt.datetime | None = None) -> str:

@@ -41,9 +41,9 @@ async def handle(gw: Gateway, inbound: Inbound) -> sign.Signed:
     exchange_id = ex.exchange_id or str(uuid.uuid4())
     if failure is None:
         payload = {"exchange_id": exchange_id, "service": ex.service, "evidence": token}
-        return await _respond(gw, ex, exchange_id, 200, None, dump(payload))
+        return await _respond(gw, ex, exchange_id, dump(payload), None)
     body = dump(error_payload(failure, exchange_id=exchange_id))
-    return await _respond(gw, ex, exchange_id, failure.status, failure.code, body)
+    return await _respond(gw, ex, exchange_id, body, failure)
 
 
 async def _guarded(gw: Gateway, inbound: Inbound, ex: Exchange) -> str:
@@ -70,11 +70,15 @@ async def _steps(gw: Gateway, inbound: Inbound, ex: Exchange) -> str:
 
 
 async def _respond(
-    gw: Gateway, ex: Exchange, exchange_id: str, status: int, error: str | None, body: bytes
+    gw: Gateway, ex: Exchange, exchange_id: str, body: bytes, failure: EnlaceError | None
 ) -> sign.Signed:
-    """Record the exchange as answered with ``body``, then sign that answer for sending."""
+    """Record the exchange as answered with ``body`` (``failure``'s refusal, or 200), then sign
+    that answer for sending."""
+    status, error = (200, None) if failure is None else (failure.status, failure.code)
     headers = sign.headers_for(ex, exchange_id)
-    entry = record.entry(ex, exchange_id, status=status, error=error, response=body)
+    entry = record.entry(
+        ex, exchange_id, status=status, error=error, response=body, digest=gw.body_digest
+    )
     try:
         appended = await record.append(gw.writer, entry)
     except EnlaceError as fail:
@@ -84,13 +88,29 @@ async def _respond(
     headers |= sign.error_header(error)
     outcome = record.outcome(error)
     gw.metrics.exchanges.labels(outcome).inc()
-    log.debug(
-        "exchange",
-        extra={
-            "outcome": outcome,
-            "status": status,
-            "error": error,
-            "ledger_index": appended.index,
-        },
-    )
+    _log(ex, exchange_id, outcome, status, failure, appended.index)
     return sign.sign(gw, status, body, headers)
+
+
+def _log(
+    ex: Exchange,
+    exchange_id: str,
+    outcome: str,
+    status: int,
+    failure: EnlaceError | None,
+    index: int,
+) -> None:
+    """One line per exchange: refusals and failures with their code and reason. Only who asked
+    for which service: never the subject, the official or the case (docs/operations.md)."""
+    level = {"allowed": logging.DEBUG, "failed": logging.WARNING}.get(outcome, logging.INFO)
+    fields = {
+        "exchange_id": exchange_id,
+        "client": ex.client,
+        "service": ex.service,
+        "outcome": outcome,
+        "status": status,
+        "ledger_index": index,
+    }
+    if failure is not None:
+        fields |= {"code": failure.code, "reason": failure.message}
+    log.log(level, f"exchange {outcome}", extra=fields)
