@@ -47,6 +47,12 @@ _TABLES = (
     (ledger_subjects.name, SUBJECT_COLUMNS),
     (ledger_nodes.name, NODE_COLUMNS),
 )
+#: PostgreSQL types of those columns, for binary COPY (varchar's binary form is text's).
+_PG_TYPES = (
+    ("int8", "bytea", "text", "text", "text", "text", "text", "text", "text"),
+    ("text", "int8"),
+    ("int2", "int8", "bytea"),
+)
 
 
 def entry_columns(record: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +96,9 @@ class _Statements:
     def inserts(self) -> tuple[str, str, str]:
         """Per table: ``COPY … FROM STDIN`` on PostgreSQL, a parametrised INSERT on SQLite."""
         if self.postgres:
-            return tuple(f"COPY {t} ({', '.join(c)}) FROM STDIN" for t, c in _TABLES)  # type: ignore[return-value]
+            return tuple(  # type: ignore[return-value]
+                f"COPY {t} ({', '.join(c)}) FROM STDIN (FORMAT BINARY)" for t, c in _TABLES
+            )
         return tuple(  # type: ignore[return-value]
             f"INSERT INTO {t} ({', '.join(c)}) VALUES ({self.mark(len(c))})" for t, c in _TABLES
         )
@@ -116,11 +124,13 @@ _SQLITE, _POSTGRES = _Statements(postgres=False), _Statements(postgres=True)
 
 def _write_rows(cursor: Any, sql: _Statements, rows: Rows) -> None:
     """Bulk-insert a batch's rows on a DBAPI cursor: three statements, whatever its size."""
-    for statement, data in zip(sql.inserts, (rows.entries, rows.subjects, rows.nodes), strict=True):
+    tables = zip(sql.inserts, _PG_TYPES, (rows.entries, rows.subjects, rows.nodes), strict=True)
+    for statement, types, data in tables:
         if not data:
             continue
-        if sql.postgres:
+        if sql.postgres:  # binary: no text escaping of the hashes on either side
             with cursor.copy(statement) as copy:
+                copy.set_types(types)
                 for row in data:
                     copy.write_row(row)
         else:
