@@ -10,7 +10,14 @@ import sqlalchemy as sa
 
 from gateway.kernel.ids import ClientId, MemberId
 from gateway.storage import registry
-from gateway.storage.db import ledger_entries, ledger_state, ledger_subjects, members
+from gateway.storage.db import (
+    ledger_entries,
+    ledger_state,
+    ledger_subjects,
+    members,
+    open_database,
+    upgrade,
+)
 from gateway.storage.ledger import audit, driver
 from gateway.storage.ledger.errors import LedgerUnavailable
 from gateway.storage.ledger.sequencer import LedgerWriter
@@ -172,3 +179,24 @@ async def test_a_record_that_cannot_be_canonicalised_fails_alone(database):
     assert isinstance(outcomes[0], LedgerUnavailable)
     assert not isinstance(outcomes[1], BaseException) and outcomes[1].index == 0
     assert [entry["exchange_id"] for _, entry in _rows(database)] == ["x-1"]
+
+
+async def test_an_append_not_committed_in_time_times_out(tmp_path):
+    """The waiter gives up (the exchange is answered 503) while the write lock is held."""
+    database = open_database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    upgrade(database)
+    writer = LedgerWriter(database, commit_timeout=1.0)
+    writer.start()
+    try:
+        # BEGIN IMMEDIATE: the writer's transaction waits for this one.
+        with database.write.begin(), pytest.raises(TimeoutError):
+            await writer.append(_record(0))
+        # Whether the writer had taken it before it gave up decides if it is stored; either
+        # way the ledger goes on densely.
+        after = await writer.append(_record(1))
+        rows = _rows(database)
+    finally:
+        writer.stop()
+        database.dispose()
+    assert [idx for idx, _ in rows] == list(range(after.index + 1))
+    assert rows[-1][1]["exchange_id"] == "x-1"

@@ -176,7 +176,12 @@ class LedgerWriter:
             loop.call_soon(self._hand_over, loop)
         gathering.append(_Waiter(entry, future, loop))
         self._queued += 1
-        return await asyncio.wait_for(future, self._commit_timeout)
+        # One timer per append (``asyncio.wait_for`` costs a second future and callbacks).
+        expiry = loop.call_later(self._commit_timeout, _expire, future)
+        try:
+            return await future
+        finally:
+            expiry.cancel()
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
         self._handed.put(self._gathering.pop(loop))
@@ -249,6 +254,11 @@ class LedgerWriter:
             # A loop that closed while we committed has nobody waiting on it.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, pairs)
+
+
+def _expire(future: asyncio.Future[Appended]) -> None:
+    if not future.done():  # the writer skips it if it has not taken it yet
+        future.set_exception(TimeoutError("ledger commit timed out"))
 
 
 def _resolve(pairs: list[tuple[asyncio.Future, Any]]) -> None:
