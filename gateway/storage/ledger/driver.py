@@ -93,13 +93,13 @@ class _Statements:
         return ", ".join(("%s" if self.postgres else "?") for _ in range(count))
 
     @functools.cached_property
-    def inserts(self) -> tuple[str, str, str]:
+    def inserts(self) -> tuple[str, ...]:
         """Per table: ``COPY … FROM STDIN`` on PostgreSQL, a parametrised INSERT on SQLite."""
         if self.postgres:
-            return tuple(  # type: ignore[return-value]
+            return tuple(
                 f"COPY {t} ({', '.join(c)}) FROM STDIN (FORMAT BINARY)" for t, c in _TABLES
             )
-        return tuple(  # type: ignore[return-value]
+        return tuple(
             f"INSERT INTO {t} ({', '.join(c)}) VALUES ({self.mark(len(c))})" for t, c in _TABLES
         )
 
@@ -205,10 +205,10 @@ class BatchStore:
             self._conn = self._engine.raw_connection()
         conn = self._conn
         try:
-            cursor = conn.cursor()
-            if not self._sql.postgres:  # pysqlite runs in autocommit: we say when to begin
-                cursor.execute("BEGIN IMMEDIATE")
-            yield BatchTransaction(cursor, self._sql)
+            with contextlib.closing(conn.cursor()) as cursor:
+                if not self._sql.postgres:  # pysqlite runs in autocommit: we say when to begin
+                    cursor.execute("BEGIN IMMEDIATE")
+                yield BatchTransaction(cursor, self._sql)
             conn.commit()
         except BaseException:
             self.close()  # rolls back; the next batch gets a fresh connection
