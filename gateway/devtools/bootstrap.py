@@ -2,9 +2,11 @@
 
 RENAPO (CURP, by CURP and by personal data), the Registro Civil (actas de nacimiento) and SAT
 (e.firma) run in process; the scholarship office (``services/apps/becas.py``) is granted the
-first two. SAT's CA certificates are expected under ``<pki>/sat/trust`` (``enlace pki
-sat-init``) and its OCSP responder at ``ocsp_url`` (``enlace source run sat-ocsp``). The
-permits office of ``services/apps/permisos.py`` is granted SAT's services.
+first two. Every purpose and legal basis the demo and the tests name is registered with the
+title a citizen reads, and every member with a contact route. SAT's CA certificates are
+expected under ``<pki>/sat/trust`` (``enlace pki sat-init``) and its OCSP responder at
+``ocsp_url`` (``enlace source run sat-ocsp``). The permits office of
+``services/apps/permisos.py`` is granted SAT's services.
 
 Used by ``enlace demo`` and by the tests; everything goes through the same registry functions
 (and so into the ledger) as an administrator's CLI commands would.
@@ -51,6 +53,30 @@ MEMBER_NAMES = {
     SAT.member: "Servicio de Administración Tributaria",
     PERMISOS.member: "Secretaría de Economía",
 }
+#: Demo contact routes (placeholders: a real instance registers each agency's own).
+MEMBER_CONTACTS = {
+    member: f"Unidad de Transparencia · transparencia@{member.code.lower()}.ejemplo.gob.mx"
+    for member in MEMBER_NAMES
+}
+LAWS = "https://www.diputados.gob.mx/LeyesBiblio"
+#: purpose -> title
+PURPOSES = {
+    BECAS_PURPOSE: "Inscripción a un programa de becas",
+    PERMISOS_PURPOSE: "Trámite de una solicitud de permiso",
+    "pasaporte-expedicion": "Expedición de pasaporte",
+    "investigacion": "Investigación de un delito",
+    "mercadotecnia": "Mercadotecnia y publicidad",
+}
+#: legal basis -> (title, text of the law)
+LEGAL_BASES = {
+    BECAS_LEGAL_BASIS: ("Ley General de Educación, art. 8", f"{LAWS}/pdf/LGE.pdf"),
+    PERMISOS_LEGAL_BASIS: ("Ley de Firma Electrónica Avanzada, art. 7", f"{LAWS}/pdf/LFEA.pdf"),
+    "LP-art-12": (
+        "Reglamento de Pasaportes y del Documento de Identidad y Viaje, art. 12",
+        f"{LAWS}/regley/Reg_Pasaportes.pdf",
+    ),
+    "CNPP-251": ("Código Nacional de Procedimientos Penales, art. 251", f"{LAWS}/pdf/CNPP.pdf"),
+}
 #: Providers of trusted sources also get a TLS certificate, to run as remote sources.
 SOURCE_PROVIDERS = (RENAPO, SAT, REGCIVIL)
 
@@ -89,9 +115,18 @@ def create(
         pair = devca.ensure_member(
             folder, client.member, name=MEMBER_NAMES[client.member], tls_hosts=tls_hosts
         )
-        registry.add_member(database, client.member, MEMBER_NAMES[client.member])
+        registry.add_member(
+            database,
+            client.member,
+            MEMBER_NAMES[client.member],
+            contact=MEMBER_CONTACTS[client.member],
+        )
         registry.add_subsystem(database, client)
         registry.add_certificate(database, client.member, pair.cert, ca)
+    for code, title in PURPOSES.items():
+        registry.add_title(database, "purpose", code, title)
+    for code, (title, url) in LEGAL_BASES.items():
+        registry.add_title(database, "legal basis", code, title, url)
     chosen = (
         dataset.resolve() if dataset else seeded_dataset(datasets_dir(settings), citizens, seed)
     )

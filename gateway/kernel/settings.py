@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -143,6 +144,30 @@ class Settings(BaseSettings):
         "`429 citizen.rate_limited`; 0 turns the limit off",
         ge=0,
     )
+    citizen_time_zone: str = _setting(
+        "America/Mexico_City",
+        "citizen page: the IANA time zone its times are shown in (with the zone named)",
+    )
+    citizen_operator: str = _setting(
+        "el operador de esta instancia de Enlace",
+        "citizen page: who is responsible for the personal data it handles (aviso de privacidad)",
+    )
+    citizen_help_contact: str | None = _setting(
+        None, "citizen page: the instance's help line (phone, e-mail or URL) shown on every view"
+    )
+    citizen_arco_contact: str | None = _setting(
+        None,
+        "citizen page: where ARCO requests (access, rectification, cancellation, opposition) "
+        "to the instance go, e.g. its Unidad de Transparencia",
+    )
+    citizen_privacy_url: str | None = _setting(
+        None, "citizen page: link to the instance's full aviso de privacidad (integral)"
+    )
+    citizen_checkpoint_key_url: str | None = _setting(
+        None,
+        "citizen page: where the operator publishes the ledger's checkpoint key, beyond this "
+        "gateway's `/.well-known/enlace/trust` (e.g. the Diario Oficial or a transparency portal)",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -172,6 +197,15 @@ class Settings(BaseSettings):
     def _split_hosts(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(host for host in (part.strip() for part in value.split(",")) if host)
+        return value
+
+    @field_validator("citizen_time_zone")
+    @classmethod
+    def _check_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("must be an IANA time zone such as America/Mexico_City") from exc
         return value
 
     @field_validator("public_url")

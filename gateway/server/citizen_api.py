@@ -7,6 +7,8 @@
 * ``GET /v1/citizen/bundle``: the same entries as an offline proof bundle
   (``enlace ledger check-proof``);
 * ``GET /v1/citizen/agencies``: registered members, for the page's agency filter;
+* ``GET /v1/citizen/about``: what the page shows of this instance (time zone, help line, ARCO
+  and privacy contacts, where the checkpoint key is published);
 * ``/ciudadano/``: the static page (``gateway/web/static``).
 
 Thin edge: the rules live in ``gateway.citizen`` and in the SAT source's shared validation
@@ -122,6 +124,30 @@ class CitizenService:
         self.query_seconds = Histogram(
             "enlace_citizen_query_seconds", "Citizen access-log reads", registry=registry
         )
+        self._delivered: tuple[int, dict[str, list[dict[str, str]]]] = (-1, {})
+
+    def delivered(self) -> dict[str, list[dict[str, str]]]:
+        """What each service delivers, in words, for the current registry snapshot."""
+        snapshot = self.gw.snapshot
+        if self._delivered[0] != snapshot.version:
+            self._delivered = (
+                snapshot.version,
+                access_log.delivered(snapshot, self.gw.contracts),
+            )
+        return self._delivered[1]
+
+    def about(self) -> dict[str, Any]:
+        """The instance's settings the page shows: public, the same for every citizen."""
+        settings = self.gw.settings
+        return {
+            "instance": settings.instance,
+            "time_zone": settings.citizen_time_zone,
+            "operator": settings.citizen_operator,
+            "help_contact": settings.citizen_help_contact,
+            "arco_contact": settings.citizen_arco_contact,
+            "privacy_url": settings.citizen_privacy_url,
+            "checkpoint_key_url": settings.citizen_checkpoint_key_url,
+        }
 
     # --- login ------------------------------------------------------------------------------
 
@@ -257,7 +283,8 @@ class CitizenService:
     async def accesses(self, request: Request) -> Response:
         wanted = access_log.parse_request(query_lists(request))
         entries, cursor = await self.page(request, wanted.query)
-        rows = [access_log.present(e, self.gw.snapshot) for e in entries]
+        delivered = self.delivered()
+        rows = [access_log.present(e, self.gw.snapshot, delivered) for e in entries]
         headers = {"X-Next-Cursor": str(cursor)} if cursor is not None else {}
         if wanted.format == "csv":
             headers["Content-Disposition"] = 'attachment; filename="enlace-accesos.csv"'
@@ -362,6 +389,12 @@ def router(service: CitizenService) -> APIRouter:
         """Registered members (public registry data), for the agency filter."""
         members = sorted(service.gw.snapshot.members.items())
         return _json([{"id": member, "name": name} for member, name in members])
+
+    @routes.get("/about")
+    @_answer
+    async def about(_request: Request) -> Response:
+        """This instance's time zone, help line, ARCO and privacy contacts, key publication."""
+        return _json(service.about())
 
     return routes
 

@@ -61,7 +61,7 @@ def running(
     server = uvicorn.Server(uvicorn_config(settings, host, port, tls=tls))
     thread = threading.Thread(target=server.run, name="enlace-gateway", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # start-up takes a second; a loaded machine is slower
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("gateway did not start")

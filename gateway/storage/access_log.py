@@ -12,10 +12,12 @@ date (UTC) has come or an administrator disclosed it early. The rule is
 before the page is cut, so neither a page's size nor its cursor depends on them. The entry is
 in the Merkle log from the start; only the view waits.
 
-What is shown comes from the ledger record itself, decorated with registry names (agency,
-service description); each entry also carries the record's exact canonical text (``leaf``), so
-that a browser can hash it and check its inclusion proof (``attach_proofs``) against the signed
-checkpoint.
+What is shown comes from the ledger record itself, decorated with what the registry says in
+words: the agency's name and contact route, the service's description and the data it delivers
+(the titles of its response schema's fields, ``delivered``), the titles of the purpose and of the
+legal basis (with the link to the law). Each entry also carries the record's exact canonical text
+(``leaf``), so that a browser can hash it and check its inclusion proof (``attach_proofs``)
+against the signed checkpoint. The CSV is in the citizen's language, headers and values.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gateway.kernel import schemas
 from gateway.kernel.errors import CitizenError
 from gateway.kernel.ids import ClientId, InvalidIdentifier, MemberId
 from gateway.storage.db import ledger_entries, ledger_subjects
@@ -208,12 +211,54 @@ def _agency(client: str | None, snapshot: Snapshot) -> dict[str, Any] | None:
     try:
         member = str(ClientId.parse(client).member)
     except InvalidIdentifier:
-        return {"id": None, "name": None}
-    return {"id": member, "name": snapshot.members.get(member)}
+        return {"id": None, "name": None, "contact": None}
+    return {
+        "id": member,
+        "name": snapshot.members.get(member),
+        "contact": snapshot.contacts.get(member),
+    }
 
 
-def present(entry: Entry, snapshot: Snapshot) -> dict[str, Any]:
-    """The citizen's view of one entry (exchange, or one of their own logins)."""
+def _titles(node: Any) -> list[dict[str, str]]:
+    """The titles of the fields a schema describes, in order: a titled property counts as one
+    item of data; an untitled one is looked into (a wrapper object, a list of records)."""
+    if not isinstance(node, dict):
+        return []
+    found: list[dict[str, str]] = []
+    for value in (node.get("properties") or {}).values():
+        if isinstance(value, dict) and "title" in value:
+            title = str(value["title"])
+            found.append({"es": title, "en": str(value.get("x-title-en", title))})
+        else:
+            found.extend(_titles(value))
+    for key in ("allOf", "anyOf", "oneOf"):
+        for branch in node.get(key) or []:
+            found.extend(_titles(branch))
+    found.extend(_titles(node.get("items")))
+    unique = {item["es"]: item for item in found}  # a field named in several branches once
+    return list(unique.values())
+
+
+def delivered(snapshot: Snapshot, catalogue: schemas.Catalogue) -> dict[str, list[dict[str, str]]]:
+    """What each registered service's answer holds, in words (Spanish and English): the field
+    titles of its response schema. Computed once per registry snapshot."""
+    found = {}
+    for service_id, service in snapshot.services.items():
+        contract = catalogue.get(service.operation)
+        found[service_id] = _titles(contract.inlined("response")) if contract else []
+    return found
+
+
+def _title(titles: Mapping[str, Any], code: str | None) -> Any:
+    found = titles.get(code or "")
+    return found.title if found else None
+
+
+def present(
+    entry: Entry, snapshot: Snapshot, data: Mapping[str, list[dict[str, str]]]
+) -> dict[str, Any]:
+    """The citizen's view of one entry (exchange, or one of their own logins); ``data`` is
+    ``delivered`` of the snapshot."""
     r = entry.record
     shown: dict[str, Any] = {"index": entry.index, "leaf": entry.leaf}
     if r.get("kind") != "exchange":
@@ -224,6 +269,7 @@ def present(entry: Entry, snapshot: Snapshot) -> dict[str, Any]:
             "outcome": r.get("outcome"),
         }
     service = snapshot.services.get(r.get("service") or "")
+    basis = snapshot.legal_bases.get(r.get("legal_basis") or "")
     return {
         **shown,
         "kind": "exchange",
@@ -235,9 +281,13 @@ def present(entry: Entry, snapshot: Snapshot) -> dict[str, Any]:
         "service": {
             "id": r.get("service"),
             "description": service.description if service else None,
+            "data": data.get(r.get("service") or "", []),
         },
         "purpose": r.get("purpose"),
+        "purpose_title": _title(snapshot.purposes, r.get("purpose")),
         "legal_basis": r.get("legal_basis"),
+        "legal_basis_title": basis.title if basis else None,
+        "legal_basis_url": basis.url if basis else None,
         "case": r.get("issue"),
         "outcome": r.get("outcome"),
         "error": r.get("error"),
@@ -255,39 +305,64 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("agency_id", "dependencia_clave", "agency_id"),
     ("agency_name", "dependencia", "agency"),
     ("agency_verified", "dependencia_verificada", "agency_verified"),
+    ("agency_contact", "contacto_dependencia", "agency_contact"),
     ("subsystem", "subsistema", "subsystem"),
     ("official", "servidor_publico", "official"),
     ("service_id", "servicio", "service"),
-    ("service_description", "datos", "data"),
-    ("purpose", "finalidad", "purpose"),
-    ("legal_basis", "fundamento_legal", "legal_basis"),
+    ("service_description", "descripcion_servicio", "service_description"),
+    ("data", "datos", "data"),
+    ("purpose", "finalidad_clave", "purpose_code"),
+    ("purpose_title", "finalidad", "purpose"),
+    ("legal_basis", "fundamento_clave", "legal_basis_code"),
+    ("legal_basis_title", "fundamento_legal", "legal_basis"),
+    ("legal_basis_url", "texto_del_fundamento", "legal_basis_text"),
     ("case", "expediente", "case_number"),
     ("outcome", "resultado", "outcome"),
     ("error", "error", "error"),
 )
+#: The values the ledger writes as codes, in the citizen's words: (Spanish, English).
+_WORDS: dict[str, dict[Any, tuple[str, str]]] = {
+    "kind": {"exchange": ("consulta", "access"), "login": ("entrada", "login")},
+    "outcome": {
+        "allowed": ("datos entregados", "data delivered"),
+        "refused": ("consulta rechazada", "request refused"),
+        "not_found": ("sin datos", "no data"),
+        "failed": ("falló", "failed"),
+    },
+    "agency_verified": {True: ("sí", "yes"), False: ("no", "no")},
+}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cell(value: Any) -> str:
-    text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    text = "" if value is None else str(value)
     # Agencies choose officials' ids and case numbers: never let a spreadsheet run them.
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
+def _word(key: str, value: Any, lang: Lang) -> Any:
+    words = _WORDS.get(key, {}).get(value)
+    return value if words is None else words[0 if lang == "es" else 1]
+
+
 def to_csv(rows: Sequence[dict[str, Any]], lang: Lang) -> str:
-    """Presented entries as CSV (RFC 4180, CRLF), headers in the citizen's language."""
+    """Presented entries as CSV (RFC 4180, CRLF), headers and values in the citizen's
+    language; codes and identifiers keep their own columns."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([es if lang == "es" else en for _, es, en in _COLUMNS])
     for row in rows:
         agency = row.get("agency") or {}
         service = row.get("service") or {}
+        data = service.get("data") or []
         flat = {
             **row,
             "agency_id": agency.get("id"),
             "agency_name": agency.get("name"),
+            "agency_contact": agency.get("contact"),
             "service_id": service.get("id"),
             "service_description": service.get("description"),
+            "data": "; ".join(item[lang] for item in data) or None,
         }
-        writer.writerow([_cell(flat.get(key)) for key, _, _ in _COLUMNS])
+        writer.writerow([_cell(_word(key, flat.get(key), lang)) for key, _, _ in _COLUMNS])
     return out.getvalue()

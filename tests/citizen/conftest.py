@@ -22,7 +22,7 @@ from gateway.devtools.ocsp_responder import Responder
 from gateway.kernel.efirma import certificate as efirma
 from gateway.kernel.settings import Settings
 from gateway.server.run import free_port
-from tests.citizen.helpers import Efirma, files
+from tests.citizen.helpers import ARCO, HELP, PRIVACY_URL, Efirma, files
 from tests.conftest import CITIZENS
 
 
@@ -104,13 +104,18 @@ def ocsp_url(sat: devpki.SatDevPki) -> Iterator[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path, sat: devpki.SatDevPki, ocsp_url: str) -> Settings:
-    """The root conftest's settings, plus e.firma login against the SAT dev PKI."""
+    """The root conftest's settings, plus e.firma login against the SAT dev PKI and the
+    instance's contacts for the citizen page."""
     return Settings(
         database_url=f"sqlite:///{tmp_path / 'enlace.db'}",
         pki_dir=tmp_path / "certs",
         citizen_sat_trust_dir=sat.trust_dir,
         citizen_ocsp_url=ocsp_url,
         checkpoint_interval=0.2,
+        citizen_help_contact=HELP,
+        citizen_arco_contact=ARCO,
+        citizen_privacy_url=PRIVACY_URL,
+        citizen_operator="Agencia de Transformación Digital (instancia de pruebas)",
     )
 
 

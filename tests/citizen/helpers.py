@@ -72,6 +72,11 @@ def error_code(response: httpx.Response) -> str:
     return response.json()["error"]["code"]
 
 
+#: The instance's help line, ARCO contact and privacy notice the citizen page shows.
+HELP = "800 000 0000 (lunes a viernes, 9 a 18 h)"
+ARCO = "Unidad de Transparencia · transparencia@enlace.ejemplo.gob.mx"
+PRIVACY_URL = "https://enlace.ejemplo.gob.mx/aviso-de-privacidad"
+
 PASSPORT_PURPOSE = "pasaporte-expedicion"
 PASSPORT_BASIS = "LP-art-12"
 

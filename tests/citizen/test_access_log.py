@@ -39,7 +39,7 @@ def grant_passports(
     )
     with dev.database.read.connect() as conn:
         version = registry.version(conn)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 120  # generous: polls end as soon as it holds
     while http.get(f"{url}/healthz").json()["registry_version"] < version:
         assert time.monotonic() < deadline, "gateway did not reload the registry"
         time.sleep(0.05)
@@ -81,16 +81,25 @@ def test_citizen_sees_their_accesses_each_with_a_verifying_proof(
     assert page["next_cursor"] is None
 
     newest = rows[1]
-    assert newest["agency"] == {"id": "MX/GOB/SEP", "name": "Secretaría de Educación Pública"}
+    assert newest["agency"] == {
+        "id": "MX/GOB/SEP",
+        "name": "Secretaría de Educación Pública",
+        "contact": bootstrap.MEMBER_CONTACTS[bootstrap.BECAS.member],
+    }
     assert newest["agency_verified"] is True
     assert newest["subsystem"] == str(bootstrap.BECAS)
     assert newest["official"] == "MX-SEP-000123"
-    assert newest["service"] == {
-        "id": str(bootstrap.CURP_SERVICE),
-        "description": "Consulta de CURP",
-    }
+    service = newest["service"]
+    assert (service["id"], service["description"]) == (
+        str(bootstrap.CURP_SERVICE),
+        "Consulta de CURP",
+    )
+    assert {"es": "fecha de nacimiento", "en": "date of birth"} in service["data"]
     assert newest["purpose"] == bootstrap.BECAS_PURPOSE
+    assert newest["purpose_title"] == "Inscripción a un programa de becas"
     assert newest["legal_basis"] == bootstrap.BECAS_LEGAL_BASIS
+    assert newest["legal_basis_title"] == "Ley General de Educación, art. 8"
+    assert newest["legal_basis_url"].startswith("https://")
     assert newest["case"] == "BECA-1"
     assert newest["outcome"] == "allowed"
 
@@ -194,9 +203,13 @@ def test_paging_and_filters(dev, gateway_url, http, valid_efirmas):
     assert all(row["official"] == "SRE-9" for row in by_sre)
     assert entries(http, gateway_url, token, agency="MX/GOB/IMSS") == []
 
-    today = dt.datetime.now(dt.UTC).date()
-    yesterday, tomorrow = today - dt.timedelta(days=1), today + dt.timedelta(days=1)
-    assert len(entries(http, gateway_url, token, **{"from": today, "to": today})) == 6
+    # The days the entries were written on (one, unless the run crossed midnight UTC).
+    days = sorted(
+        {dt.date.fromisoformat(row["at"][:10]) for row in entries(http, gateway_url, token)}
+    )
+    first, last = days[0], days[-1]
+    yesterday, tomorrow = first - dt.timedelta(days=1), last + dt.timedelta(days=1)
+    assert len(entries(http, gateway_url, token, **{"from": first, "to": last})) == 6
     assert entries(http, gateway_url, token, to=yesterday) == []
     assert entries(http, gateway_url, token, **{"from": tomorrow}) == []
 
@@ -230,18 +243,26 @@ def test_csv_export(dev, gateway_url, http, valid_efirmas):
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert len(rows) == 3
     injected, plain, signed_in = rows[1], rows[2], rows[0]
-    assert signed_in["tipo"] == "login"
+    assert signed_in["tipo"] == "entrada"
+    assert plain["tipo"] == "consulta" and plain["dependencia_verificada"] == "sí"
     assert plain["dependencia"] == "Secretaría de Educación Pública"
     assert plain["servidor_publico"] == "MX-SEP-000123"
     assert plain["expediente"] == "BECA-CSV-1"
-    assert plain["finalidad"] == bootstrap.BECAS_PURPOSE
-    assert plain["resultado"] == "allowed"
+    assert plain["finalidad_clave"] == bootstrap.BECAS_PURPOSE
+    assert plain["finalidad"] == "Inscripción a un programa de becas"
+    assert plain["fundamento_legal"] == "Ley General de Educación, art. 8"
+    assert "fecha de nacimiento" in plain["datos"]
+    assert plain["resultado"] == "datos entregados"
     # Values chosen by agencies never start a spreadsheet formula.
     assert injected["servidor_publico"] == "'=HYPERLINK(1)"
     assert injected["expediente"] == "'@SUM(A1)"
 
-    english = accesses(http, gateway_url, token, format="csv", lang="en", limit=1).text
+    english = accesses(http, gateway_url, token, format="csv", lang="en", limit=2).text
     assert english.splitlines()[0].startswith("index,time_utc,kind,agency_id,agency,")
+    english_rows = list(csv.DictReader(io.StringIO(english)))
+    assert [row["kind"] for row in english_rows] == ["login", "access"]
+    assert english_rows[1]["outcome"] == "data delivered"
+    assert "date of birth" in english_rows[1]["data"]
 
 
 def _enlace(dev: bootstrap.DevInstance, *args: str) -> subprocess.CompletedProcess:

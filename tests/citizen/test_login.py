@@ -223,7 +223,8 @@ def test_the_offline_check_asks_no_one_and_is_never_valid(sat, valid_efirmas):
 def test_challenges_and_logins_are_limited_per_client_address(dev, valid_efirmas):
     citizen = valid_efirmas[0]
     limited = dev.settings.model_copy(
-        update={"citizen_attempts_burst": 3, "citizen_attempts_per_minute": 1}
+        # One attempt regained every 10 minutes: however slowly this runs, none comes back.
+        update={"citizen_attempts_burst": 3, "citizen_attempts_per_minute": 0.1}
     )
     context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
     with running(limited) as url, httpx.Client(verify=context, timeout=15) as client:
@@ -234,7 +235,7 @@ def test_challenges_and_logins_are_limited_per_client_address(dev, valid_efirmas
             login_response(client, url, citizen, text=second),
         ):
             _refused(response, "citizen.rate_limited", 429)
-            assert 1 <= int(response.headers["retry-after"]) <= 60
+            assert 1 <= int(response.headers["retry-after"]) <= 600
         # Only the unauthenticated, costly endpoints are limited.
         assert client.get(f"{url}/v1/citizen/agencies").status_code == 200
 

@@ -9,12 +9,14 @@ import json
 
 import pytest
 
+from gateway.devtools import bootstrap
+from gateway.kernel import schemas
 from gateway.kernel.efirma.certificate import Failure
 from gateway.kernel.errors import CitizenError, kind_of
 from gateway.kernel.ledger import record
 from gateway.server import citizen_auth as auth
 from gateway.server import throttle
-from gateway.storage import access_log
+from gateway.storage import access_log, registry
 
 KEY = bytes(range(32))
 NOW = 1_800_000_000.0
@@ -239,12 +241,45 @@ def test_clients_are_counted_by_address_and_ipv6_by_its_64():
     assert throttle.client_key(None) == "-" and throttle.client_key("testclient") == "testclient"
 
 
-def test_csv_neutralises_formulas_and_keeps_plain_values():
+def test_csv_neutralises_formulas_and_is_in_the_pages_language():
     rows = [
         {"index": 3, "kind": "exchange", "official": "-1+1", "case": "EXP 7", "outcome": "allowed"},
-        {"index": 2, "kind": "login", "agency_verified": True, "outcome": "allowed"},
+        {"index": 2, "kind": "login", "agency_verified": True, "outcome": "refused"},
     ]
     lines = access_log.to_csv(rows, "es").split("\r\n")
     assert lines[0].split(",")[:3] == ["indice", "fecha_utc", "tipo"]
-    assert "'-1+1" in lines[1] and ",EXP 7," in lines[1]
-    assert lines[2].startswith("2,,login,") and ",true," in lines[2]
+    assert "'-1+1" in lines[1] and ",EXP 7," in lines[1] and ",datos entregados," in lines[1]
+    assert lines[2].startswith("2,,entrada,") and ",sí," in lines[2]
+    assert lines[2].endswith(",consulta rechazada,")
+    english = access_log.to_csv(rows, "en").split("\r\n")
+    assert english[1].startswith("3,,access,") and ",data delivered," in english[1]
+    assert english[2].startswith("2,,login,") and ",yes," in english[2]
+
+
+def test_the_data_delivered_are_the_response_schemas_field_titles():
+    snapshot = registry.Snapshot(
+        version=1,
+        services={
+            str(service): registry.ServiceEntry(service, "s", operation, "", frozenset({"GET"}))
+            for service, operation in (
+                (bootstrap.CURP_SERVICE, "consulta-curp"),
+                (bootstrap.DATOS_SERVICE, "consulta-datos"),
+                (bootstrap.ACTA_SERVICE, "consulta-acta"),
+                (bootstrap.EFIRMA_SERVICE, "valida-efirma"),
+            )
+        },
+    )
+    found = access_log.delivered(snapshot, schemas.catalogue())
+    curp = [item["es"] for item in found[str(bootstrap.CURP_SERVICE)]]
+    assert curp[:3] == ["CURP", "nombre", "primer apellido"]
+    assert "fecha de nacimiento" in curp and "entidad de nacimiento" in curp
+    # A list of records (homonyms) delivers the record's fields, each named once.
+    assert found[str(bootstrap.DATOS_SERVICE)] == found[str(bootstrap.CURP_SERVICE)]
+    assert {"es": "datos de sus padres", "en": "your parents' details"} in found[
+        str(bootstrap.ACTA_SERVICE)
+    ]
+    assert found[str(bootstrap.EFIRMA_SERVICE)]
+    # Every operation of the catalogue says what it delivers, in both languages.
+    for operation, contract in schemas.catalogue().contracts.items():
+        titles = access_log._titles(contract.inlined("response"))
+        assert titles and all(item["es"] and item["en"] for item in titles), operation

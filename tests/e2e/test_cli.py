@@ -65,6 +65,29 @@ def test_admin_cli_then_serve_then_call(env, tmp_path):
         "citizens=50",
     )
     enlace(env, "service", "add", SERVICE, "--source", "renapo", "--operation", "consulta-curp")
+    grant = ["acl", "grant", "MX/GOB/SEP/becas", SERVICE]
+    grant += ["--purpose", "becas-inscripcion", "--legal-basis", "LGE-art-8"]
+    untitled = enlace(env, *grant, check=False)
+    assert untitled.returncode == 2 and "error [registry.unknown_title]" in untitled.stderr
+    enlace(env, "purpose", "add", "becas-inscripcion", "--title", "Inscripción a una beca")
+    law = ["--title", "Ley General de Educación, art. 8", "--url", "https://example.mx/LGE.pdf"]
+    enlace(env, "legal-basis", "add", "LGE-art-8", *law)
+    assert json.loads(enlace(env, "legal-basis", "list", "--json").stdout) == [
+        {
+            "legal_basis": "LGE-art-8",
+            "title": "Ley General de Educación, art. 8",
+            "url": "https://example.mx/LGE.pdf",
+        }
+    ]
+    enlace(env, "member", "set-contact", "MX/GOB/SEP", "transparencia@sep.example.mx")
+    # Without --method, the method follows the request schema: consulta-datos takes a body.
+    datos = "MX/GOB/RENAPO/curp/consulta-datos/v1"
+    enlace(env, "service", "add", datos, "--source", "renapo", "--operation", "consulta-datos")
+    listed = {
+        s["service"]: s["methods"]
+        for s in json.loads(enlace(env, "service", "list", "--json").stdout)
+    }
+    assert listed == {SERVICE: "GET", datos: "POST"}
     enlace(
         env,
         "acl",
@@ -81,9 +104,9 @@ def test_admin_cli_then_serve_then_call(env, tmp_path):
         {
             "client": "MX/GOB/SEP/becas",
             "service": SERVICE,
-            "purposes": "becas-inscripcion",
-            "legal_bases": "LGE-art-8",
-            "hidden_until": "-",
+            "purposes": ["becas-inscripcion"],
+            "legal_bases": ["LGE-art-8"],
+            "hidden_until": None,
         }
     ]
     duplicate = enlace(env, "member", "add", "MX/GOB/SEP", "--name", "x", check=False)
@@ -101,7 +124,7 @@ def test_admin_cli_then_serve_then_call(env, tmp_path):
         "l",
         check=False,
     )
-    assert bad.returncode == 2 and "Client.InvalidIdentifier" in bad.stderr
+    assert bad.returncode == 2 and "error [cli.bad_identifier]" in bad.stderr
 
     port = free_port()
     server = subprocess.Popen(
@@ -113,7 +136,7 @@ def test_admin_cli_then_serve_then_call(env, tmp_path):
     )
     url = f"https://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # generous: polls end as soon as it holds
         while True:
             try:
                 httpx.get(
@@ -137,7 +160,7 @@ def test_admin_cli_then_serve_then_call(env, tmp_path):
         with EnlaceClient.from_pki(url, "MX/GOB/SEP/becas", certs) as client:
             assert client.call(SERVICE, **call).data["curp"] == citizen.curp
             enlace(env, "acl", "revoke", "MX/GOB/SEP/becas", SERVICE)
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 120  # generous: polls end as soon as it holds
             while True:  # the running gateway picks the change up within its poll interval
                 try:
                     client.call(SERVICE, **call)

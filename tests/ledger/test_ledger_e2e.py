@@ -42,7 +42,7 @@ def _hashes(values: list[str]) -> list[bytes]:
 
 def _checkpoint_covering(http: httpx.Client, url: str, size: int, log) -> checkpoint.Checkpoint:  # noqa: ANN001
     """Wait for the gateway's periodic signer to publish a checkpoint of at least ``size``."""
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 120  # generous: polls end as soon as it holds
     while True:
         response = http.get(f"{url}/v1/ledger/checkpoint")
         # The first checkpoint is signed in the background once the gateway has started.

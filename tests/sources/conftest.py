@@ -34,7 +34,7 @@ def sat_pki(tmp_path_factory: pytest.TempPathFactory) -> devpki.SatDevPki:
 
 
 @contextlib.contextmanager
-def enlace_serving(port: int, *args: str, timeout: float = 20.0) -> Iterator[None]:
+def enlace_serving(port: int, *args: str, timeout: float = 120.0) -> Iterator[None]:
     """Run ``enlace ARGS`` (a server) with this interpreter until it listens on ``port``."""
     command = [sys.executable, "-c", "from gateway.cli.main import main; main()", *args]
     root = Path(__file__).resolve().parents[2]

@@ -33,11 +33,13 @@ def authenticate(gw: Gateway, inbound: Inbound, parsed: Parsed, ex: Exchange) ->
     entry = gw.snapshot.certs.get(params.keyid)
     if entry is None:
         raise EnlaceError("Client.UnknownKey", "keyid is not a registered certificate")
-    message = signing.Request(
-        inbound.method, target_uri(inbound, gw.settings.public_url), dict(inbound.headers.items())
-    )
-    signing.verify_request(
-        message, ex.request_body, key=entry.cert.public_key(), key_id=params.keyid
+    signing.verify_signed_request(
+        inbound.method,
+        target_uri(inbound, gw.settings.public_url),
+        inbound.headers,
+        ex.request_body,
+        params,
+        entry.cert.public_key(),
     )
     check_certificate(gw.issued, entry, parsed)
     ex.client_verified = True

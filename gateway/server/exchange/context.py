@@ -1,9 +1,8 @@
 """The plain data an exchange's steps pass along: the request as received, what is known so far.
 
 None of them refers to a web framework's request: any HTTP layer that can say what was sent
-can build an ``Inbound`` (its headers are Starlette's ``Headers``, a case-blind multi-map built
-from the ASGI header list as it came), and every step is a function of these values and the
-gateway's state.
+can build an ``Inbound`` (its headers a ``HeaderMap``, the header list read once, lower-cased),
+and every step is a function of these values and the gateway's state.
 """
 
 from __future__ import annotations
@@ -11,9 +10,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass, field
 
-from starlette.datastructures import Headers
-
 from gateway.kernel.ids import ClientId, ServiceTarget
+from gateway.kernel.protocol.headers import HeaderMap
 from gateway.kernel.schemas import Contract
 from gateway.storage.registry import ServiceEntry
 
@@ -27,9 +25,7 @@ class Inbound:
     #: The path as sent (percent-encoding intact) and the query string, both decoded as latin-1.
     raw_path: str
     query_string: str
-    #: The service path: what follows ``/r1/``, percent-decoded.
-    path: str
-    headers: Headers
+    headers: HeaderMap
     #: The query parameters, the last value of a repeated one.
     query: Mapping[str, str]
     body: AsyncIterable[bytes]

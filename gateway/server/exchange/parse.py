@@ -1,9 +1,12 @@
 """Step 1 of an exchange: read the request and parse what it names, before any key is looked at.
 
-In this order: all headers at most ``MAX_HEADERS_TOTAL`` bytes (``Client.BadRequest``), the body
-within ``Settings.max_body`` (``Client.BodyTooLarge``); then, once the registry is known fresh,
-the Host (``Client.BadRequest``), the path (``Client.InvalidIdentifier``) and each required
-protocol header, present exactly once and well formed (``Client.MissingHeader``,
+Before anything else the request's ``X-Road-Id`` is noted when it is usable (``exchange_id``),
+so that even the earliest refusal answers with the consumer's own id. Then, in this order: all
+headers at most ``MAX_HEADERS_TOTAL`` bytes (``Client.BadRequest``), the body within
+``Settings.max_body`` (``Client.BodyTooLarge``); then, once the registry is known fresh, the
+method (GET or POST, ``Client.MethodNotAllowed``), the Host (``Client.BadRequest``), the path as
+sent, never percent-decoded (``Client.InvalidIdentifier``), and each required protocol and
+signature header, present exactly once and well formed (``Client.MissingHeader``,
 ``Client.InvalidHeader``, ``Client.InvalidIdentifier``, ``Client.InvalidSubject``). Each value is
 noted in the exchange as soon as it is known sane, so that a refusal is ledgered with it.
 """
@@ -14,24 +17,36 @@ import json
 from collections.abc import Callable, Collection
 from typing import Any
 
-from starlette.datastructures import Headers
-
 from gateway.kernel import acl, curp
 from gateway.kernel.errors import EnlaceError
 from gateway.kernel.ids import ClientId, InvalidIdentifier, parse_target
 from gateway.kernel.protocol import headers as h
+from gateway.kernel.protocol import signing
+from gateway.kernel.protocol.headers import HeaderMap
 from gateway.server.exchange.context import Exchange, Inbound, Parsed
 from gateway.server.requests import read_limited
 
 MAX_HEADER = 256
 #: All request headers together; far above what the protocol needs, far below a stall.
 MAX_HEADERS_TOTAL = 32 * 1024
+#: The methods of the protocol (docs/protocol.md §2); a service may allow fewer.
+METHODS = frozenset({"GET", "POST"})
+_ONCE = tuple((name, name.lower()) for name in (*h.REQUIRED_REQUEST, *h.SIGNATURE_HEADERS))
+_PREFIX = "/r1/"
 
 
-def check_sizes(headers: Headers) -> None:
+def exchange_id(headers: HeaderMap) -> str | None:
+    """The request's ``X-Road-Id`` if it is usable (sent once, well formed), else None."""
+    value = headers.get("x-road-id")
+    if value is None or "x-road-id" in headers.repeated:
+        return None
+    value = value.strip()
+    return value if acl.CODE.fullmatch(value) else None
+
+
+def check_sizes(headers: HeaderMap) -> None:
     """Bound what reaches the parsers: the HTTP server itself does not limit header size."""
-    total = sum(len(k) + len(v) for k, v in headers.raw)
-    if total > MAX_HEADERS_TOTAL:
+    if headers.size > MAX_HEADERS_TOTAL:
         raise EnlaceError("Client.BadRequest", f"headers exceed {MAX_HEADERS_TOTAL} bytes")
 
 
@@ -57,11 +72,13 @@ def parse(
     public_hosts: Collection[str],
     pseudonym: Callable[[str], str],
 ) -> Parsed:
-    """The Host, the service path and the protocol headers, in this order."""
+    """The method, the Host, the service path and the protocol headers, in this order."""
+    if inbound.method not in METHODS:
+        raise EnlaceError("Client.MethodNotAllowed", "use GET or POST")
     if public_hosts and inbound.headers.get("host") not in public_hosts:
         raise EnlaceError("Client.BadRequest", "unexpected Host")
     try:
-        target = parse_target(inbound.path)
+        target = parse_target(service_path(inbound.raw_path))
     except InvalidIdentifier as exc:
         raise EnlaceError("Client.InvalidIdentifier", str(exc)) from exc
     ex.service = str(target.service)
@@ -69,6 +86,15 @@ def parse(
     if subject is not None:
         ex.subjects.add(pseudonym(subject))
     return Parsed(target, client, subject)
+
+
+def service_path(raw_path: str) -> str:
+    """What follows ``/r1/`` in the path as sent. It is never percent-decoded: no identifier
+    needs it (docs/protocol.md §1), so an encoded character is refused by the identifier
+    rules rather than read as another path."""
+    if not raw_path.startswith(_PREFIX):
+        raise InvalidIdentifier("request path must start with /r1/")
+    return raw_path[len(_PREFIX) :]
 
 
 def _printable(name: str, value: str) -> str:
@@ -80,36 +106,39 @@ def _printable(name: str, value: str) -> str:
     return value
 
 
-def _check_present_once(headers: Headers) -> None:
-    for name in h.REQUIRED_REQUEST:
-        if not headers.get(name, "").strip():
+def _check_present_once(headers: HeaderMap) -> None:
+    for name, key in _ONCE:
+        if not headers.get(key, "").strip():
             raise EnlaceError("Client.MissingHeader", f"{name} is required")
         # A repeated header could be read one way by the signature and another by us.
-        if len(headers.getlist(name)) != 1:
+        if key in headers.repeated:
             raise EnlaceError("Client.InvalidHeader", f"{name} must appear exactly once")
 
 
-def read_headers(headers: Headers, ex: Exchange) -> tuple[ClientId, str | None]:
+def read_headers(headers: HeaderMap, ex: Exchange) -> tuple[ClientId, str | None]:
     """Validate the protocol headers, noting each value in the exchange once it is sane; the
     client and the subject's CURP (None for ``unknown``, checked once the service is known)."""
     _check_present_once(headers)
-    xid = headers[h.ID].strip()
-    if not acl.CODE.fullmatch(xid):
+    xid = exchange_id(headers)
+    if xid is None:
         raise EnlaceError("Client.InvalidHeader", "X-Road-Id must be 1-128 of A-Z a-z 0-9 . _ : -")
     ex.exchange_id = xid
     try:
-        client = ClientId.parse(headers[h.CLIENT].strip())
+        client = ClientId.parse(headers["x-road-client"].strip())
     except InvalidIdentifier as exc:
         raise EnlaceError("Client.InvalidIdentifier", str(exc)) from exc
     ex.client = str(client)
-    ex.user_id = _printable(h.USER_ID, headers[h.USER_ID].strip())
-    ex.issue = _printable(h.ISSUE, headers[h.ISSUE].strip())
-    ex.purpose = acl.check_code("purpose", headers[h.PURPOSE].strip())
-    ex.legal_basis = acl.check_code("legal basis", headers[h.LEGAL_BASIS].strip())
-    if headers[h.SUBJECT] == h.UNKNOWN_SUBJECT:
+    ex.user_id = _printable(h.USER_ID, headers["x-road-userid"].strip())
+    ex.issue = _printable(h.ISSUE, headers["x-road-issue"].strip())
+    ex.purpose = acl.check_code("purpose", headers["enlace-purpose"].strip())
+    ex.legal_basis = acl.check_code("legal basis", headers["enlace-legal-basis"].strip())
+    if not signing.well_formed_digest(headers["content-digest"].strip()):
+        raise EnlaceError("Client.InvalidHeader", "Content-Digest must be sha-256=:BASE64:")
+    subject = headers["enlace-subject"]
+    if subject == h.UNKNOWN_SUBJECT:
         return client, None
     try:
-        return client, curp.validate(headers[h.SUBJECT]).value
+        return client, curp.validate(subject).value
     except curp.InvalidCurp as exc:
         raise EnlaceError("Client.InvalidSubject", f"{exc.code}: {exc}") from exc
 

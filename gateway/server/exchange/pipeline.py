@@ -29,6 +29,9 @@ async def handle(gw: Gateway, inbound: Inbound) -> sign.Signed:
         received_at=ledger_record.timestamp(),
         method=inbound.method,
         request_hash=signing.request_hash(inbound.headers),
+        # Kept from the start, so that even the earliest refusal answers under the
+        # consumer's own id (its SDK matches the answer to the request by it).
+        exchange_id=parse.exchange_id(inbound.headers),
     )
     failure: EnlaceError | None = None
     try:

@@ -1,42 +1,67 @@
-"""The exchange's HTTP adapter: ``/r1/{path}`` from a Starlette request to a signed response.
+"""The exchange's HTTP adapter: ``/r1/…`` as a bare ASGI application, any method.
 
-A plain Starlette endpoint returning pre-serialised bytes (a pydantic response model would
-halve throughput, see performance.md). It only translates: the request into a
-``context.Inbound``, the pipeline's ``sign.Signed`` into a response.
+No web framework and no middleware stand between the server and the pipeline: the ASGI scope
+becomes a ``context.Inbound`` (the header list read once into a ``HeaderMap``, the body streamed
+from ``receive``), and the pipeline's ``sign.Signed`` — pre-serialised bytes — is sent as it is.
+Every method reaches the pipeline, so that a ``DELETE`` is refused like any other request:
+signed and ledgered (``Client.MethodNotAllowed``), never a framework's unsigned 405.
 """
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
 
+from gateway.kernel.protocol.headers import HeaderMap
 from gateway.server.exchange import pipeline
 from gateway.server.exchange.context import Inbound
-from gateway.server.responses import Handler
 from gateway.server.state import Gateway
 
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
-def inbound(request: Request) -> Inbound:
+
+class ClientDisconnected(Exception):
+    """The client went away before its request body was complete."""
+
+
+async def _body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+def inbound(scope: Scope, receive: Receive) -> Inbound:
     """The request as the pipeline reads it; the body is streamed, not yet read."""
-    scope = request.scope
     raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+    query_string = scope.get("query_string", b"").decode("latin-1")
     return Inbound(
-        method=request.method,
+        method=scope["method"],
         scheme=scope["scheme"],
         raw_path=raw_path.decode("latin-1"),
-        query_string=scope.get("query_string", b"").decode("latin-1"),
-        path=request.path_params["path"],
-        headers=request.headers,
-        query=dict(request.query_params),
-        body=request.stream(),
+        query_string=query_string,
+        headers=HeaderMap.from_raw(scope["headers"]),
+        # The last value of a repeated parameter, as the schema check and the source see it.
+        query=dict(parse_qsl(query_string, keep_blank_values=True)),
+        body=_body(receive),
     )
 
 
-def endpoint(gw: Gateway) -> Handler:
-    """The ``/r1/{path}`` endpoint of ``gw``."""
+def application(gw: Gateway) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """The ASGI application answering every ``/r1/`` request of ``gw``."""
 
-    async def exchange(request: Request) -> Response:
-        signed = await pipeline.handle(gw, inbound(request))
-        return Response(content=signed.body, status_code=signed.status, headers=signed.headers)
+    async def exchange(scope: Scope, receive: Receive, send: Send) -> None:
+        signed = await pipeline.handle(gw, inbound(scope, receive))
+        headers = [(k.lower().encode(), v.encode("latin-1")) for k, v in signed.headers.items()]
+        headers.append((b"content-length", str(len(signed.body)).encode()))
+        await send({"type": "http.response.start", "status": signed.status, "headers": headers})
+        await send({"type": "http.response.body", "body": signed.body})
 
     return exchange

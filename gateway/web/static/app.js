@@ -1,11 +1,16 @@
 "use strict";
 // The citizen page: log in with e.firma (the SAT .key is opened and the challenge signed here,
-// in the browser), then show the access log with each row's proof status, filters, more pages,
-// and downloads of the proof bundle and the CSV. The session token lives in memory only.
+// in the browser), then show each access as a card in plain words (agency, data delivered,
+// purpose, legal basis, outcome and what it meant, one local time with its zone; codes in a
+// details view) with its proof status, the citizen's own logins folded into one line, filters,
+// more pages, downloads (proof bundle, CSV, the log's key), the check of a downloaded bundle,
+// and the ARCO rights and privacy notice views. The session token lives in memory only.
 // Every value from the server is put in the page as text, never as HTML.
 
 (() => {
   const MAX_FILE = 16 * 1024;
+  const MAX_BUNDLE = 64 * 1024 * 1024;
+  const DEFAULT_ZONE = "America/Mexico_City";
   const PAGE = 50;
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -16,6 +21,9 @@
     filters: {},
     rows: [],
     vkey: null,
+    fingerprint: null,
+    about: null,
+    loaded: false,
     checkpoints: new Map(), // note text -> Promise of {origin, size, root}
     head: null,
   };
@@ -43,12 +51,22 @@
     renderWho();
     renderHead();
     renderRows();
+    renderAbout();
   }
 
+  const locale = () => (state.lang === "es" ? "es-MX" : "en-US");
+  const zone = () => (state.about && state.about.time_zone) || DEFAULT_ZONE;
+
+  // One time, in the instance's zone, naming the zone ("1 dic 2026, 16:12 GMT-6").
   const dateTime = (iso) =>
-    new Intl.DateTimeFormat(state.lang === "es" ? "es-MX" : "en-US", {
-      dateStyle: "medium",
-      timeStyle: "short",
+    new Intl.DateTimeFormat(locale(), {
+      day: "numeric",
+      month: "short",
+      year: "numeric",
+      hour: "numeric",
+      minute: "2-digit",
+      timeZone: zone(),
+      timeZoneName: "short",
     }).format(new Date(iso));
 
   // --- server --------------------------------------------------------------------------------
@@ -107,6 +125,30 @@
     return new Uint8Array(await file.arrayBuffer());
   }
 
+  // What a DER file holds, by its shape: a certificate is SEQUENCE {tbs, algorithm, BIT STRING};
+  // a SAT .key (EncryptedPrivateKeyInfo) is SEQUENCE {algorithm, OCTET STRING}.
+  function kindOf(der) {
+    try {
+      const top = forge.asn1.fromDer(forge.util.createBuffer(toBinary(der)));
+      const parts = top.value;
+      const { Type } = forge.asn1;
+      if (parts.length === 3 && parts[2].type === Type.BITSTRING) return "certificate";
+      if (parts.length === 2 && parts[1].type === Type.OCTETSTRING) return "key";
+    } catch {
+      // neither: the server (certificate) or the password step (key) says what is wrong
+    }
+    return "other";
+  }
+
+  // A .key in the certificate's place (or the reverse) has its own message, not the
+  // wrong-password one.
+  function checkSlots(cer, key) {
+    const [cerKind, keyKind] = [kindOf(cer), kindOf(key)];
+    if (cerKind === "key" && keyKind === "certificate") throw new ApiError("local.swapped");
+    if (cerKind === "key") throw new ApiError("local.key_in_cer");
+    if (keyKind === "certificate") throw new ApiError("local.cer_in_key");
+  }
+
   // --- login ---------------------------------------------------------------------------------
 
   // A SAT .key is PKCS#8 EncryptedPrivateKeyInfo, PBES2 with 3DES, which WebCrypto cannot
@@ -146,8 +188,11 @@
     const password = $("password");
     try {
       if (!window.isSecureContext || !crypto.subtle) throw new ApiError("local.crypto");
+      if (typeof forge === "undefined") throw new ApiError("local.script");
       const certificate = await readFile($("cer"));
-      const key = await openSatKey(await readFile($("key")), password.value);
+      const keyFile = await readFile($("key"));
+      checkSlots(certificate, keyFile);
+      const key = await openSatKey(keyFile, password.value);
       password.value = "";
       const { challenge } = await (await api("POST", "/v1/citizen/challenge")).json();
       const signature = await crypto.subtle.sign(
@@ -180,6 +225,7 @@
     state.session = null;
     state.rows = [];
     state.head = null;
+    state.loaded = false;
     $("log-section").hidden = true;
     $("login-section").hidden = false;
     show("login-error", message || "");
@@ -189,8 +235,11 @@
   function renderWho() {
     const session = state.session;
     if (!session) return;
-    const time = new Intl.DateTimeFormat(state.lang === "es" ? "es-MX" : "en-US", {
-      timeStyle: "short",
+    const time = new Intl.DateTimeFormat(locale(), {
+      hour: "numeric",
+      minute: "2-digit",
+      timeZone: zone(),
+      timeZoneName: "short",
     }).format(new Date(session.expires_at));
     $("who").textContent = t("log.who", { name: session.name, curp: session.curp, time });
   }
@@ -201,10 +250,8 @@
     $("login-section").hidden = true;
     $("log-section").hidden = false;
     renderWho();
-    if (!state.vkey) {
-      const trust = await (await api("GET", "/.well-known/enlace/trust")).json();
-      state.vkey = trust.ledger_checkpoint_vkey;
-    }
+    await trustKey();
+    renderHead();
     await loadAgencies();
     await loadPage(false);
   }
@@ -256,6 +303,7 @@
       proof: "checking",
     }));
     state.rows = append ? state.rows.concat(rows) : rows;
+    state.loaded = true;
     renderRows();
     let head = null;
     try {
@@ -273,80 +321,283 @@
     renderRows();
   }
 
+  // --- what the citizen reads -----------------------------------------------------------------
+
   function renderHead() {
     const head = state.head;
-    const text = !head ? "" : head.ok ? t("checkpoint.ok", head) : t("checkpoint.bad");
-    $("checkpoint").textContent = text;
-    $("checkpoint").dataset.ok = head ? String(head.ok) : "";
+    const line = $("trust-line");
+    line.textContent = !head ? t("trust.checking") : head.ok ? t("trust.ok") : t("trust.bad");
+    line.dataset.ok = head ? String(head.ok) : "";
+    const key = $("trust-key");
+    key.replaceChildren();
+    if (!state.fingerprint) return;
+    key.append(t("trust.key", { fingerprint: state.fingerprint }));
+    const places = [[`${location.origin}/.well-known/enlace/trust`, "/.well-known/enlace/trust"]];
+    const published = state.about && safeUrl(state.about.checkpoint_key_url);
+    if (published) places.push([published, published]);
+    places.forEach(([href, text], i) => {
+      if (i > 0) key.append(t("trust.key.and"));
+      key.append(link(href, text));
+    });
+    key.append(".");
   }
 
-  function cell(tr, text, hint) {
-    const td = document.createElement("td");
-    td.textContent = text ?? "";
-    if (hint) {
-      const small = document.createElement("small");
-      small.textContent = hint;
-      td.append(document.createElement("br"), small);
+  const safeUrl = (url) => (typeof url === "string" && /^https?:\/\//.test(url) ? url : null);
+
+  function link(href, text) {
+    const a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    if (!href.startsWith("#")) a.rel = "noopener noreferrer";
+    return a;
+  }
+
+  function element(tag, className, text) {
+    const el = document.createElement(tag);
+    if (className) el.className = className;
+    if (text !== undefined && text !== null) el.textContent = text;
+    return el;
+  }
+
+  // A contact route as text, with a link when it is a URL or an e-mail address.
+  function contact(text) {
+    const span = element("span", "contact-route");
+    const url = safeUrl(text);
+    const mail = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+    const parts = String(text).split(/(\s+)/);
+    for (const part of parts) {
+      if (url && part === text) span.append(link(part, part));
+      else if (safeUrl(part)) span.append(link(part, part));
+      else if (mail.test(part)) span.append(link(`mailto:${part}`, part));
+      else span.append(part);
     }
-    tr.append(td);
-    return td;
+    return span;
   }
 
-  // What is shown comes from the record text whose inclusion is checked; the server adds only
-  // registry names (agency, service description).
-  function renderRow({ entry, record, proof, size }) {
-    const tr = document.createElement("tr");
-    tr.dataset.index = entry.index;
-    tr.dataset.kind = entry.kind;
+  function fact(dl, label, value) {
+    if (value === undefined || value === null || value === "") return;
+    dl.append(element("dt", "", label));
+    const dd = element("dd");
+    dd.append(value);
+    dl.append(dd);
+  }
+
+  function proofBadge(proof, size) {
+    const badge = element("span", `proof proof-${proof}`, t(`proof.${proof}`));
+    badge.dataset.proof = proof;
+    if (proof === "verified") badge.title = t("proof.verified.title", { size });
+    if (proof === "failed") badge.title = t("proof.failed.title");
+    return badge;
+  }
+
+  function meaning(record) {
+    const specific = `refusal.${record.error}`;
+    if (record.outcome === "refused" && specific in TEXTS.es) return t(specific);
+    return t(`meaning.${record.outcome}`);
+  }
+
+  // One access as a card. What it says comes from the record text whose inclusion is checked;
+  // the server adds only the registry's words for its codes (agency, service, data delivered,
+  // purpose, legal basis, contact route).
+  function renderCard({ entry, record, proof, size }) {
+    const li = element("li", "card");
+    li.dataset.index = entry.index;
+    li.dataset.kind = entry.kind;
+    li.dataset.outcome = record.outcome;
+    const agency = entry.agency || {};
+    const head = element("div", "card-head");
+    head.append(element("h3", "agency", agency.name || agency.id || record.client));
+    head.append(proofBadge(proof, size));
+    li.append(head);
+
     const at = record.responded_at || record.recorded_at;
-    cell(tr, dateTime(at), at);
-    if (entry.kind === "exchange") {
-      const agency = entry.agency || {};
-      const unverified = entry.agency_verified ? "" : ` ${t("row.unverified")}`;
-      cell(tr, (agency.name || agency.id || record.client) + unverified, record.client);
-      cell(tr, record.user_id);
-      const service = entry.service || {};
-      cell(tr, service.description || record.service, record.service);
-      cell(tr, record.purpose);
-      cell(tr, record.legal_basis);
-      cell(tr, record.issue);
-      const disclosed =
-        entry.disclosed_at && record.hidden_until
-          ? t("row.disclosed", { date: record.hidden_until })
-          : "";
-      cell(tr, t(`outcome.${record.outcome}`), record.error || disclosed);
-    } else {
-      const td = cell(tr, t("row.login"));
-      td.colSpan = 7;
+    const when = element("time", "when", dateTime(at));
+    when.dateTime = at;
+    li.append(when);
+
+    const outcome = element("p", `outcome outcome-${record.outcome}`);
+    outcome.append(element("strong", "", t(`outcome.${record.outcome}`)), " ");
+    outcome.append(element("span", "meaning", meaning(record)));
+    li.append(outcome);
+    if (!entry.agency_verified) li.append(element("p", "warning", t("card.unverified")));
+
+    const service = entry.service || {};
+    const data = (service.data || []).map((item) => item[state.lang] || item.es);
+    const facts = element("dl", "facts");
+    const delivered = record.outcome === "allowed" && data.length > 0;
+    fact(facts, t("card.data"), delivered ? data.join(", ") : t("card.data.none"));
+    fact(facts, t("card.purpose"), entry.purpose_title || record.purpose);
+    const basisUrl = safeUrl(entry.legal_basis_url);
+    const basis = entry.legal_basis_title || record.legal_basis;
+    fact(facts, t("card.basis"), basisUrl ? link(basisUrl, basis) : basis);
+    const who = record.user_id ? t("card.official.value", { id: record.user_id }) : "";
+    const inCase = record.issue ? t("card.case.value", { case: record.issue }) : "";
+    fact(facts, t("card.official"), [who, inCase].filter(Boolean).join(" · "));
+    fact(facts, t("card.service"), service.description || record.service);
+    li.append(facts);
+
+    if (entry.disclosed_at && record.hidden_until) {
+      li.append(element("p", "note", t("card.disclosed", { date: record.hidden_until })));
     }
-    const status = cell(tr, t(`proof.${proof}`));
-    status.className = `proof proof-${proof}`;
-    status.dataset.proof = proof;
-    if (proof === "verified") status.title = t("proof.verified.title", { size });
-    return tr;
+    const turn = element("p", "turn-to");
+    if (agency.contact) {
+      const [before, after] = t("card.contact", { contact: "\u0000" }).split("\u0000");
+      turn.append(before, contact(agency.contact), after);
+    } else {
+      turn.textContent = t("card.contact.none");
+    }
+    li.append(turn);
+
+    const details = element("details", "technical");
+    details.append(element("summary", "", t("details.title")));
+    const codes = element("dl");
+    fact(codes, t("details.time"), at);
+    fact(codes, t("details.index"), String(entry.index));
+    fact(codes, t("details.subsystem"), record.client);
+    fact(codes, t("details.service"), record.service);
+    fact(codes, t("details.purpose"), record.purpose);
+    fact(codes, t("details.basis"), record.legal_basis);
+    fact(codes, t("details.outcome"), record.outcome);
+    fact(codes, t("details.error"), record.error);
+    fact(codes, t("details.exchange"), record.exchange_id);
+    fact(codes, t("details.proof"), proof === "verified" ? t("proof.verified.title", { size }) : t(`proof.${proof}`));
+    details.append(codes);
+    li.append(details);
+    return li;
+  }
+
+  function renderLogins(logins) {
+    const line = $("logins");
+    line.replaceChildren();
+    line.hidden = logins.length === 0;
+    if (!logins.length) return;
+    const newest = logins[0].record.recorded_at;
+    const key = logins.length === 1 ? "logins.one" : "logins.many";
+    line.append(t(key, { count: logins.length, last: dateTime(newest) }), " ");
+    const proofs = logins.map((row) => row.proof);
+    const proof = proofs.includes("failed") ? "failed" : proofs.includes("checking") ? "checking" : "verified";
+    line.append(proofBadge(proof, logins[0].size));
+    line.dataset.count = String(logins.length);
   }
 
   function renderRows() {
-    const body = $("accesses").tBodies[0];
-    body.replaceChildren(...state.rows.map(renderRow));
-    $("empty").hidden = !state.token || state.rows.length > 0;
+    const exchanges = state.rows.filter((row) => row.entry.kind === "exchange");
+    const logins = state.rows.filter((row) => row.entry.kind !== "exchange");
+    $("accesses").replaceChildren(...exchanges.map(renderCard));
+    renderLogins(logins);
+    const empty = $("empty");
+    const filtered = Object.keys(state.filters).length > 0;
+    empty.textContent = t(filtered ? "log.empty.filtered" : "log.empty");
+    empty.hidden = !state.token || !state.loaded || exchanges.length > 0;
     $("more").hidden = !state.token || state.cursor === null;
+  }
+
+  // --- checking a downloaded bundle ------------------------------------------------------------
+
+  async function trustKey() {
+    if (!state.vkey) {
+      const trust = await (await api("GET", "/.well-known/enlace/trust")).json();
+      state.vkey = trust.ledger_checkpoint_vkey;
+      state.fingerprint = await EnlaceVerify.fingerprint(state.vkey);
+    }
+    return state.vkey;
+  }
+
+  async function checkBundleFile() {
+    const result = $("bundle-result");
+    const file = $("bundle-file").files[0];
+    if (!file) return;
+    result.dataset.ok = "";
+    result.textContent = t("check.working");
+    let reason = "format";
+    let index = null;
+    try {
+      if (file.size > MAX_BUNDLE) throw new EnlaceVerify.BundleProblem("format");
+      let bundle;
+      try {
+        bundle = JSON.parse(await file.text());
+      } catch {
+        throw new EnlaceVerify.BundleProblem("format");
+      }
+      const vkey = await trustKey();
+      const { count, size } = await EnlaceVerify.checkBundle(bundle, vkey);
+      result.textContent = t("check.ok", { count, size, fingerprint: state.fingerprint });
+      result.dataset.ok = "true";
+      return;
+    } catch (error) {
+      if (!(error instanceof EnlaceVerify.BundleProblem)) {
+        result.textContent = errorText(error);
+        result.dataset.ok = "false";
+        return;
+      }
+      reason = error.reason;
+      index = error.index;
+    }
+    result.textContent = t("check.bad", { reason: t(`check.bad.${reason}`, { index }) });
+    result.dataset.ok = "false";
+  }
+
+  // --- views: the log, checking a file, ARCO rights, the privacy notice --------------------------
+
+  const VIEWS = ["comprobar", "derechos", "aviso"];
+
+  function showView() {
+    const wanted = location.hash.slice(1);
+    const view = VIEWS.includes(wanted) ? wanted : "main";
+    for (const el of document.querySelectorAll(".view")) el.hidden = el.id !== `view-${view}`;
+    if (view !== "main") $(`view-${view}`).querySelector("h2").focus({ preventScroll: false });
+  }
+
+  function renderAbout() {
+    const about = state.about || {};
+    const help = $("help");
+    help.replaceChildren();
+    help.hidden = !about.help_contact;
+    if (about.help_contact) {
+      const [before, after] = t("help", { contact: "\u0000" }).split("\u0000");
+      help.append(before, contact(about.help_contact), after);
+    }
+    const arco = $("arco-contact");
+    arco.replaceChildren();
+    if (about.arco_contact) {
+      const [before, after] = t("arco.contact", { contact: "\u0000" }).split("\u0000");
+      arco.append(before, contact(about.arco_contact), after);
+    }
+    $("privacy-operator").textContent = t("privacy.operator", { operator: about.operator || "" });
+    const full = $("privacy-full");
+    full.replaceChildren();
+    const url = safeUrl(about.privacy_url);
+    if (url) full.append(link(url, t("privacy.full")));
+  }
+
+  async function loadAbout() {
+    try {
+      state.about = await (await api("GET", "/v1/citizen/about")).json();
+    } catch {
+      state.about = null; // the page works without it, with the default zone and no contacts
+    }
+    renderAbout();
+    renderWho();
+    renderRows();
   }
 
   // --- downloads -----------------------------------------------------------------------------
 
+  function save(blob, filename) {
+    const url = URL.createObjectURL(blob);
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = filename;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }
+
   async function download(path, filename) {
     show("log-error", "");
     try {
-      const blob = await (await api("GET", path)).blob();
-      const url = URL.createObjectURL(blob);
-      const link = document.createElement("a");
-      link.href = url;
-      link.download = filename;
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      save(await (await api("GET", path)).blob(), filename);
     } catch (error) {
       show("log-error", errorText(error));
     }
@@ -373,6 +624,9 @@
       // storage disabled
     }
     setLang(saved === "en" ? "en" : "es");
+    showView();
+    window.addEventListener("hashchange", showView);
+    loadAbout();
     if (typeof forge === "undefined") show("fatal", t("error.local.script"));
     $("lang").addEventListener("click", () => setLang(state.lang === "es" ? "en" : "es"));
     $("login-form").addEventListener("submit", login);
@@ -393,6 +647,15 @@
         "enlace-accesos.csv",
       ),
     );
+    $("download-key").addEventListener("click", async () => {
+      show("log-error", "");
+      try {
+        save(new Blob([`${await trustKey()}\n`], { type: "text/plain" }), "checkpoint.vkey");
+      } catch (error) {
+        show("log-error", errorText(error));
+      }
+    });
+    $("bundle-file").addEventListener("change", checkBundleFile);
   }
 
   start();

@@ -1,13 +1,16 @@
 "use strict";
-// The citizen page's texts: Spanish first, English available. Keys are stable; {name} marks a
-// value filled in by app.js. Error keys are "error." + the API's stable error code.
+// The citizen page's texts: Spanish first, English kept in step (a test checks that both have
+// the same keys). Keys are stable; {name} marks a value filled in by app.js. Error keys are
+// "error." + the API's stable error code; "refusal." + an exchange error code is the sentence
+// that says what a refusal meant for the citizen.
 
 const TEXTS = {
   es: {
     "title": "Enlace · ¿Quién consultó mis datos?",
+    "brand": "Enlace",
     "heading": "¿Quién consultó mis datos?",
-    "subtitle": "Las consultas que las dependencias hicieron sobre usted a través de Enlace, " +
-      "cada una con su prueba criptográfica de que está en la bitácora y no fue alterada.",
+    "subtitle": "Vea qué dependencias de gobierno consultaron sus datos a través de Enlace, " +
+      "para qué y con qué fundamento legal.",
     "lang.switch": "English",
     "login.title": "Entrar con su e.firma",
     "login.privacy": "Su clave privada no sale de este navegador: aquí se abre con su " +
@@ -19,48 +22,141 @@ const TEXTS = {
     "login.submit": "Entrar",
     "login.working": "Abriendo su clave y verificando su e.firma…",
     "log.title": "Consultas sobre sus datos",
-    "log.who": "Sesión de {name} ({curp}) · expira: {time}",
+    "log.who": "{name} · CURP {curp} · su sesión termina a las {time}",
     "log.logout": "Salir",
+    "trust.title": "Comprobación",
+    "trust.ok": "Cada consulta está registrada en una bitácora que nadie puede alterar sin " +
+      "que se note. Este navegador comprobó que lo que ve aquí está en esa bitácora, tal " +
+      "como se registró.",
+    "trust.checking": "Comprobando la bitácora…",
+    "trust.bad": "No se pudo comprobar la bitácora firmada: no confíe en esta lista y " +
+      "avise a la mesa de ayuda.",
+    "trust.key": "Huella de la llave de la bitácora: {fingerprint}. Está publicada en ",
+    "trust.key.and": " y en ",
+    "filters.title": "Filtrar por fecha o dependencia",
     "filters.from": "Desde",
     "filters.to": "Hasta",
     "filters.agency": "Dependencia",
     "filters.all": "Todas",
     "filters.apply": "Filtrar",
     "filters.clear": "Quitar filtros",
-    "table.caption": "Cada renglón es un registro de la bitácora de Enlace. «Verificada» " +
-      "significa que este navegador comprobó que el registro está en el árbol firmado.",
-    "col.when": "Fecha",
-    "col.agency": "Dependencia",
-    "col.official": "Servidor público",
-    "col.service": "Servicio y datos",
-    "col.purpose": "Finalidad",
-    "col.basis": "Fundamento legal",
-    "col.case": "Expediente",
-    "col.outcome": "Resultado",
-    "col.proof": "Prueba",
-    "row.login": "Usted entró a esta página con su e.firma",
-    "row.unverified": "(identidad no verificada)",
-    "row.disclosed": "Reservada hasta {date}; divulgada antes por la autoridad.",
+    "card.data": "Qué datos",
+    "card.data.none": "Ninguno: no se entregaron datos suyos.",
+    "card.purpose": "Para qué",
+    "card.basis": "Con qué fundamento",
+    "card.official": "Quién",
+    "card.official.value": "Servidor público {id}",
+    "card.case.value": "expediente {case}",
+    "card.service": "Servicio",
+    "card.contact": "¿No reconoce esta consulta? Acuda a la dependencia: {contact}",
+    "card.contact.none": "¿No reconoce esta consulta? Acuda a la Unidad de Transparencia " +
+      "de la dependencia (vea «Sus derechos ARCO»).",
+    "card.unverified": "La dependencia que aparece es la que dijo ser: su firma no se " +
+      "pudo comprobar.",
+    "card.disclosed": "Reservada por ley hasta el {date}; la autoridad ya la dio a conocer.",
+    "details.title": "Detalles técnicos",
+    "details.time": "Fecha (UTC, ISO 8601)",
+    "details.index": "Registro n.º",
+    "details.subsystem": "Sistema que consultó",
+    "details.service": "Servicio (clave)",
+    "details.purpose": "Finalidad (clave)",
+    "details.basis": "Fundamento (clave)",
+    "details.outcome": "Resultado (clave)",
+    "details.error": "Motivo (clave)",
+    "details.exchange": "Intercambio",
+    "details.proof": "Prueba",
     "outcome.allowed": "Datos entregados",
     "outcome.refused": "Consulta rechazada",
     "outcome.not_found": "Sin datos",
-    "outcome.failed": "Falló",
-    "proof.verified": "Verificada",
-    "proof.failed": "No verificada",
-    "proof.checking": "Verificando…",
-    "proof.verified.title": "Incluida en el árbol firmado de {size} registros",
-    "checkpoint.ok": "Punto de control verificado: firmado por {origin}, {size} registros en la bitácora.",
-    "checkpoint.bad": "No se pudo verificar el punto de control firmado: no confíe en esta lista.",
-    "log.empty": "No hay consultas sobre sus datos con estos filtros.",
+    "outcome.failed": "No se completó",
+    "meaning.allowed": "La dependencia recibió de la fuente los datos que se listan abajo.",
+    "meaning.refused": "Enlace rechazó la consulta: la dependencia no recibió ningún dato suyo.",
+    "meaning.not_found": "La fuente no encontró datos con lo que se pidió: no se entregó nada.",
+    "meaning.failed": "La consulta falló por un problema técnico: no se entregó ningún dato suyo.",
+    "refusal.Client.PurposeNotGranted": "La dependencia pidió sus datos para una finalidad " +
+      "que no tiene autorizada; Enlace se los negó y no recibió nada.",
+    "refusal.Client.LegalBasisNotGranted": "La dependencia invocó un fundamento legal que no " +
+      "tiene autorizado; Enlace se los negó y no recibió nada.",
+    "refusal.Client.AccessDenied": "La dependencia no tiene permiso para este servicio; " +
+      "Enlace se lo negó y no recibió ningún dato suyo.",
+    "refusal.Client.InvalidSignature": "La solicitud no venía firmada por quien decía ser; " +
+      "Enlace la rechazó y nadie recibió datos suyos.",
+    "proof.verified": "Comprobada",
+    "proof.failed": "No comprobada",
+    "proof.checking": "Comprobando…",
+    "proof.verified.title": "Está en la bitácora firmada de {size} registros",
+    "proof.failed.title": "Este registro no coincide con la bitácora firmada: no confíe en él",
+    "logins.one": "Usted entró a esta página 1 vez ({last}).",
+    "logins.many": "Usted entró a esta página {count} veces; la última, {last}.",
+    "log.empty": "Nadie ha consultado sus datos a través de Enlace.",
+    "log.empty.filtered": "Ninguna consulta coincide con estos filtros.",
     "log.more": "Ver más",
+    "download.title": "Llévese la lista",
     "download.bundle": "Descargar pruebas (JSON)",
-    "download.csv": "Descargar CSV",
-    "log.offline": "Las pruebas descargadas se verifican sin conexión con: " +
-      "enlace ledger check-proof enlace-pruebas.json --vkey checkpoint.vkey",
+    "download.csv": "Descargar la lista (CSV)",
+    "download.key": "Descargar la llave de la bitácora",
+    "download.check": "Las pruebas descargadas se pueden comprobar después, sin conexión con " +
+      "este sitio y sin instalar nada:",
     "log.covert": "Las consultas de investigaciones reservadas por ley aparecen aquí cuando " +
-      "termina la reserva o la autoridad las divulga.",
+      "termina la reserva o la autoridad las da a conocer.",
+    "nav.check": "Comprobar un archivo de pruebas",
+    "nav.arco": "Sus derechos ARCO",
+    "nav.privacy": "Aviso de privacidad",
+    "nav.back": "Volver",
+    "check.title": "Comprobar un archivo de pruebas",
+    "check.intro": "Elija un archivo de pruebas descargado de esta página. Este navegador " +
+      "comprueba la firma de la bitácora y que cada registro esté en ella sin cambios. El " +
+      "archivo no se envía a ningún lado.",
+    "check.file": "Archivo de pruebas (enlace-pruebas.json)",
+    "check.working": "Comprobando…",
+    "check.ok": "El archivo es auténtico: sus {count} registros están en la bitácora firmada " +
+      "(de {size} registros), tal como se registraron. Llave: {fingerprint}.",
+    "check.bad": "El archivo NO pasa la comprobación: {reason}. No confíe en su contenido.",
+    "check.bad.format": "no es un archivo de pruebas de Enlace",
+    "check.bad.signature": "la firma de la bitácora no corresponde a la llave publicada",
+    "check.bad.entry": "el registro n.º {index} no coincide con la bitácora",
+    "check.offline": "Un experto puede comprobarlo también con cualquier verificador " +
+      "independiente, usando la llave publicada (por ejemplo: enlace ledger check-proof " +
+      "enlace-pruebas.json --vkey checkpoint.vkey).",
+    "arco.title": "Sus derechos ARCO",
+    "arco.intro": "La ley de protección de datos personales le da cuatro derechos sobre los " +
+      "datos que las dependencias tienen de usted:",
+    "arco.a": "Acceso:",
+    "arco.a.text": "saber qué datos suyos tiene una dependencia y para qué los usa.",
+    "arco.r": "Rectificación:",
+    "arco.r.text": "que corrija los que estén mal o incompletos.",
+    "arco.c": "Cancelación:",
+    "arco.c.text": "que borre los que ya no necesite o no deba tener.",
+    "arco.o": "Oposición:",
+    "arco.o.text": "que deje de usarlos para un fin concreto.",
+    "arco.how.title": "Cómo ejercerlos",
+    "arco.how": "Presente su solicitud a la Unidad de Transparencia de la dependencia que " +
+      "tiene sus datos: en cada consulta de esta página aparece su contacto. También puede " +
+      "hacerlo en la Plataforma Nacional de Transparencia. Es gratuito y deben responderle " +
+      "en un plazo máximo de 20 días hábiles.",
+    "arco.appeal": "Si no le responden o no está de acuerdo con la respuesta, puede " +
+      "presentar un recurso de revisión ante la autoridad garante.",
+    "arco.contact": "Sobre los datos de esta página (su entrada y la bitácora): {contact}",
+    "privacy.title": "Aviso de privacidad simplificado",
+    "privacy.operator": "Responsable de sus datos en esta página: {operator}.",
+    "privacy.data": "Qué datos usamos: los de su certificado de e.firma (nombre, RFC y CURP) " +
+      "al entrar, y las consultas sobre usted que ya están en la bitácora. Su clave privada " +
+      "y su contraseña no salen de su navegador.",
+    "privacy.purpose": "Para qué: para confirmar que es usted y mostrarle quién consultó sus " +
+      "datos. Su entrada queda registrada en la bitácora, y usted la ve aquí.",
+    "privacy.transfers": "No usamos sus datos para ningún otro fin ni los transferimos.",
+    "privacy.rights": "Puede ejercer sus derechos ARCO como se explica en «Sus derechos ARCO».",
+    "privacy.full": "Aviso de privacidad integral",
+    "turn.title": "¿A quién acudir?",
+    "help": "Mesa de ayuda: {contact}",
     "footer": "Enlace: intercambio de datos entre dependencias, con bitácora verificable.",
     "error.files": "Elija su certificado (.cer) y su clave privada (.key).",
+    "error.local.key_in_cer": "En «Certificado (.cer)» eligió una clave privada (.key): " +
+      "elija ahí el archivo .cer.",
+    "error.local.cer_in_key": "En «Clave privada (.key)» eligió un certificado (.cer): elija " +
+      "ahí el archivo .key.",
+    "error.local.swapped": "Eligió los archivos al revés: el .cer va en «Certificado» y el " +
+      ".key en «Clave privada».",
     "error.local.password": "La contraseña no abre esta clave privada, o el archivo .key no es válido.",
     "error.local.crypto": "Este navegador no puede firmar aquí: se requiere HTTPS y un navegador actual.",
     "error.local.script": "Falta un componente de la página (node-forge). Avise a la mesa de ayuda.",
@@ -71,6 +167,7 @@ const TEXTS = {
     "error.citizen.token_expired": "Su sesión terminó: entre de nuevo.",
     "error.citizen.unauthenticated": "Su sesión terminó: entre de nuevo.",
     "error.citizen.unavailable": "El acceso con e.firma no está disponible por ahora.",
+    "error.citizen.rate_limited": "Demasiados intentos: espere un momento y vuelva a intentar.",
     "error.efirma.is_csd": "Este es un Certificado de Sello Digital (CSD), no una e.firma.",
     "error.efirma.expired": "Su e.firma está vencida.",
     "error.efirma.not_yet_valid": "Su e.firma aún no es válida.",
@@ -82,9 +179,10 @@ const TEXTS = {
   },
   en: {
     "title": "Enlace · Who accessed my data?",
+    "brand": "Enlace",
     "heading": "Who accessed my data?",
-    "subtitle": "The queries agencies made about you through Enlace, each with a " +
-      "cryptographic proof that it is in the audit log and was not altered.",
+    "subtitle": "See which government agencies consulted your data through Enlace, what for " +
+      "and on what legal basis.",
     "lang.switch": "Español",
     "login.title": "Log in with your e.firma",
     "login.privacy": "Your private key never leaves this browser: it is opened here with your " +
@@ -96,48 +194,139 @@ const TEXTS = {
     "login.submit": "Log in",
     "login.working": "Opening your key and checking your e.firma…",
     "log.title": "Accesses to your data",
-    "log.who": "Signed in as {name} ({curp}) · session ends: {time}",
+    "log.who": "{name} · CURP {curp} · your session ends at {time}",
     "log.logout": "Log out",
+    "trust.title": "Verification",
+    "trust.ok": "Every access is recorded in a log that nobody can alter without it being " +
+      "noticed. This browser checked that what you see here is in that log, exactly as it " +
+      "was recorded.",
+    "trust.checking": "Checking the log…",
+    "trust.bad": "The signed log could not be checked: do not trust this list, and tell " +
+      "the help desk.",
+    "trust.key": "Fingerprint of the log's key: {fingerprint}. It is published at ",
+    "trust.key.and": " and at ",
+    "filters.title": "Filter by date or agency",
     "filters.from": "From",
     "filters.to": "To",
     "filters.agency": "Agency",
     "filters.all": "All",
     "filters.apply": "Filter",
     "filters.clear": "Clear filters",
-    "table.caption": "Each row is an entry of Enlace's audit log. \u201cVerified\u201d means this " +
-      "browser checked that the entry is in the signed tree.",
-    "col.when": "Date",
-    "col.agency": "Agency",
-    "col.official": "Official",
-    "col.service": "Service and data",
-    "col.purpose": "Purpose",
-    "col.basis": "Legal basis",
-    "col.case": "Case number",
-    "col.outcome": "Outcome",
-    "col.proof": "Proof",
-    "row.login": "You logged in to this page with your e.firma",
-    "row.unverified": "(identity not verified)",
-    "row.disclosed": "Withheld until {date}; disclosed early by the authority.",
+    "card.data": "Which data",
+    "card.data.none": "None: no data about you was delivered.",
+    "card.purpose": "What for",
+    "card.basis": "Legal basis",
+    "card.official": "Who",
+    "card.official.value": "Official {id}",
+    "card.case.value": "case {case}",
+    "card.service": "Service",
+    "card.contact": "Don't recognise this access? Contact the agency: {contact}",
+    "card.contact.none": "Don't recognise this access? Contact the agency's transparency " +
+      "unit (see \u201cYour ARCO rights\u201d).",
+    "card.unverified": "The agency shown is the one the request claimed to be: its " +
+      "signature could not be checked.",
+    "card.disclosed": "Withheld by law until {date}; the authority has disclosed it.",
+    "details.title": "Technical details",
+    "details.time": "Time (UTC, ISO 8601)",
+    "details.index": "Entry no.",
+    "details.subsystem": "System that asked",
+    "details.service": "Service (code)",
+    "details.purpose": "Purpose (code)",
+    "details.basis": "Legal basis (code)",
+    "details.outcome": "Outcome (code)",
+    "details.error": "Reason (code)",
+    "details.exchange": "Exchange",
+    "details.proof": "Proof",
     "outcome.allowed": "Data delivered",
     "outcome.refused": "Request refused",
     "outcome.not_found": "No data",
-    "outcome.failed": "Failed",
+    "outcome.failed": "Not completed",
+    "meaning.allowed": "The agency received the data listed below from the source.",
+    "meaning.refused": "Enlace refused the request: the agency received no data about you.",
+    "meaning.not_found": "The source found no data matching the request: nothing was delivered.",
+    "meaning.failed": "The request failed for a technical reason: no data about you was delivered.",
+    "refusal.Client.PurposeNotGranted": "The agency asked for your data for a purpose it is " +
+      "not authorised for; Enlace refused and it received nothing.",
+    "refusal.Client.LegalBasisNotGranted": "The agency cited a legal basis it is not " +
+      "authorised for; Enlace refused and it received nothing.",
+    "refusal.Client.AccessDenied": "The agency has no permission for this service; Enlace " +
+      "refused and it received no data about you.",
+    "refusal.Client.InvalidSignature": "The request was not signed by whom it claimed; " +
+      "Enlace refused it and nobody received data about you.",
     "proof.verified": "Verified",
     "proof.failed": "Not verified",
     "proof.checking": "Checking…",
-    "proof.verified.title": "Included in the signed tree of {size} entries",
-    "checkpoint.ok": "Checkpoint verified: signed by {origin}, {size} entries in the log.",
-    "checkpoint.bad": "The signed checkpoint could not be verified: do not trust this list.",
-    "log.empty": "No accesses to your data match these filters.",
+    "proof.verified.title": "It is in the signed log of {size} entries",
+    "proof.failed.title": "This entry does not match the signed log: do not trust it",
+    "logins.one": "You logged in to this page once ({last}).",
+    "logins.many": "You logged in to this page {count} times; the last, {last}.",
+    "log.empty": "Nobody has consulted your data through Enlace.",
+    "log.empty.filtered": "No access matches these filters.",
     "log.more": "Show more",
+    "download.title": "Take the list with you",
     "download.bundle": "Download proofs (JSON)",
-    "download.csv": "Download CSV",
-    "log.offline": "Downloaded proofs are verified offline with: " +
-      "enlace ledger check-proof enlace-pruebas.json --vkey checkpoint.vkey",
+    "download.csv": "Download the list (CSV)",
+    "download.key": "Download the log's key",
+    "download.check": "Downloaded proofs can be checked later, without this site and " +
+      "without installing anything:",
     "log.covert": "Queries made in investigations that the law keeps confidential appear here " +
       "when the confidentiality period ends or the authority discloses them.",
+    "nav.check": "Check a proof file",
+    "nav.arco": "Your ARCO rights",
+    "nav.privacy": "Privacy notice",
+    "nav.back": "Back",
+    "check.title": "Check a proof file",
+    "check.intro": "Choose a proof file downloaded from this page. This browser checks the " +
+      "log's signature and that each entry is in it unaltered. The file is sent nowhere.",
+    "check.file": "Proof file (enlace-pruebas.json)",
+    "check.working": "Checking…",
+    "check.ok": "The file is authentic: its {count} entries are in the signed log (of " +
+      "{size} entries), exactly as recorded. Key: {fingerprint}.",
+    "check.bad": "The file does NOT pass the check: {reason}. Do not trust its contents.",
+    "check.bad.format": "it is not an Enlace proof file",
+    "check.bad.signature": "the log's signature does not match the published key",
+    "check.bad.entry": "entry no. {index} does not match the log",
+    "check.offline": "An expert can also check it with any independent verifier, using the " +
+      "published key (for example: enlace ledger check-proof enlace-pruebas.json --vkey " +
+      "checkpoint.vkey).",
+    "arco.title": "Your ARCO rights",
+    "arco.intro": "Mexico's personal data protection law gives you four rights over the data " +
+      "agencies hold about you:",
+    "arco.a": "Access:",
+    "arco.a.text": "to know which of your data an agency holds and what it uses them for.",
+    "arco.r": "Rectification:",
+    "arco.r.text": "to have wrong or incomplete data corrected.",
+    "arco.c": "Cancellation:",
+    "arco.c.text": "to have data deleted that it no longer needs or should not hold.",
+    "arco.o": "Opposition:",
+    "arco.o.text": "to have it stop using them for a given purpose.",
+    "arco.how.title": "How to exercise them",
+    "arco.how": "Send your request to the transparency unit of the agency that holds your " +
+      "data: each access on this page shows its contact. You can also use the Plataforma " +
+      "Nacional de Transparencia. It is free, and the answer is due within 20 working days.",
+    "arco.appeal": "If you get no answer or disagree with it, you can file a review appeal " +
+      "(recurso de revisión) with the supervisory authority.",
+    "arco.contact": "About the data of this page (your logins and the log): {contact}",
+    "privacy.title": "Short privacy notice",
+    "privacy.operator": "Responsible for your data on this page: {operator}.",
+    "privacy.data": "What we use: your e.firma certificate's data (name, RFC and CURP) when " +
+      "you log in, and the accesses about you already in the log. Your private key and " +
+      "password never leave your browser.",
+    "privacy.purpose": "What for: to confirm that it is you and to show you who consulted " +
+      "your data. Your login is recorded in the log, and you see it here.",
+    "privacy.transfers": "We use your data for nothing else and transfer it to nobody.",
+    "privacy.rights": "You can exercise your ARCO rights as \u201cYour ARCO rights\u201d explains.",
+    "privacy.full": "Full privacy notice",
+    "turn.title": "Where to turn",
+    "help": "Help desk: {contact}",
     "footer": "Enlace: data exchange between agencies, with a verifiable audit log.",
     "error.files": "Choose your certificate (.cer) and private key (.key).",
+    "error.local.key_in_cer": "You chose a private key (.key) under \u201cCertificate " +
+      "(.cer)\u201d: choose the .cer file there.",
+    "error.local.cer_in_key": "You chose a certificate (.cer) under \u201cPrivate key " +
+      "(.key)\u201d: choose the .key file there.",
+    "error.local.swapped": "The files are the wrong way round: the .cer goes under " +
+      "\u201cCertificate\u201d and the .key under \u201cPrivate key\u201d.",
     "error.local.password": "The password does not open this private key, or the .key file is not valid.",
     "error.local.crypto": "This browser cannot sign here: HTTPS and a current browser are required.",
     "error.local.script": "A component of the page (node-forge) is missing. Please tell the help desk.",
@@ -148,6 +337,7 @@ const TEXTS = {
     "error.citizen.token_expired": "Your session ended: please log in again.",
     "error.citizen.unauthenticated": "Your session ended: please log in again.",
     "error.citizen.unavailable": "Logging in with e.firma is not available right now.",
+    "error.citizen.rate_limited": "Too many attempts: wait a moment and try again.",
     "error.efirma.is_csd": "This is a digital seal certificate (CSD), not an e.firma.",
     "error.efirma.expired": "Your e.firma has expired.",
     "error.efirma.not_yet_valid": "Your e.firma is not valid yet.",

@@ -1,7 +1,8 @@
 "use strict";
 // Proof checks in the browser, with WebCrypto only, so that the citizen need not trust the
 // server's word that an entry is logged: the C2SP signed checkpoint (Ed25519 signed note) and
-// RFC 9162 inclusion proofs. The same rules as gateway/ledger/checkpoint.py and merkle.py
+// RFC 9162 inclusion proofs, and whole proof bundles (enlace.ledger-bundle/v1) a citizen
+// downloaded. The same rules as gateway/kernel/ledger/checkpoint.py, merkle.py and bundle.py
 // (which `enlace ledger check-proof` applies offline); docs/ledger.md specifies them.
 
 const EnlaceVerify = (() => {
@@ -110,5 +111,52 @@ const EnlaceVerify = (() => {
     return verifyInclusion(leaf, entry.index, head.size, path, head.root);
   }
 
-  return { openCheckpoint, entryIncluded };
+  // What the page shows of the key: the first 16 bytes of SHA-256 over the vkey text, in hex
+  // groups of four (docs/citizen.md says how to compute it from the published key).
+  async function fingerprint(vkey) {
+    const digest = await sha256(encoder.encode(vkey));
+    const hex = Array.from(digest.slice(0, 16), (b) => b.toString(16).padStart(2, "0"));
+    return hex.join("").toUpperCase().match(/.{4}/g).join(" ");
+  }
+
+  class BundleProblem extends Error {
+    constructor(reason, index = null) {
+      super(reason);
+      this.reason = reason; // "format", "signature" or "entry"
+      this.index = index;
+    }
+  }
+
+  // A downloaded proof bundle: its checkpoint signed by `vkey`, and every entry's record
+  // hashing to its leaf and proven into that checkpoint. Returns {count, size}; throws a
+  // BundleProblem naming what failed.
+  async function checkBundle(bundle, vkey) {
+    const entries = bundle && bundle.entries;
+    if (!bundle || bundle.format !== "enlace.ledger-bundle/v1" || !Array.isArray(entries)) {
+      throw new BundleProblem("format");
+    }
+    let head;
+    try {
+      head = await openCheckpoint(String(bundle.checkpoint), vkey);
+    } catch {
+      throw new BundleProblem("signature");
+    }
+    for (const item of entries) {
+      let ok = false;
+      try {
+        const leaf = await leafHash(String(item.record));
+        const path = item.inclusion_proof.map(fromBase64);
+        ok =
+          equal(leaf, fromBase64(item.leaf_hash)) &&
+          Number.isSafeInteger(item.index) &&
+          (await verifyInclusion(leaf, item.index, head.size, path, head.root));
+      } catch {
+        ok = false;
+      }
+      if (!ok) throw new BundleProblem("entry", item && item.index);
+    }
+    return { count: entries.length, size: head.size };
+  }
+
+  return { openCheckpoint, entryIncluded, fingerprint, checkBundle, BundleProblem };
 })();

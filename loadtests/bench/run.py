@@ -1,0 +1,451 @@
+"""The command line and the rounds: set up, probe, warm up, measure interleaved, report.
+
+    PYTHONPATH=. .venv/bin/python -m loadtests.bench [--cases curp,remote,...] [--rounds 3]
+        [--seconds 3] [--connections 50] [--json FILE]
+
+Every case gets a short warm-up round (which also sizes its pools), then ``--rounds`` measured
+rounds; the rounds cycle through the cases (each round starting one case later), so a slow
+spell of this shared machine spreads over all of them, and the table shows medians. A round's
+server CPU is read from ``/proc`` just before and after wrk runs, its ledger batches from
+``/metrics`` outside that window. The run stops starting rounds after ``--budget`` seconds.
+
+Exit status: 0 when every case was measured without errors, 1 when a case's probe failed or a
+round had errors, 2 when a server failed (the run's directory and logs are then kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import math
+import shlex
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from gateway.kernel import pki
+from gateway.kernel.settings import Settings
+from gateway.server.run import free_port
+from loadtests.bench import instance, metrics, procstat, report, scenarios, servers, stats, wrk
+from loadtests.bench.pool import Signer, sign
+from loadtests.bench.scenarios import Case
+from services.apps import catalogue
+
+WORKERS_NOTE = (
+    "workers-2: not measured, `enlace serve` has no --workers yet (two workers wait for the "
+    "scale-out issue's shared replay store)"
+)
+
+
+@dataclass
+class Run:
+    """What a run holds while it measures: options, servers, pools, results so far."""
+
+    args: argparse.Namespace
+    work: Path
+    signer: Signer
+    pki_dir: Path
+    ocsp_port: int
+    machine: dict[str, Any]
+    servers: dict[str, servers.Server] = field(default_factory=dict)
+    static_pools: dict[str, Path] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)
+    rounds: dict[str, list[stats.Round]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    unanswered: list[str] = field(default_factory=list)  # cases whose probe failed
+    signing_seconds: float = 0.0
+    setup_seconds: float = 0.0
+
+    @property
+    def ca(self) -> Path:
+        return pki.PkiDir(self.pki_dir).ca_cert
+
+
+def options(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.bench", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--cases",
+        default=",".join(scenarios.ALL),
+        help="comma-separated: " + ",".join(scenarios.ALL),
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per measured round")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds per warm-up round")
+    parser.add_argument("--warmup-requests", type=int, default=300)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--headroom", type=float, default=1.6, help="pool size over the rate")
+    parser.add_argument("--max-pool", type=int, default=20_000)
+    parser.add_argument("--citizens", type=int, default=1000)
+    parser.add_argument("--pg-url", default=instance.DEFAULT_PG, help="server for `postgres`")
+    parser.add_argument("--budget", type=float, default=160.0, help="seconds; then stop rounds")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs)")
+    args = parser.parse_args(argv)
+    chosen = [name.strip() for name in args.cases.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(scenarios.ALL))
+    if unknown:
+        parser.error(f"unknown cases: {', '.join(unknown)}")
+    # The ratios need the baselines; they are cheap.
+    args.cases = [name for name in scenarios.ALL if name in {*chosen, *scenarios.BASELINES}]
+    return args
+
+
+def check_tools() -> None:
+    missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
+    if missing:
+        sys.exit(f"missing {', '.join(missing)}: `make bench` installs wrk (apt-get install wrk)")
+
+
+# --- servers ---------------------------------------------------------------------------------
+
+
+def start_servers(run: Run, dev: instance.Instance, stack: contextlib.ExitStack) -> None:
+    """The helpers first (OCSP, remote RENAPO, registered before the gateway reads the
+    registry), then the measured servers; the bare app comes later (it needs an answer)."""
+    cases = set(run.args.cases)
+    work, pki_dir = run.work, str(dev.pki_dir)
+    started: list[tuple[servers.Server, str | None]] = []  # server, HTTP path to wait on
+    if "efirma" in cases:
+        port = run.ocsp_port
+        argv = ["-m", "gateway", "source", "run", "sat-ocsp", "--port", str(port)]
+        argv += ["--pki-dir", pki_dir]
+        ocsp = servers.start("ocsp", argv, cpu=servers.HELPER_CPU, port=port, work=work)
+        ocsp.url = f"http://127.0.0.1:{port}"
+        started.append((_keep(run, stack, ocsp), None))
+    if "remote" in cases:
+        port = free_port()
+        argv = ["-m", "gateway", "source", "run", "renapo", "--provider", str(catalogue.RENAPO)]
+        argv += ["--port", str(port), "--option", f"dataset={dev.dataset}", "--pki-dir", pki_dir]
+        remote = servers.start("remote-renapo", argv, cpu=servers.HELPER_CPU, port=port, work=work)
+        started.append((_keep(run, stack, remote), None))
+        instance.register_remote(dev, remote.url)
+    gateway = servers.gateway(
+        scenarios.GATEWAY, database_url=dev.settings.database_url, pki_dir=dev.pki_dir, work=work
+    )
+    started.append((_keep(run, stack, gateway), "/livez"))
+    pg = _postgres(run, dev, stack) if "postgres" in cases else None
+    if pg is not None:
+        gateway_pg = servers.gateway(
+            scenarios.GATEWAY_PG, database_url=pg.database_url, pki_dir=pg.pki_dir, work=work
+        )
+        started.append((_keep(run, stack, gateway_pg), "/livez"))
+    if "workers-2" in cases:
+        if servers.serve_has_workers():
+            url = f"sqlite:///{work / 'workers-2.db'}"
+            second = instance.second(dev, work, "workers-2", url)
+            gateway_2w = servers.gateway(
+                scenarios.GATEWAY_2W,
+                database_url=url,
+                pki_dir=second.pki_dir,
+                work=work,
+                workers=2,
+            )
+            started.append((_keep(run, stack, gateway_2w), "/livez"))
+        else:
+            run.notes.append(WORKERS_NOTE)
+    if cases & {"source", "source-1c"}:
+        port = free_port()
+        argv = ["-m", "loadtests.bench.source_direct", pki_dir, str(dev.dataset), str(port)]
+        source = servers.start(scenarios.SOURCE, argv, cpu=servers.SERVER_CPU, port=port, work=work)
+        started.append((_keep(run, stack, source), None))
+    for server, path in started:
+        if path is None:
+            servers.wait_tcp(server)
+        else:
+            servers.wait_http(server, path, run.ca)
+
+
+def _postgres(run: Run, dev: instance.Instance, stack: contextlib.ExitStack) -> Settings | None:
+    """The PostgreSQL instance's settings; None (and a note) if the server is not there."""
+    try:
+        return stack.enter_context(instance.postgres(dev, run.work, run.args.pg_url))
+    except sa.exc.OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        run.notes.append(f"postgres: not measured, no PostgreSQL server ({reason}; make services)")
+        return None
+
+
+def _keep(run: Run, stack: contextlib.ExitStack, server: servers.Server) -> servers.Server:
+    run.servers[server.name] = server
+    stack.callback(servers.stop, server)
+    return server
+
+
+def start_bare(
+    run: Run, answer: httpx.Response, dev: instance.Instance, stack: contextlib.ExitStack
+) -> None:
+    answer_file = run.work / "curp-answer.json"
+    answer_file.write_text(
+        json.dumps(
+            {
+                "status": answer.status_code,
+                "headers": dict(answer.headers.items()),
+                "body": base64.b64encode(answer.content).decode(),
+            }
+        )
+    )
+    cert, key = pki.PkiDir(dev.pki_dir).gateway("tls")
+    port = free_port()
+    argv = ["-m", "loadtests.bench.bare_app", str(answer_file), str(port), str(cert), str(key)]
+    bare = servers.start(scenarios.BARE, argv, cpu=servers.SERVER_CPU, port=port, work=run.work)
+    _keep(run, stack, bare)
+    servers.wait_http(bare, "/", run.ca)
+
+
+# --- probing and pools -----------------------------------------------------------------------
+
+
+def probe(run: Run, case: Case, http: httpx.Client) -> httpx.Response | None:
+    """Send one signed request of the case; None (and a note) if it is not answered as
+    expected, so that a broken case is reported instead of measured."""
+    assert case.template is not None
+    server = run.servers[case.server]
+    signed = sign(case.template, str(run.pki_dir), server.url, 0, 1)[0]
+    response = http.request(
+        signed.method, server.url + signed.path, headers=signed.headers, content=signed.body
+    )
+    if response.status_code != case.expected:
+        run.unanswered.append(case.name)
+        run.notes.append(
+            f"{case.name}: not measured, the probe got {response.status_code} "
+            f"(expected {case.expected}): {response.text[:200]}"
+        )
+        return None
+    return response
+
+
+def static_pool(run: Run, case: Case, dev: instance.Instance) -> Path:
+    """A baseline's fixed pool (replayed in a cycle)."""
+    if case.server not in run.static_pools:
+        server = run.servers[case.server]
+        if case.server == scenarios.BARE:
+            requests = [scenarios.get("/", server.authority)]
+        else:
+            calls = scenarios.source_calls(dev.subjects.curps)
+            requests = [scenarios.post("/v1/call", server.authority, c) for c in calls]
+        run.static_pools[case.server] = wrk.write_pool(requests, run.work / f"{case.server}.pool")
+    return run.static_pools[case.server]
+
+
+def signed_pool(run: Run, case: Case, count: int) -> Path:
+    """``count`` fresh signed requests of the case (signed now: ``created`` must be recent)."""
+    assert case.template is not None
+    started = time.perf_counter()
+    [requests] = run.signer.pools([(case.template, run.servers[case.server].url, count)])
+    run.signing_seconds += time.perf_counter() - started
+    return wrk.write_pool(requests, run.work / f"{case.name}.pool")
+
+
+def pool_size(run: Run, case: Case, seconds: float) -> int:
+    """Requests for a round: the expected rate × duration × headroom, plus what is in flight."""
+    estimate = run.rates[case.name] * seconds * run.args.headroom
+    return min(run.args.max_pool, math.ceil(estimate) + 2 * case.connections + 20)
+
+
+# --- rounds ----------------------------------------------------------------------------------
+
+
+def gateway_reading(run: Run, server: servers.Server) -> metrics.Reading:
+    if server.metrics is None:
+        context = ssl.create_default_context(cafile=str(run.ca))
+        server.metrics = httpx.Client(verify=context, timeout=10)
+    return metrics.parse(server.metrics.get(server.url + "/metrics").text)
+
+
+def settled_cpu(pid: int, timeout: float = 3.0) -> float:
+    """The server's CPU seconds once it has finished what was in flight when wrk stopped
+    (two readings 50 ms apart agree), so that no request's work spills past the window."""
+    deadline = time.monotonic() + timeout
+    last = procstat.tree_cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = procstat.tree_cpu_seconds(pid)
+        if now == last:
+            break
+        last = now
+    return last
+
+
+def measure(run: Run, case: Case, pool: Path, seconds: float) -> stats.Round:
+    """One wrk run of the case with the server's CPU and ledger batches around it.
+
+    A gateway's CPU is divided by the exchanges it counted (those wrk left in flight at the
+    end included, since their work is in the window); a baseline's by wrk's responses."""
+    server = run.servers[case.server]
+    before = gateway_reading(run, server) if case.ledgered else None
+    cpu = procstat.tree_cpu_seconds(server.pid)
+    result = wrk.run(
+        server.url,
+        pool,
+        seconds=seconds,
+        connections=case.connections,
+        cycle=case.template is None,
+    )
+    cpu = settled_cpu(server.pid) - cpu
+    handled, batch = result.requests, None
+    if before is not None:
+        delta = gateway_reading(run, server) - before
+        handled, batch = int(delta.exchanges), delta.mean_batch
+    return stats.Round(
+        rps=result.rps,
+        p50=result.p50,
+        p95=result.p95,
+        p99=result.p99,
+        requests=result.requests,
+        errors=result.unexpected(case.expected),
+        cpu_us=stats.cpu_per_request(cpu, handled),
+        batch=batch,
+        dry=result.dry,
+    )
+
+
+def warm_up(run: Run, case: Case, dev: instance.Instance) -> None:
+    """A short round whose result only sizes the case's pools: the higher of the rate it
+    reached and what one core could do at the CPU per request it measured (the rate a round
+    may reach if the machine is quieter; the warm-up pool may have run dry)."""
+    if case.template is None:
+        pool = static_pool(run, case, dev)
+    else:
+        pool = signed_pool(run, case, run.args.warmup_requests)
+    result = measure(run, case, pool, run.args.warmup)
+    capacity = 1e6 / result.cpu_us if result.cpu_us else 0.0
+    run.rates[case.name] = max(capacity, result.rps, 1.0)
+
+
+def measured_round(run: Run, case: Case, dev: instance.Instance) -> None:
+    if case.template is None:
+        pool = static_pool(run, case, dev)
+    else:
+        pool = signed_pool(run, case, pool_size(run, case, run.args.seconds))
+    result = measure(run, case, pool, run.args.seconds)
+    if result.dry:  # the next round of this case gets a bigger pool
+        run.rates[case.name] *= 2
+    run.rounds.setdefault(case.name, []).append(result)
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def execute(run: Run, dev: instance.Instance, cases: list[Case], started: float) -> None:
+    for case in cases:
+        warm_up(run, case, dev)
+    for number in range(run.args.rounds):
+        order = cases[number % len(cases) :] + cases[: number % len(cases)]
+        for case in order:
+            if time.monotonic() - started + run.args.seconds > run.args.budget:
+                run.notes.append(f"stopped after {number} full rounds: --budget reached")
+                return
+            measured_round(run, case, dev)
+
+
+def prepare(run: Run, dev: instance.Instance, stack: contextlib.ExitStack) -> list[Case]:
+    """Start the servers and probe every exchange case; the cases that can be measured.
+
+    The ``curp`` probe always runs: its answer is what the bare baseline returns."""
+    catalogue_cases = scenarios.cases(dev.subjects, run.args.connections)
+    start_servers(run, dev, stack)
+    http = stack.enter_context(
+        httpx.Client(verify=ssl.create_default_context(cafile=str(run.ca)), timeout=30)
+    )
+    answer = probe(run, catalogue_cases["curp"], http)
+    if answer is None:
+        raise servers.ServerError(f"the gateway does not answer a CURP exchange: {run.notes}")
+    if "bare" in run.args.cases:
+        start_bare(run, answer, dev, stack)
+    usable = []
+    for name in run.args.cases:
+        case = catalogue_cases[name]
+        if case.server not in run.servers:
+            continue  # its server could not be set up; a note says why
+        if case.template is None or name == "curp" or probe(run, case, http) is not None:
+            usable.append(case)
+    return usable
+
+
+def document(run: Run, cases: list[Case], summaries: dict[str, stats.Summary]) -> dict[str, Any]:
+    return {
+        "command": reproduce(),
+        "machine": run.machine,
+        "options": {k: str(v) for k, v in vars(run.args).items()},
+        "cases": {
+            case.name: {
+                "title": case.title,
+                "connections": case.connections,
+                "summary": summaries[case.name].to_json(),
+                "rounds": [vars(r) for r in run.rounds.get(case.name, [])],
+            }
+            for case in cases
+            if case.name in summaries
+        },
+        "notes": run.notes,
+    }
+
+
+def reproduce() -> str:
+    return "PYTHONPATH=. .venv/bin/python -m loadtests.bench " + shlex.join(sys.argv[1:])
+
+
+def print_report(run: Run, cases: list[Case], seconds: float) -> dict[str, stats.Summary]:
+    summaries = {n: stats.summarise(r) for n, r in run.rounds.items() if r}
+    machine = run.machine
+    load = ", ".join(f"{x:.2f}" for x in machine["loadavg"])
+    print(
+        f"\nEnlace bench: {machine['cpu']}, {machine['nproc']} CPUs, load average at start "
+        f"{load}; server on CPU {servers.SERVER_CPU}, wrk on CPU {servers.HELPER_CPU}; "
+        f"{run.args.rounds} rounds × {run.args.seconds:g} s, medians; HTTPS; shared machine"
+    )
+    print(report.table(cases, summaries))
+    for line in (
+        report.added_latency(summaries),
+        "errors: other statuses than expected + socket errors; * = a pool ran dry in a round",
+        "batch: mean ledger entries per commit; (a) bare Starlette, (b) RENAPO's service direct",
+        *run.notes,
+        f"setup took {run.setup_seconds:.0f} s, pre-signing {run.signing_seconds:.0f} s, "
+        f"the whole run {seconds:.0f} s",
+        f"reproduce: {reproduce()}",
+    ):
+        if line:
+            print(line)
+    return summaries
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = options(argv)
+    check_tools()
+    machine, ocsp_port = report.machine(), free_port()
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="enlace-bench-"))
+    try:
+        dev = instance.create(
+            work, citizens=args.citizens, ocsp_url=f"http://127.0.0.1:{ocsp_port}/"
+        )
+        run = Run(args, work, Signer(dev.pki_dir), dev.pki_dir, ocsp_port, machine)
+        with contextlib.ExitStack() as stack:
+            stack.callback(run.signer.close)
+            cases = prepare(run, dev, stack)
+            run.setup_seconds = time.monotonic() - started
+            execute(run, dev, cases, started)
+        summaries = print_report(run, cases, time.monotonic() - started)
+        if args.json:
+            report.write_json(args.json, document(run, cases, summaries))
+        return 1 if run.unanswered or any(s.errors for s in summaries.values()) else 0
+    except (servers.ServerError, wrk.WrkError, subprocess.SubprocessError) as exc:
+        print(f"bench failed: {exc}\n(logs in {work})", file=sys.stderr)
+        args.keep = True
+        return 2
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,81 @@
+"""One round's figures, the medians over a case's rounds, and ratios to the baselines."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one wrk run against one server measured."""
+
+    rps: float
+    p50: float
+    p95: float
+    p99: float
+    requests: int
+    errors: int
+    cpu_us: float | None  # server CPU per completed request, µs
+    batch: float | None  # mean ledger entries per commit in this round
+    dry: bool
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Medians over a case's rounds; errors summed; dry if any round ran out of requests."""
+
+    rounds: int
+    rps: float
+    p50: float
+    p95: float
+    p99: float
+    errors: int
+    cpu_us: float | None
+    batch: float | None
+    dry: bool
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def median(values: list[float]) -> float | None:
+    """The median, or None for no values."""
+    return statistics.median(values) if values else None
+
+
+def cpu_per_request(cpu_seconds: float, requests: int) -> float | None:
+    """Microseconds of CPU per request; None when nothing completed."""
+    return cpu_seconds * 1e6 / requests if requests else None
+
+
+def summarise(rounds: list[Round]) -> Summary:
+    def med(name: str) -> float:
+        value = median([getattr(r, name) for r in rounds])
+        return 0.0 if value is None else value
+
+    def med_optional(name: str) -> float | None:
+        return median([getattr(r, name) for r in rounds if getattr(r, name) is not None])
+
+    return Summary(
+        rounds=len(rounds),
+        rps=med("rps"),
+        p50=med("p50"),
+        p95=med("p95"),
+        p99=med("p99"),
+        errors=sum(r.errors for r in rounds),
+        cpu_us=med_optional("cpu_us"),
+        batch=med_optional("batch"),
+        dry=any(r.dry for r in rounds),
+    )
+
+
+def cpu_ratio(baseline_us: float | None, case_us: float | None) -> float | None:
+    """Baseline CPU per request ÷ the case's: 1.0 is as lean as the baseline."""
+    if not baseline_us or not case_us:
+        return None
+    return baseline_us / case_us
+
+
+def rate_ratio(case_rps: float, baseline_rps: float) -> float | None:
+    return case_rps / baseline_rps if baseline_rps else None

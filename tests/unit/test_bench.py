@@ -1,0 +1,158 @@
+"""The pure parts of ``make bench``: /proc parsing, wrk output, medians and ratios, metrics."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from loadtests.bench import metrics, procstat, stats, wrk
+from loadtests.bench.pool import Signed, corrupt
+from loadtests.bench.scenarios import post
+
+# proc(5): pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+#          utime stime cutime cstime ...
+STAT = "4242 (python -m (x)) S 4200 4242 4242 0 -1 4194560 100 0 0 0 350 120 7 3 20 0 5 0"
+
+
+def test_parse_stat_reads_times_after_a_comm_with_spaces_and_parentheses() -> None:
+    stat = procstat.parse_stat(STAT)
+    assert (stat.pid, stat.ppid) == (4242, 4200)
+    assert (stat.utime, stat.stime, stat.cutime, stat.cstime) == (350, 120, 7, 3)
+    assert stat.ticks == 480
+
+
+def _stat(pid: int, ppid: int, utime: int) -> str:
+    return f"{pid} (p) S {ppid} 0 0 0 -1 0 0 0 0 0 {utime} 0 0 0 20 0 1 0"
+
+
+def test_tree_cpu_counts_the_root_and_all_its_descendants_only(tmp_path: Path) -> None:
+    for pid, ppid, utime in ((10, 1, 100), (11, 10, 50), (12, 11, 25), (20, 1, 999)):
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "stat").write_text(_stat(pid, ppid, utime))
+    (tmp_path / "self").mkdir()  # not a process directory
+    assert procstat.tree_cpu_seconds(10, tmp_path) == pytest.approx(175 / procstat.CLOCK_TICKS)
+    assert procstat.tree_cpu_seconds(12, tmp_path) == pytest.approx(25 / procstat.CLOCK_TICKS)
+    assert procstat.tree_cpu_seconds(99, tmp_path) == 0
+
+
+WRK_OUTPUT = """Running 3s test @ https://127.0.0.1:8443
+  1 threads and 50 connections
+  Latency Distribution
+     50%  143.78ms
+  640 requests in 3.00s, 5.21MB read
+Requests/sec:    213.10
+BENCH requests 640
+BENCH duration_us 3003421
+BENCH socket_errors 2
+BENCH p50_us 143780
+BENCH p95_us 198120
+BENCH p99_us 224470
+BENCH dry false
+BENCH sent 690
+BENCH status 200 630
+BENCH status 401 8
+"""
+
+
+def test_wrk_output_is_read_from_the_bench_lines() -> None:
+    result = wrk.parse(WRK_OUTPUT)
+    assert result.requests == 640
+    assert result.rps == pytest.approx(640 / 3.003421)
+    assert (result.p50, result.p95, result.p99) == (143.78, 198.12, 224.47)
+    assert not result.dry
+    assert result.statuses == {200: 630, 401: 8}
+    assert result.unexpected(200) == 8 + 2
+    assert result.unexpected(401) == 630 + 2
+
+
+def test_wrk_output_without_a_result_is_an_error() -> None:
+    with pytest.raises(wrk.WrkError):
+        wrk.parse("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+def test_a_dry_pool_is_reported() -> None:
+    assert wrk.parse(WRK_OUTPUT.replace("dry false", "dry true")).dry
+
+
+def test_the_pool_file_separates_requests_with_nul_and_refuses_one_inside(tmp_path: Path) -> None:
+    path = wrk.write_pool(
+        [b"GET / HTTP/1.1\r\n\r\n", b"POST /x HTTP/1.1\r\n\r\n{}"], tmp_path / "p"
+    )
+    assert path.read_bytes().split(b"\0") == [
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"POST /x HTTP/1.1\r\n\r\n{}",
+    ]
+    with pytest.raises(ValueError):
+        wrk.write_pool([b"a\0b"], tmp_path / "q")
+
+
+def test_the_wrk_command_pins_one_thread_and_bounds_the_time(tmp_path: Path) -> None:
+    cmd = wrk.command("https://h:1", tmp_path / "p", seconds=3, connections=50, cycle=False)
+    assert cmd[:4] == ["taskset", "-c", "0", "wrk"]
+    assert "-t1" in cmd and "-c50" in cmd and "-d3s" in cmd
+    assert cmd[-2:] == [str(tmp_path / "p"), "once"]
+
+
+def _round(rps: float, cpu: float | None, errors: int = 0, dry: bool = False) -> stats.Round:
+    return stats.Round(rps, 1.0, 2.0, 3.0, 100, errors, cpu, None, dry)
+
+
+def test_summary_takes_medians_sums_errors_and_flags_a_dry_round() -> None:
+    summary = stats.summarise(
+        [_round(100, 900), _round(300, 1100, errors=1), _round(200, None, dry=True)]
+    )
+    assert summary.rps == 200
+    assert summary.cpu_us == 1000  # rounds without a CPU figure are left out
+    assert summary.batch is None
+    assert summary.errors == 1
+    assert summary.dry
+
+
+def test_ratios() -> None:
+    assert stats.cpu_ratio(75.0, 3000.0) == pytest.approx(0.025)
+    assert stats.cpu_ratio(None, 3000.0) is None
+    assert stats.cpu_ratio(75.0, None) is None
+    assert stats.rate_ratio(250.0, 12500.0) == pytest.approx(0.02)
+    assert stats.rate_ratio(250.0, 0.0) is None
+    assert stats.cpu_per_request(0.5, 1000) == pytest.approx(500.0)
+    assert stats.cpu_per_request(0.5, 0) is None
+
+
+METRICS = """# HELP enlace_exchanges_total Exchanges by outcome
+# TYPE enlace_exchanges_total counter
+enlace_exchanges_total{outcome="allowed"} 120.0
+enlace_exchanges_total{outcome="denied"} 30.0
+enlace_ledger_batch_entries_bucket{le="1.0"} 20.0
+enlace_ledger_batch_entries_count 60.0
+enlace_ledger_batch_entries_sum 150.0
+"""
+
+
+def test_gateway_metrics_give_exchanges_and_the_mean_batch_between_readings() -> None:
+    before = metrics.parse("")
+    after = metrics.parse(METRICS)
+    delta = after - before
+    assert delta.exchanges == 150
+    assert delta.mean_batch == pytest.approx(2.5)
+    assert (after - after).mean_batch is None
+
+
+def test_a_corrupted_signature_stays_well_formed_but_differs() -> None:
+    value = base64.b64encode(bytes(range(64))).decode()
+    headers = {"Signature": f"enlace=:{value}:"}
+    corrupt(headers)
+    label, _, corrupted = headers["Signature"].partition("=:")
+    raw = base64.b64decode(corrupted.rstrip(":"))
+    assert label == "enlace" and len(raw) == 64
+    assert raw[0] == 0xFF and raw[1:] == bytes(range(1, 64))
+
+
+def test_raw_requests_carry_host_and_the_body_length() -> None:
+    signed = Signed("POST", "/r1/x", {"Content-Type": "application/json"}, b'{"a":1}')
+    assert signed.raw("127.0.0.1:8443") == (
+        b"POST /r1/x HTTP/1.1\r\nHost: 127.0.0.1:8443\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 7\r\n\r\n{"a":1}'
+    )
+    assert post("/v1/call", "h:1", b"{}").endswith(b"Content-Length: 2\r\n\r\n{}")
