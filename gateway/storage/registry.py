@@ -275,7 +275,9 @@ def add_member(
                 member_id=str(member), name=name, contact=contact, created_at=_now()
             )
         )
-        tx.record("member.add", str(member), {"name": name, "contact": contact})
+        tx.record(
+            "member.add", str(member), {"name": name} | ({"contact": contact} if contact else {})
+        )
         for client in clients:
             _insert_subsystem(tx, client)
         for kid, cert in zip(kids, certificates, strict=True):
