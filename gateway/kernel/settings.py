@@ -56,6 +56,23 @@ class Settings(BaseSettings):
         "sqlite:///var/enlace.db",
         "SQLAlchemy URL; `postgresql://user@host/db` selects PostgreSQL (psycopg 3)",
     )
+    db_connect_timeout: int = _setting(
+        10, "PostgreSQL: seconds to establish a connection before giving up", gt=0
+    )
+    db_statement_timeout: float = _setting(
+        30.0, "PostgreSQL: seconds a statement may run before the server cancels it", gt=0
+    )
+    db_keepalive: int = _setting(
+        15,
+        "PostgreSQL: seconds of silence before a TCP keepalive probe; a link dead for about "
+        "three times this is dropped instead of blocking the writer",
+        gt=0,
+    )
+    allow_unsafe_db: bool = _setting(
+        False,
+        "start even if PostgreSQL has `fsync` or `synchronous_commit` off "
+        "(acknowledged exchanges could be lost on a crash)",
+    )
     pki_dir: Path = _setting(
         Path("certs"), "the PKI directory (`gateway/kernel/pki.py` documents its layout)"
     )

@@ -21,7 +21,7 @@ from gateway.kernel.sources import Source
 from gateway.server.metrics import Metrics
 from gateway.server.sources import build_source
 from gateway.storage import registry
-from gateway.storage.db import Database, open_database
+from gateway.storage.db import Database, check_durable, open_database
 from gateway.storage.ledger import publisher
 from gateway.storage.ledger.sequencer import LedgerWriter
 
@@ -33,7 +33,8 @@ class Gateway:
 
     def __init__(self, settings: Settings, db: Database | None = None) -> None:
         self.settings = settings
-        self.db = db or open_database(settings.database_url)
+        self.db = db or open_database(settings.database_url, settings)
+        check_durable(self.db, allow_unsafe=settings.allow_unsafe_db)
         self.pki = pki.PkiDir(settings.pki_dir)
         self.ca = pki.load_cert(self.pki.ca_cert)
         self.issued = pki.IssuedChecker(self.ca)

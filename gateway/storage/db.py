@@ -5,6 +5,11 @@ picks either. SQLite runs in WAL mode with ``synchronous=FULL`` (a commit is dur
 returns; group commit in the ledger writer keeps that cheap) and every write transaction
 starts with ``BEGIN IMMEDIATE`` so that two writers (the gateway and an admin CLI) queue on
 the lock instead of failing to upgrade a read lock.
+
+PostgreSQL connections carry a connect time-out, a statement time-out and TCP keepalive (with a
+TCP user time-out), so that a silently dropped link fails in seconds instead of blocking the
+single ledger writer for the kernel's quarter of an hour; ``check_durable`` refuses a server
+that acknowledges commits it has not made durable (``fsync`` or ``synchronous_commit`` off).
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
+
+from gateway.kernel.errors import CodedError
+from gateway.kernel.settings import Settings
 
 metadata = sa.MetaData()
 
@@ -215,15 +223,59 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def open_database(url: str) -> Database:
+class UnsafeDatabase(CodedError):
+    """PostgreSQL would acknowledge commits that a crash can undo."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("db.unsafe", message)
+
+
+def pg_connect_args(settings: Settings) -> dict[str, object]:
+    """libpq's time-outs and keepalive for every PostgreSQL connection (psycopg 3)."""
+    idle = settings.db_keepalive
+    return {
+        "connect_timeout": settings.db_connect_timeout,
+        "keepalives": 1,
+        "keepalives_idle": idle,
+        "keepalives_interval": max(1, idle // 3),
+        "keepalives_count": 3,
+        # Unacknowledged data (a write into a dead link) fails too, not only an idle link.
+        "tcp_user_timeout": idle * 3 * 1000,
+        "options": f"-c statement_timeout={round(settings.db_statement_timeout * 1000)}",
+    }
+
+
+def open_database(url: str, settings: Settings | None = None) -> Database:
+    """The engines for ``url``; PostgreSQL's time-outs come from ``settings`` (else defaults)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         return Database(url, _sqlite_engine(url, True), _sqlite_engine(url, False))
-    engine = sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = sa.create_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args=pg_connect_args(settings or Settings()),
+    )
     return Database(url, engine, engine)
+
+
+def check_durable(db: Database, *, allow_unsafe: bool = False) -> None:
+    """Refuse a PostgreSQL server with ``fsync`` or ``synchronous_commit`` off (SQLite's
+    durability is set by this module) unless ``allow_unsafe`` (``ENLACE_ALLOW_UNSAFE_DB=1``)."""
+    if db.is_sqlite or allow_unsafe:
+        return
+    with db.read.connect() as conn:
+        fsync = conn.exec_driver_sql("SHOW fsync").scalar_one()
+        synchronous = conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
+    if fsync != "on" or synchronous == "off":
+        raise UnsafeDatabase(
+            f"PostgreSQL has fsync={fsync}, synchronous_commit={synchronous}: turn both on, "
+            "or set ENLACE_ALLOW_UNSAFE_DB=1 to accept losing acknowledged exchanges on a crash"
+        )
 
 
 def alembic_config(url: str) -> Config:
@@ -237,5 +289,8 @@ def upgrade(db: Database) -> None:
     """Bring the schema to the newest migration (idempotent)."""
     cfg = alembic_config(db.url)
     with db.write.begin() as conn:
+        if not db.is_sqlite:
+            # A migration may rewrite a large table: no statement time-out for it.
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
