@@ -249,8 +249,15 @@ class CodedError(Exception):
 class EnlaceError(CodedError):
     """A refusal or failure of the exchange protocol (``Client.*``, ``Server.*``, ``Source.*``).
 
-    ``str()`` is ``code: message``: the code is what logs and tests look for.
+    ``str()`` is ``code: message``: the code is what logs and tests look for. ``retry_after``
+    (seconds) is sent as ``Retry-After`` with a refusal that asking later may overcome.
     """
+
+    def __init__(
+        self, code: str, message: str | None = None, *, retry_after: int | None = None
+    ) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

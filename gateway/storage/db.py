@@ -63,6 +63,17 @@ subsystems = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# A client subsystem's own rate and concurrency limits; a null column, or no row: the default.
+client_limits = sa.Table(
+    "client_limits",
+    metadata,
+    sa.Column("client_id", sa.String(270), sa.ForeignKey("subsystems.client_id"), primary_key=True),
+    sa.Column("rate", sa.Float),  # requests a second
+    sa.Column("burst", sa.Integer),
+    sa.Column("concurrency", sa.Integer),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 certificates = sa.Table(
     "certificates",
     metadata,
