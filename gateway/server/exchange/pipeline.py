@@ -62,7 +62,7 @@ async def _run(gw: Gateway, inbound: Inbound, ex: Exchange) -> sign.Signed:
     if failure is None:
         payload = {"exchange_id": exchange_id, "service": ex.service, "evidence": token}
         return await _respond(gw, ex, exchange_id, 200, None, dump(payload))
-    if not ex.client_verified:
+    if not ex.client_verified and failure.code.startswith("Client."):
         wait = gw.unsigned.suppressed(inbound.peer, time.monotonic())
         if wait:
             flood = EnlaceError(
