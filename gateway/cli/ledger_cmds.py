@@ -53,6 +53,11 @@ def describe_entry(index: int, entry: dict[str, Any]) -> str:
             f"#{index:<5} {entry['recorded_at']}  admin     {entry['action']:<18} "
             f"{entry['target']}  by {entry['actor']}"
         )
+    if entry.get("kind") == "flood":
+        return (
+            f"#{index:<5} {entry['recorded_at']}  flood     {entry['error']:<18} "
+            f"{entry['count']} unverified requests from {entry['address']} since {entry['since']}"
+        )
     subject = (entry.get("subjects") or ["-"])[0][:12]
     if entry.get("kind") == "citizen":
         return f"#{index:<5} {entry['recorded_at']}  citizen   {entry['action']:<18} {subject}…"

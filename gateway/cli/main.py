@@ -34,6 +34,7 @@ from gateway.cli.ledger_cmds import ledger_app
 from gateway.cli.pki_cmds import pki_app
 from gateway.cli.registry_cmds import (
     acl_app,
+    client_app,
     db_app,
     legal_basis_app,
     member_app,
@@ -55,6 +56,7 @@ for sub, name in (
     (pki_app, "pki"),
     (db_app, "db"),
     (member_app, "member"),
+    (client_app, "client"),
     (source_app, "source"),
     (service_app, "service"),
     (acl_app, "acl"),

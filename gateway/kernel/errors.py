@@ -67,6 +67,7 @@ _EXCHANGE = [
     ErrorKind("Client.LegalBasisNotGranted", 403, "The grant does not cover this legal basis"),
     ErrorKind("Client.UnknownService", 404, "The service is not registered"),
     ErrorKind("Client.MethodNotAllowed", 405, "The service does not accept this method"),
+    ErrorKind("Client.RateLimited", 429, "The client exceeds its request rate or concurrency"),
     ErrorKind("Source.NotFound", 404, "The trusted source holds no record for the query"),
     ErrorKind("Source.InvalidQuery", 400, "The trusted source rejected the query"),
     ErrorKind("Server.LedgerUnavailable", 503, "The audit ledger could not record the exchange"),
@@ -75,6 +76,7 @@ _EXCHANGE = [
     ErrorKind("Server.SourceError", 502, "The trusted source answered with an error or garbage"),
     ErrorKind("Server.RegistryUnavailable", 503, "The gateway cannot confirm the registry"),
     ErrorKind("Server.InternalError", 500, "The gateway failed unexpectedly"),
+    ErrorKind("Server.Overloaded", 503, "The gateway is serving all the requests it can"),
 ]
 
 # What a source service answers the gateway when it cannot answer at all (docs/protocol.md §6).
@@ -173,6 +175,7 @@ _OFFLINE = _kinds(
     ("evidence.untrusted_signer", "The evidence's signer is not trusted"),
     ("evidence.wrong_signer", "The evidence is not signed by the service's provider"),
     ("config.invalid", "A setting has a value the gateway cannot use"),
+    ("db.unsafe", "The database does not make commits durable"),
     ("schemas.invalid", "The schema catalogue is broken"),
     ("dataset.missing", "No dataset file"),
     ("dataset.format", "Not an Enlace dataset file"),
@@ -191,6 +194,7 @@ _OFFLINE = _kinds(
     ("registry.bad_source", "The source's registration is incomplete or wrong"),
     ("registry.bad_service", "The service's registration is wrong"),
     ("registry.bad_grant", "The grant is incomplete or malformed"),
+    ("registry.bad_limit", "The client limit is not a positive number"),
     ("registry.unknown_title", "The purpose or legal basis is not registered"),
     ("registry.bad_title", "The title, link or contact route cannot be registered"),
     ("registry.bad_member", "The member's registration is wrong"),
@@ -262,8 +266,15 @@ class CodedError(Exception):
 class EnlaceError(CodedError):
     """A refusal or failure of the exchange protocol (``Client.*``, ``Server.*``, ``Source.*``).
 
-    ``str()`` is ``code: message``: the code is what logs and tests look for.
+    ``str()`` is ``code: message``: the code is what logs and tests look for. ``retry_after``
+    (seconds) is sent as ``Retry-After`` with a refusal that asking later may overcome.
     """
+
+    def __init__(
+        self, code: str, message: str | None = None, *, retry_after: int | None = None
+    ) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

@@ -18,10 +18,11 @@ from gateway.kernel.ledger import record
 from gateway.kernel.protocol import replay, signing
 from gateway.kernel.settings import Settings
 from gateway.kernel.sources import Source
+from gateway.server import limits
 from gateway.server.metrics import Metrics
 from gateway.server.sources import build_source
 from gateway.storage import registry
-from gateway.storage.db import Database, open_database
+from gateway.storage.db import Database, check_durable, open_database
 from gateway.storage.ledger import publisher
 from gateway.storage.ledger.sequencer import LedgerWriter
 
@@ -33,7 +34,8 @@ class Gateway:
 
     def __init__(self, settings: Settings, db: Database | None = None) -> None:
         self.settings = settings
-        self.db = db or open_database(settings.database_url)
+        self.db = db or open_database(settings.database_url, settings)
+        check_durable(self.db, allow_unsafe=settings.allow_unsafe_db)
         self.pki = pki.PkiDir(settings.pki_dir)
         self.ca = pki.load_cert(self.pki.ca_cert)
         self.issued = pki.IssuedChecker(self.ca)
@@ -50,6 +52,12 @@ class Gateway:
             on_commit=lambda batch: self.metrics.ledger_batch.observe(len(batch)),
         )
         self.contracts = schemas.catalogue(settings.schema_dir)  # validators built once
+        self.inflight = limits.InFlight(settings.max_inflight)
+        self.client_limits = limits.ClientLimiter(
+            limits.Limit(settings.client_rate, settings.client_burst, settings.client_concurrency)
+        )
+        self.unsigned = limits.UnsignedFloods(settings.unsigned_per_minute, settings.unsigned_burst)
+        self._floods_since = record.timestamp()
         self.replay = replay.ReplayCache(signing.MAX_AGE_SECONDS + signing.MAX_SKEW_SECONDS + 5)
         with self.db.read.connect() as conn:
             self.snapshot = registry.load(conn)
@@ -58,6 +66,7 @@ class Gateway:
         self._retiring: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
+        self._flood_recorder: asyncio.Task[None] | None = None
 
     def pseudonym(self, curp: str) -> str:
         return record.pseudonym(self._pseudonym_key, curp)
@@ -114,13 +123,15 @@ class Gateway:
         self.writer.start()
         self._poller = asyncio.create_task(self._poll_registry())
         self._checkpointer = asyncio.create_task(self._sign_checkpoints())
+        self._flood_recorder = asyncio.create_task(self._record_floods())
 
     async def stop(self) -> None:
-        for task in (self._poller, self._checkpointer):
+        for task in (self._poller, self._checkpointer, self._flood_recorder):
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self.record_floods()
         await self._close_sources()
         await asyncio.to_thread(self.writer.stop)
         await asyncio.to_thread(self._sign_checkpoint_logged)  # cover every receipt handed out
@@ -143,6 +154,23 @@ class Gateway:
         while True:
             await asyncio.to_thread(self._sign_checkpoint_logged)
             await asyncio.sleep(self.settings.checkpoint_interval)
+
+    async def record_floods(self) -> int:
+        """Ledger one entry per address whose unverified requests went unrecorded since the
+        last time, with their count; how many entries that made."""
+        since, self._floods_since = self._floods_since, record.timestamp()
+        counts = self.unsigned.drain()
+        for address, count in sorted(counts.items()):
+            try:
+                await self.writer.append(record.flood(address, count, since))
+            except Exception as exc:  # keep serving; the count is lost, the log says so
+                log.error("flood not recorded", extra={"count": count, "error": type(exc).__name__})
+        return len(counts)
+
+    async def _record_floods(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.unsigned_flood_interval)
+            await self.record_floods()
 
     def registry_stale(self) -> bool:
         """True when the registry has not been confirmed for ``registry_max_age`` seconds."""

@@ -166,3 +166,18 @@ def citizen_login(subject: str, session: str) -> dict[str, Any]:
         "outcome": "allowed",
         "session": session,
     }
+
+
+def flood(address: str, count: int, since: str) -> dict[str, Any]:
+    """``count`` requests from ``address`` (IPv6: its /64) whose signature did not verify and
+    that were refused ``Client.RateLimited`` since ``since`` without an entry each."""
+    return {
+        "v": VERSION,
+        "kind": "flood",
+        "recorded_at": timestamp(),
+        "since": since,
+        "address": address,
+        "count": count,
+        "outcome": "refused",
+        "error": "Client.RateLimited",
+    }

@@ -18,6 +18,7 @@ is ledgered, signed or not: a value must be known clean before it is noted at al
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable, Collection
@@ -59,11 +60,20 @@ def check_sizes(headers: HeaderMap) -> None:
         raise EnlaceError("Client.BadRequest", f"headers exceed {MAX_HEADERS_TOTAL} bytes")
 
 
-async def read(inbound: Inbound, ex: Exchange, *, max_body: int) -> None:
-    """Check the header size, then read the body (bounded) into the exchange."""
+async def read(
+    inbound: Inbound, ex: Exchange, *, max_body: int, timeout: float | None = None
+) -> None:
+    """Check the header size, then read the body (bounded in size and, given ``timeout``, in
+    seconds: a body trickled in must not hold the exchange open) into the exchange."""
     check_sizes(inbound.headers)
     declared = inbound.headers.get("content-length")
-    ex.request_body = await read_limited(declared, inbound.body, max_body)
+    try:
+        async with asyncio.timeout(timeout):
+            ex.request_body = await read_limited(declared, inbound.body, max_body)
+    except TimeoutError:
+        raise EnlaceError(
+            "Client.BadRequest", f"the body did not arrive within {timeout:g} s"
+        ) from None
 
 
 def target_uri(inbound: Inbound, public_url: str | None) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gateway.kernel.durable import replace_durably
 from gateway.kernel.ledger import checkpoint, merkle
 from gateway.storage.db import ledger_checkpoints
 from gateway.storage.ledger import driver
@@ -150,9 +150,8 @@ def _keep(stored: StoredCheckpoint, signer: checkpoint.NoteSigner, last_file: Pa
     if current is not None and _anchor(current, signer, str(last_file)).size >= stored.size:
         return
     body = checkpoint.Checkpoint(signer.name, stored.size, stored.root).body()
-    temporary = last_file.with_name(f"{last_file.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(checkpoint.sign_note(body, [signer]))  # Ed25519: same bytes
-    os.replace(temporary, last_file)
+    # Durably: a head lost to a crash would let a rolled-back database pass as extending it.
+    replace_durably(last_file, checkpoint.sign_note(body, [signer]))  # Ed25519: same bytes
 
 
 def sign_checkpoint_kept(
