@@ -13,7 +13,9 @@ transaction and commits once, then wakes every waiter of that batch with a singl
 callback. A commit is durable when it returns (SQLite ``synchronous=FULL``, PostgreSQL
 default), so an entry is acknowledged only after commit: an index handed back means the entry
 is on disk. If the transaction fails, every waiter of the batch gets ``LedgerUnavailable`` and
-nothing of the batch is stored: the exchange fails closed.
+nothing of the batch is stored: the exchange fails closed. With a history guard
+(``guard.HistoryGuard``, the gateway's), a batch is appended only to a tree that extends the
+last signed head; otherwise every waiter gets ``LedgerCorrupt`` and nothing is stored.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from gateway.kernel.ledger import merkle
 from gateway.kernel.ledger import record as rec
 from gateway.storage.db import Database
 from gateway.storage.ledger import driver
-from gateway.storage.ledger.errors import LedgerUnavailable
+from gateway.storage.ledger.errors import LedgerCorrupt, LedgerUnavailable
+from gateway.storage.ledger.guard import HistoryGuard
 
 log = logging.getLogger("enlace.ledger")
 
@@ -52,11 +55,16 @@ class Appended:
     root: bytes
 
 
-def append(conn: Connection, records: list[dict[str, Any]]) -> list[Appended]:
-    """Append records at the end of the ledger and the tree within ``conn``'s transaction."""
+def append(
+    conn: Connection, records: list[dict[str, Any]], guard: HistoryGuard | None = None
+) -> list[Appended]:
+    """Append records at the end of the ledger and the tree within ``conn``'s transaction;
+    with a ``guard``, only to a tree that extends the last signed head (``LedgerCorrupt``)."""
     if not records:
         return []
     tree = driver.locked_tree(conn)
+    if guard is not None:
+        guard.check(conn, tree)
     rows, subjects, nodes, placed = [], [], [], []
     for record in records:
         body = rec.canonical(record)
@@ -67,6 +75,8 @@ def append(conn: Connection, records: list[dict[str, Any]]) -> list[Appended]:
         nodes += [{"level": lv, "idx": i, "hash": h} for lv, i, h in tree.append(leaf)]
         placed.append((index, leaf))
     driver.store_batch(conn, rows, subjects, nodes, tree)
+    if guard is not None:
+        guard.extended(tree)
     root = tree.root()
     return [Appended(index, leaf, tree.size, root) for index, leaf in placed]
 
@@ -82,8 +92,10 @@ class LedgerWriter:
         max_pending: int = 50_000,
         commit_timeout: float = 30.0,
         on_commit: Callable[[list[Appended]], None] | None = None,
+        guard: HistoryGuard | None = None,
     ) -> None:
         self._db = db
+        self._guard = guard
         self._max_batch = max_batch
         self._commit_timeout = commit_timeout
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
@@ -140,7 +152,9 @@ class LedgerWriter:
     def _commit(self, batch: list[_Waiter]) -> None:
         try:
             with self._db.write.begin() as conn:
-                results: list[Any] = append(conn, [record for record, _, _ in batch])
+                results: list[Any] = append(conn, [record for record, _, _ in batch], self._guard)
+        except LedgerCorrupt as exc:  # the guard said why; nothing of the batch is stored
+            results = [exc] * len(batch)
         except Exception as exc:  # any failure: nothing of the batch is stored
             log.error(
                 "ledger append failed", extra={"batch": len(batch), "error": type(exc).__name__}
