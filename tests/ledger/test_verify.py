@@ -29,7 +29,7 @@ from gateway.storage.db import (
 from gateway.storage.ledger import publisher, sequencer
 from gateway.storage.ledger.errors import LedgerCorrupt
 from tests.factories import exchange_record
-from tests.ledger.helpers import checkpoint_key, exchange, fill, sign
+from tests.ledger.helpers import checkpoint_key, exchange, fill, rewrite_consistently, sign
 
 SIZE = 40
 
@@ -219,29 +219,6 @@ def test_tampered_nodes_state_checkpoints_and_subjects_are_named(ledger, vkey_fi
 
 
 # --- a consistent rewrite: only a signed head kept outside storage catches it ----------------
-
-
-def rewrite_consistently(ledger: Database, index: int) -> None:
-    """Rewrite record ``index`` with its leaf hash, every node and the state, and delete the
-    checkpoints that covered it: storage is then self-consistent."""
-    with ledger.write.begin() as conn:
-        rows = conn.execute(
-            sa.select(ledger_entries.c.idx, ledger_entries.c.body).order_by(ledger_entries.c.idx)
-        ).all()
-        forged = record.canonical({**json.loads(rows[index].body), "purpose": "fraude"})
-        tree, nodes = merkle.CompactRange(), []
-        for idx, body in rows:
-            leaf = merkle.leaf_hash(forged if idx == index else body.encode())
-            nodes += [{"level": lv, "idx": i, "hash": h} for lv, i, h in tree.append(leaf)]
-        conn.execute(
-            sa.update(ledger_entries)
-            .where(ledger_entries.c.idx == index)
-            .values(body=forged.decode(), leaf_hash=merkle.leaf_hash(forged))
-        )
-        conn.execute(sa.delete(ledger_nodes))
-        conn.execute(sa.insert(ledger_nodes), nodes)
-        conn.execute(sa.update(ledger_state).values(compact_range=tree.to_bytes()))
-        conn.execute(sa.delete(ledger_checkpoints).where(ledger_checkpoints.c.size > index))
 
 
 def trusted_note(ledger: Database, size: int, folder) -> str:  # noqa: ANN001
