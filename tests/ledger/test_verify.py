@@ -29,7 +29,14 @@ from gateway.storage.db import (
 from gateway.storage.ledger import publisher, sequencer
 from gateway.storage.ledger.errors import LedgerCorrupt
 from tests.factories import exchange_record
-from tests.ledger.helpers import checkpoint_key, exchange, fill, rewrite_consistently, sign
+from tests.ledger.helpers import (
+    checkpoint_key,
+    exchange,
+    fill,
+    rewrite_consistently,
+    sign,
+    truncate_consistently,
+)
 
 SIZE = 40
 
@@ -322,3 +329,58 @@ def test_every_disclosure_needs_its_ledger_record(ledger, vkey_file):
     status, report = verify(ledger, vkey_file)
     assert status == 1
     assert found(report) == {("unrecorded_disclosure", SIZE + 1, 1, None)}
+
+
+# --- the gateway's kept last signed checkpoint: checked by default ----------------------------
+
+
+@pytest.fixture
+def kept(database: Database, tmp_path: Path) -> tuple[Database, Path, Path]:
+    """A ledger of SIZE entries signed (and kept) at 25 and SIZE by a PKI of its own."""
+    folder = tmp_path / "pki"
+    signer, vkey = checkpoint_key(folder)
+    last = pki.PkiDir(folder).checkpoint_last
+    fill(database, 25)
+    publisher.sign_checkpoint_kept(database.write, signer, last)
+    fill(database, SIZE - 25, start=25)
+    publisher.sign_checkpoint_kept(database.write, signer, last)
+    return database, folder, vkey
+
+
+def test_default_verify_checks_the_kept_checkpoint(kept):
+    database, folder, vkey = kept
+    status, report = verify(database, vkey, "--pki-dir", str(folder))
+    assert status == 0 and report["kept_checkpoint"]["size"] == SIZE
+    result = CliRunner().invoke(
+        app, ["ledger", "verify", "--database-url", database.url, "--pki-dir", str(folder)]
+    )
+    assert result.exit_code == 0
+    assert f"checked against the kept last signed checkpoint of size {SIZE}" in result.stdout
+
+
+def test_a_consistent_rewrite_with_its_checkpoints_deleted_is_caught_by_default(kept):
+    database, folder, vkey = kept
+    rewrite_consistently(database, 5)
+    status, report = verify(database, vkey, "--pki-dir", str(folder))
+    assert status == 1
+    assert found(report) == {("checkpoint", SIZE, 1, None)}
+    status, report = verify(database, vkey, "--pki-dir", str(folder), "--no-kept")
+    assert status == 0 and report["kept_checkpoint"] is None  # storage alone cannot tell
+
+
+def test_a_truncation_with_its_checkpoints_deleted_is_caught_by_default(kept):
+    database, folder, vkey = kept
+    truncate_consistently(database, 30)
+    status, report = verify(database, vkey, "--pki-dir", str(folder))
+    assert status == 1
+    assert found(report) >= {("checkpoint", SIZE, 1, None), ("deleted", 30, SIZE - 30, None)}
+
+
+def test_trusted_checkpoints_may_be_given_several_times(ledger, vkey_file, tmp_path):
+    notes = [trusted_note(ledger, size, tmp_path) for size in (25, SIZE)]
+    given = [arg for note in notes for arg in ("--trusted-checkpoint", note)]
+    status, report = verify(ledger, vkey_file, *given)
+    assert status == 0 and report["trusted_sizes"] == [25, SIZE]
+    rewrite_consistently(ledger, 30)  # beyond the first, below the second
+    status, report = verify(ledger, vkey_file, *given)
+    assert status == 1 and found(report) == {("checkpoint", SIZE, 1, None)}
