@@ -1,5 +1,5 @@
 """The history guard: a gateway's log key signs nothing over a history its last signed head
-does not extend (docs/ledger.md §8, "Failing closed").
+does not extend (docs/ledger.md §4, "Failing closed").
 
 Owns one gateway process's verdict on its ledger: sound until the stored tree is found not to
 be an append-only extension of the last signed checkpoint (the publisher's anchor: the kept
