@@ -2,7 +2,8 @@
 
 The evidence is the source's, not the gateway's: the key is the provider member's (loaded from
 the PKI directory). The gateway uses it for sources registered with an adapter, and a source's
-own HTTPS service (``trusted_sources.server``) signs through it too.
+own HTTPS service (``trusted_sources.server``) signs through it too. The protected header and
+the key id are built once, when the source is (``evidence.EvidenceSigner``).
 """
 
 from __future__ import annotations
@@ -23,16 +24,14 @@ class _Closeable(Protocol):
 class LocalSource:
     def __init__(self, adapter: Adapter, signer: pki.KeyPair) -> None:
         self.adapter = adapter
-        self.signer = signer
+        self._evidence = evidence.EvidenceSigner(signer)
 
     async def answer(
         self, service: ServiceId, request: SourceRequest, *, exchange_id: str, client: str
     ) -> SignedAnswer:
         result = await self.adapter.call(request)
-        token = evidence.issue(
-            service, result.data, self.signer, exchange_id=exchange_id, client=client
-        )
-        return SignedAnswer(token, result.subjects, pki.keyid(self.signer.cert))
+        token = self._evidence.issue(service, result.data, exchange_id=exchange_id, client=client)
+        return SignedAnswer(token, result.subjects, self._evidence.keyid)
 
     async def aclose(self) -> None:
         if isinstance(self.adapter, _Closeable):

@@ -14,10 +14,18 @@ from gateway.kernel.settings import Settings
 from gateway.storage import db as dbm
 
 DatabaseOpt = Annotated[
-    str | None, typer.Option("--database-url", envvar="ENLACE_DATABASE_URL", help="SQLAlchemy URL.")
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="ENLACE_DATABASE_URL",
+        help="Database URL: sqlite:///PATH or postgresql://USER@HOST/DB.",
+    ),
 ]
 PkiOpt = Annotated[
-    Path | None, typer.Option("--pki-dir", envvar="ENLACE_PKI_DIR", help="PKI directory.")
+    Path | None,
+    typer.Option(
+        "--pki-dir", envvar="ENLACE_PKI_DIR", help="PKI directory (enlace pki init creates it)."
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -31,17 +39,31 @@ def settings(database_url: str | None = None, pki_dir: Path | None = None) -> Se
 
 
 def database(config: Settings) -> dbm.Database:
-    """Open the database and bring its schema up to date."""
+    """Open the database for a registry change, creating it and its schema when missing."""
     opened = dbm.open_database(config.database_url)
     dbm.upgrade(opened)
     return opened
 
 
+def existing_database(config: Settings) -> dbm.Database:
+    """Open a database that must already exist with its schema (brought up to date): reading
+    commands and ``serve`` refuse a typo'd URL instead of creating an empty database."""
+    opened = dbm.open_database(config.database_url, create=False)
+    try:
+        dbm.check_schema(opened)
+        dbm.upgrade(opened)
+    except Exception:
+        opened.dispose()
+        raise
+    return opened
+
+
 def parse(kind: Any, text: str) -> Any:
+    """An identifier argument; its wire-protocol error becomes the CLI's ``cli.bad_identifier``."""
     try:
         return kind.parse(text)
     except InvalidIdentifier as exc:
-        raise CliError(exc.code, str(exc)) from exc
+        raise CliError("cli.bad_identifier", str(exc)) from exc
 
 
 def key_values(items: list[str] | None) -> dict[str, str]:

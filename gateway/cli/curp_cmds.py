@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -14,7 +14,10 @@ curp_app = typer.Typer(help="CURP tools for support staff.", no_args_is_help=Tru
 
 
 @curp_app.command("check")
-def curp_check(curps: list[str], as_json: common.JsonOpt = False) -> None:
+def curp_check(
+    curps: Annotated[list[str], typer.Argument(help="CURPs of 18 characters, one or more.")],
+    as_json: common.JsonOpt = False,
+) -> None:
     """Validate CURPs and say which rule each one fails; exit 1 if any is invalid."""
     results: list[dict[str, Any]] = []
     for text in curps:

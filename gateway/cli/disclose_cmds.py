@@ -34,7 +34,7 @@ def ledger_disclose(
         raise common.CliError("cli.bad_option", "--client and --service go together")
     if not reason.strip():
         raise common.CliError("cli.bad_option", "--reason is required: say why")
-    db = common.database(common.settings(database_url))
+    db = common.existing_database(common.settings(database_url))
     today = dt.datetime.now(dt.UTC).date()
     try:
         with db.read.connect() as conn:

@@ -30,7 +30,7 @@ _MAX_FILE = 4 * 1024 * 1024
 
 @efirma_app.command("check")
 def efirma_check(
-    cert: Annotated[Path, typer.Argument(help="Certificate: SAT .cer (DER) or PEM.")],
+    cert: Annotated[Path, typer.Argument(help="Certificate file: a SAT .cer (DER) or PEM.")],
     signature: Annotated[
         Path | None, typer.Option(help="Signature file (raw bytes or base64 text).")
     ] = None,
@@ -68,6 +68,10 @@ def efirma_check(
     try:
         certificate = efirma.parse_certificate(_read(cert))
     except efirma.CertificateFormatError as exc:
+        if exc.code == "efirma.malformed" and not as_json:  # the wrong file: one clean line
+            raise efirma.CertificateFormatError(
+                f"{cert} is not a certificate (a SAT .cer in DER, or PEM)", code=exc.code
+            ) from None
         _refuse(cert, exc, as_json)
     signed = (_signature(_read(signature)), _read(data)) if signature and data else None
 

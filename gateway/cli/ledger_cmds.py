@@ -30,12 +30,12 @@ VkeyOpt = Annotated[
 
 @ledger_app.command("tail")
 def ledger_tail(
-    count: Annotated[int, typer.Option("-n", help="How many entries.")] = 20,
+    count: Annotated[int, typer.Option("-n", min=1, help="How many entries (at least 1).")] = 20,
     database_url: common.DatabaseOpt = None,
     as_json: common.JsonOpt = False,
 ) -> None:
     """The newest ledger entries."""
-    with common.database(common.settings(database_url)).read.connect() as conn:
+    with common.existing_database(common.settings(database_url)).read.connect() as conn:
         entries = queries.tail(conn, count)
     if as_json:
         typer.echo(
@@ -66,11 +66,20 @@ def describe_entry(index: int, entry: dict[str, Any]) -> str:
     )
 
 
+#: A key file holds one short line; anything longer is another file, never echoed.
+_MAX_KEY_TEXT = 300
+
+
 def _read_key(path: Path, what: str) -> str:
     try:
-        return path.read_text().strip()
+        text = path.read_text().strip()
     except OSError as exc:
         raise common.CliError("ledger.key", f"cannot read {what} {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        text = "\n"  # binary: refused below
+    if len(text) > _MAX_KEY_TEXT or "\n" in text:
+        raise common.CliError("ledger.key", f"{path} is not a {what} file (one line NAME+ID+KEY)")
+    return text
 
 
 def _verifier(path: Path) -> checkpoint.NoteVerifier:
@@ -80,12 +89,18 @@ def _verifier(path: Path) -> checkpoint.NoteVerifier:
         raise common.CliError("ledger.key", f"{path}: {exc}") from exc
 
 
-def _log_verifier(vkey: Path | None, pki_dir: Path | None) -> checkpoint.NoteVerifier | None:
-    """The gateway's checkpoint key: from ``--vkey``, else the PKI directory's, else None."""
+def _log_verifier(vkey: Path | None, pki_dir: Path | None) -> checkpoint.NoteVerifier:
+    """The gateway's checkpoint key: from ``--vkey``, else the PKI directory's."""
     if vkey is not None:
         return _verifier(vkey)
     default = pki.PkiDir(common.settings(pki_dir=pki_dir).pki_dir).checkpoint_vkey
-    return _verifier(default) if default.exists() else None
+    if not default.exists():
+        raise common.CliError(
+            "ledger.key",
+            f"no checkpoint verifier key at {default}: give --vkey (or --pki-dir), or "
+            "--no-signatures to verify the tree without checking checkpoint signatures",
+        )
+    return _verifier(default)
 
 
 def _snapshot_verify(
@@ -146,6 +161,13 @@ def ledger_verify(
             "(PKI_DIR/gateway/checkpoint.last), when there is one.",
         ),
     ] = True,
+    no_signatures: Annotated[
+        bool,
+        typer.Option(
+            "--no-signatures",
+            help="Do not check the checkpoints' signatures (without the key the check fails).",
+        ),
+    ] = False,
     database_url: common.DatabaseOpt = None,
     pki_dir: common.PkiOpt = None,
     as_json: common.JsonOpt = False,
@@ -158,12 +180,13 @@ def ledger_verify(
     kept last signed checkpoint (by default) and ``--trusted-checkpoint`` — catch a history
     rewritten consistently together with the checkpoints that covered it, or truncated.
     """
-    verifier = _log_verifier(vkey, pki_dir)
+    verifier = None if no_signatures else _log_verifier(vkey, pki_dir)
     last = pki.PkiDir(common.settings(pki_dir=pki_dir).pki_dir).checkpoint_last
-    kept_file = last if kept and last.exists() else None
+    # Without the key the kept note cannot be verified, so it cannot be trusted either.
+    kept_file = last if kept and verifier is not None and last.exists() else None
     paths = [*([kept_file] if kept_file else []), *(trusted_checkpoint or [])]
     trusted = [_trusted_checkpoint(path, verifier) for path in paths]
-    database = common.database(common.settings(database_url))
+    database = common.existing_database(common.settings(database_url))
     try:
         report = _snapshot_verify(database, verifier, trusted)
     finally:
@@ -181,7 +204,11 @@ def ledger_verify(
 def _print_report(
     report: audit.Report, kept: tuple[Path, int] | None, given: list[checkpoint.Checkpoint]
 ) -> None:
-    checked = "signatures checked" if report.signatures_checked else "NO KEY: signatures unchecked"
+    checked = (
+        "signatures checked"
+        if report.signatures_checked
+        else "signatures NOT checked (--no-signatures)"
+    )
     typer.echo(
         f"ledger of {report.tree_size} entries: {report.entries} records, "
         f"{report.nodes} nodes, {report.checkpoints} checkpoints ({checked})"
@@ -206,9 +233,9 @@ def ledger_checkpoint(
     database_url: common.DatabaseOpt = None,
     pki_dir: common.PkiOpt = None,
 ) -> None:
-    """Print the newest signed checkpoint (signing a new one first with ``--sign``)."""
+    """Print the newest signed checkpoint (signing a new one first with --sign)."""
     settings = common.settings(database_url, pki_dir)
-    database = common.database(settings)
+    database = common.existing_database(settings)
     head: publisher.StoredCheckpoint | None
     try:
         if sign:
@@ -238,7 +265,7 @@ def ledger_bundle(
     database_url: common.DatabaseOpt = None,
 ) -> None:
     """Export a proof bundle of entries against the newest checkpoint (docs/ledger.md §6)."""
-    database = common.database(common.settings(database_url))
+    database = common.existing_database(common.settings(database_url))
     try:
         with database.read.connect() as conn:
             head = publisher.latest_checkpoint(conn)
@@ -275,12 +302,10 @@ def ledger_check_proof(
         ]
     except checkpoint.KeyFormatError as exc:
         raise common.CliError("ledger.key", f"witness key: {exc}") from exc
+    data = _read_bundle(path)
     try:
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
         verified = bundle.verify_bundle(data, verifier, witnesses=witnesses, quorum=quorum)
-    except (OSError, ValueError, bundle.BundleError) as exc:
+    except (ValueError, bundle.BundleError) as exc:
         result = {"ok": False, "error": str(exc), "index": getattr(exc, "index", None)}
         typer.echo(json.dumps(result) if as_json else f"INVALID: {exc}")
         raise typer.Exit(1) from None
@@ -303,12 +328,26 @@ def ledger_check_proof(
     typer.echo(f"OK: {len(verified.entries)} entries proven")
 
 
+def _read_bundle(path: Path) -> dict[str, Any]:
+    """The bundle file as a JSON object; one that cannot be read is a usage error (exit 2), told
+    apart from a bundle that does not verify (exit 1), and its contents are never echoed."""
+    try:
+        data = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise common.CliError("cli.bad_file", f"cannot read {path}: {exc.strerror}") from exc
+    except ValueError:
+        raise common.CliError("cli.bad_file", f"{path} is not JSON (a proof bundle)") from None
+    if not isinstance(data, dict):
+        raise common.CliError("cli.bad_file", f"{path} is not a JSON object (a proof bundle)")
+    return data
+
+
 @ledger_app.command("witness-key")
 def ledger_witness_key(
     name: Annotated[str, typer.Argument(help="Witness key name, e.g. inai.example/witness.")],
     out: Annotated[Path, typer.Option(help="Writes OUT.key (secret) and OUT.vkey.")],
 ) -> None:
-    """Create a witness key pair for ``enlace ledger cosign``."""
+    """Create a witness key pair for enlace ledger cosign."""
     try:
         skey, vkey = witness.Witness.generate(name)
     except checkpoint.KeyFormatError as exc:
@@ -337,14 +376,12 @@ def ledger_cosign(
     cosigned, then appends its C2SP tlog-cosignature (docs/ledger.md §4).
     """
     log = _log_verifier(vkey, pki_dir)
-    if log is None:
-        raise common.CliError("ledger.key", "the gateway's checkpoint key is needed (--vkey)")
     try:
         signer = witness.Witness.from_skey(_read_key(key, "witness key"))
     except checkpoint.KeyFormatError as exc:
         raise common.CliError("ledger.key", f"{key}: {exc}") from exc
     remembered = state.read_bytes() if state is not None and state.exists() else None
-    database = common.database(common.settings(database_url))
+    database = common.existing_database(common.settings(database_url))
     try:
         with database.write.begin() as conn:
             done = witness.cosign_latest(conn, signer, log, state=remembered)

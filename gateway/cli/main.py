@@ -10,9 +10,21 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+
+# typer (pinned to 0.29.x in pyproject.toml) raises the exceptions of the click it bundles, not
+# those of any installed ``click``.
+from typer._click.exceptions import (
+    BadParameter,
+    ClickException,
+    MissingParameter,
+    NoArgsIsHelpError,
+    NoSuchOption,
+    UsageError,
+)
+from typer.core import TyperGroup
 
 from gateway.cli import common
 from gateway.cli.curp_cmds import curp_app
@@ -35,6 +47,8 @@ from gateway.cli.source_cmds import source_run
 from gateway.cli.witness_cmds import witness_app
 from gateway.kernel import pki
 from gateway.kernel.errors import CodedError
+from gateway.kernel.settings import Settings, SettingsError
+from gateway.storage import db as dbm
 from gateway.storage import registry
 
 app = typer.Typer(help="Enlace once-only data-exchange gateway.", no_args_is_help=True)
@@ -61,8 +75,8 @@ app.command("seed")(seed_population)
 
 @app.command("serve")
 def serve(
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8443,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8443,
     insecure_http: Annotated[
         bool,
         typer.Option("--insecure-http", help="Plain HTTP, only behind a TLS-terminating proxy."),
@@ -70,7 +84,14 @@ def serve(
     database_url: common.DatabaseOpt = None,
     pki_dir: common.PkiOpt = None,
 ) -> None:
-    """Run the gateway over HTTPS with the instance's TLS certificate."""
+    """Run the gateway over HTTPS with the instance's TLS certificate.
+
+    The database must exist with its schema (enlace db upgrade, or enlace member add). Citizen
+    login by e.firma needs the SAT CA certificates (ENLACE_CITIZEN_SAT_TRUST_DIR, default
+    PKI/sat/trust: enlace pki sat-init creates dev ones) and an OCSP responder
+    (ENLACE_CITIZEN_OCSP_URL, e.g. enlace source run sat-ocsp); the citizen page at /ciudadano/
+    needs node-forge (bash gateway/web/install.sh).
+    """
     import uvicorn
 
     from gateway.server.run import uvicorn_config
@@ -80,20 +101,50 @@ def serve(
         raise common.CliError(
             "pki.missing", f"no PKI in {settings.pki_dir}: run `enlace pki init` first"
         )
-    common.database(settings).dispose()
+    common.existing_database(settings).dispose()
+    for line in _citizen_login_status(settings):
+        typer.echo(line, err=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     uvicorn.Server(
         uvicorn_config(settings, host, port, tls=not insecure_http, log_level="info")
     ).run()
 
 
+def _citizen_login_status(settings: Settings) -> list[str]:
+    """What citizen login by e.firma needs that this instance lacks, and how to provide it."""
+    trust = settings.citizen_sat_trust_dir or settings.pki_dir / "sat" / "trust"
+    missing = []
+    if not trust.is_dir():
+        missing.append(
+            f"the SAT CA certificates (ENLACE_CITIZEN_SAT_TRUST_DIR; default {trust}, which "
+            "`enlace pki sat-init` fills with dev ones)"
+        )
+    if settings.citizen_ocsp_url is None:
+        missing.append(
+            "an OCSP responder (ENLACE_CITIZEN_OCSP_URL, e.g. http://127.0.0.1:8790/ from "
+            "`enlace source run sat-ocsp`)"
+        )
+    lines = [f"citizen login disabled: it needs {need}" for need in missing]
+    if not missing:
+        lines.append(f"citizen login enabled: SAT trust {trust}, OCSP {settings.citizen_ocsp_url}")
+    if not _FORGE.is_file():
+        lines.append(
+            "the citizen page /ciudadano/ needs node-forge: run `bash gateway/web/install.sh`"
+        )
+    return lines
+
+
+#: The citizen page's one third-party script (gateway/web/install.sh installs it).
+_FORGE = Path(__file__).parents[1] / "web" / "static" / "vendor" / "forge.min.js"
+
+
 @app.command("demo")
 def demo(
     citizens: Annotated[
-        int, typer.Option(help="Synthetic citizens in the RENAPO registry.")
+        int, typer.Option(min=1, help="Synthetic citizens in the RENAPO registry.")
     ] = 1000,
     keep: Annotated[
-        Path | None, typer.Option(help="Keep the demo's database and PKI here.")
+        Path | None, typer.Option(help="Keep the demo's database and PKI in this directory.")
     ] = None,
     keep_running: Annotated[
         bool,
@@ -103,32 +154,67 @@ def demo(
             help="Afterwards keep the gateway running for the citizen page, until Ctrl-C.",
         ),
     ] = False,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="The gateway's port (default: a free one)."),
+    ] = None,
 ) -> None:
     """The whole product on the embedded default, narrated: exchanges, SAT, ledger, citizen."""
     from gateway.devtools.demo import run_demo
 
-    run_demo(citizens=citizens, keep=keep, keep_running=keep_running)
+    run_demo(citizens=citizens, keep=keep, keep_running=keep_running, port=port)
 
 
 #: Errors that mean the command cannot be done as given: the administrator must change it.
-_USAGE_ERRORS = (common.CliError, registry.RegistryError)
+_USAGE_ERRORS = (common.CliError, registry.RegistryError, SettingsError, dbm.DatabaseError)
+
+
+def _fail(code: str, message: str, status: int) -> NoReturn:
+    """The one line every user error prints, and its exit status."""
+    line = " ".join(message.split())  # never more than one line
+    typer.echo(f"error [{code}]: {line}", err=True)
+    sys.exit(status)
+
+
+def _usage_code(exc: UsageError) -> str:
+    if isinstance(exc, NoSuchOption):
+        return "cli.unknown_option"
+    if isinstance(exc, MissingParameter):
+        return "cli.missing_parameter"
+    if isinstance(exc, BadParameter):
+        return "cli.bad_option"
+    if exc.message.startswith("No such command"):
+        return "cli.unknown_command"
+    return "cli.usage"
+
+
+def _usage_message(exc: UsageError) -> str:
+    """Click's message, with where to read more when it knows the command."""
+    if exc.ctx is None:
+        return exc.format_message()
+    return f"{exc.ctx.command_path}: {exc.format_message()} (see {exc.ctx.command_path} --help)"
+
+
+def _missing_command(exc: NoArgsIsHelpError) -> str:
+    ctx = exc.ctx
+    group = ctx.command
+    names = group.list_commands(ctx) if isinstance(group, TyperGroup) else []
+    return f"{ctx.command_path} needs a command: {', '.join(names)} (see {ctx.command_path} --help)"
 
 
 def main() -> None:
     try:
-        result = app(standalone_mode=False)
+        result = app(prog_name="enlace", standalone_mode=False)
     except CodedError as exc:
-        typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
-        sys.exit(2 if isinstance(exc, _USAGE_ERRORS) else 1)
+        _fail(exc.code, exc.message, 2 if isinstance(exc, _USAGE_ERRORS) else 1)
+    except NoArgsIsHelpError as exc:
+        _fail("cli.missing_command", _missing_command(exc), 2)
+    except UsageError as exc:
+        _fail(_usage_code(exc), _usage_message(exc), 2)
+    except ClickException as exc:
+        _fail("cli.usage", exc.format_message(), exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
     sys.exit(result if isinstance(result, int) else 0)

@@ -16,7 +16,9 @@ pki_app = typer.Typer(help="Development PKI.", no_args_is_help=True)
 @pki_app.command("init")
 def pki_init(
     pki_dir: common.PkiOpt = None,
-    instance: Annotated[str, typer.Option(envvar="ENLACE_INSTANCE")] = "MX",
+    instance: Annotated[
+        str, typer.Option(envvar="ENLACE_INSTANCE", help="Instance code, e.g. MX.")
+    ] = "MX",
     host: Annotated[list[str] | None, typer.Option(help="Gateway TLS host names / IPs.")] = None,
     member: Annotated[
         list[str] | None, typer.Option(help="Also issue for INSTANCE/CLASS/CODE.")
@@ -42,9 +44,11 @@ def pki_init(
 
 @pki_app.command("issue")
 def pki_issue(
-    member: str,
+    member: Annotated[str, typer.Argument(help="Member INSTANCE/CLASS/MEMBER, e.g. MX/GOB/SEP.")],
     pki_dir: common.PkiOpt = None,
-    name: Annotated[str | None, typer.Option()] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Organisation name in the certificate (default: MEMBER).")
+    ] = None,
     tls_host: Annotated[
         list[str] | None, typer.Option(help="Also issue a TLS certificate.")
     ] = None,

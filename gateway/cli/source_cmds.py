@@ -28,7 +28,7 @@ def source_run(
         str | None,
         typer.Option(help="Provider subsystem INSTANCE/CLASS/MEMBER/SUBSYSTEM (adapters)."),
     ] = None,
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="Default 9443, or 8790 for sat-ocsp.")] = None,
     option: Annotated[list[str] | None, typer.Option(help="Adapter option KEY=VALUE.")] = None,
     tls_cert: Annotated[

@@ -115,8 +115,12 @@ def create(
         pair = devca.ensure_member(
             folder, client.member, name=MEMBER_NAMES[client.member], tls_hosts=tls_hosts
         )
-        registry.add_member(database, client.member, MEMBER_NAMES[client.member])
-        registry.set_contact(database, client.member, MEMBER_CONTACTS[client.member])
+        registry.add_member(
+            database,
+            client.member,
+            MEMBER_NAMES[client.member],
+            contact=MEMBER_CONTACTS[client.member],
+        )
         registry.add_subsystem(database, client)
         registry.add_certificate(database, client.member, pair.cert, ca)
     for code, title in PURPOSES.items():

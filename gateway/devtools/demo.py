@@ -153,12 +153,18 @@ def _quiet_logs() -> None:
 # --- the run ---------------------------------------------------------------------------------
 
 
-def run_demo(*, citizens: int = 1000, keep: Path | None = None, keep_running: bool = False) -> None:
+def run_demo(
+    *,
+    citizens: int = 1000,
+    keep: Path | None = None,
+    keep_running: bool = False,
+    port: int | None = None,
+) -> None:
     workdir = keep or Path(tempfile.mkdtemp(prefix="enlace-demo-"))
     _quiet_logs()
     started = time.monotonic()
     try:
-        _run(workdir, citizens, keep_running, started)
+        _run(workdir, citizens, keep_running, started, port)
     except DemoError as exc:
         typer.echo(f"demo failed: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -167,7 +173,9 @@ def run_demo(*, citizens: int = 1000, keep: Path | None = None, keep_running: bo
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run(workdir: Path, citizens: int, keep_running: bool, started: float) -> None:
+def _run(
+    workdir: Path, citizens: int, keep_running: bool, started: float, port: int | None
+) -> None:
     ocsp_port = free_port(HOST)
     settings = Settings(
         database_url=f"sqlite:///{workdir / 'enlace.db'}",
@@ -181,7 +189,7 @@ def _run(workdir: Path, citizens: int, keep_running: bool, started: float) -> No
     with contextlib.ExitStack() as stack:
         stack.callback(demo.instance.database.dispose)
         _start_sat(demo, stack, ocsp_port)
-        _start_gateway(demo, stack)
+        _start_gateway(demo, stack, port)
         _lookups(demo)
         _enrol_a_student(demo)
         _permits(demo)
@@ -244,8 +252,8 @@ def _start_sat(demo: Demo, stack: contextlib.ExitStack, port: int) -> None:
     _detail(f"demo citizen: {demo.citizen.name}, born {born}, CURP {demo.citizen.curp}")
 
 
-def _start_gateway(demo: Demo, stack: contextlib.ExitStack) -> None:
-    demo.url = stack.enter_context(running(demo.settings, host=HOST))
+def _start_gateway(demo: Demo, stack: contextlib.ExitStack, port: int | None) -> None:
+    demo.url = stack.enter_context(running(demo.settings, host=HOST, port=port))
     context = ssl.create_default_context(cafile=str(demo.pki.ca_cert))
     demo.http = stack.enter_context(httpx.Client(verify=context, timeout=15))
     _step(demo, f"Gateway listening on {demo.url}")

@@ -12,13 +12,15 @@ One table for every family of codes:
 * codes that never reach HTTP (status ``None``): registry changes, administrative ledger
   operations, the command line, PKI, datasets, schemas, evidence, CURP and signature checks.
 
-A code is part of the protocol: once published it keeps its meaning and status.
+A code is part of the protocol: once published it keeps its meaning and status. The table of
+docs/operations.md is this catalogue: ``python -m gateway.kernel.errors --markdown`` prints it.
 ``CodedError`` is the base of every error family that carries one of these codes, so a route or
 the command line renders any of them from ``code``, ``status`` and ``message`` alone.
 """
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 #: The status an error answers with when its code has none of its own: such a code reaching
@@ -174,6 +176,10 @@ _OFFLINE = _kinds(
     ("schemas.invalid", "The schema catalogue is broken"),
     ("dataset.missing", "No dataset file"),
     ("dataset.format", "Not an Enlace dataset file"),
+    ("db.bad_url", "The database URL is malformed or names an unsupported system"),
+    ("db.missing", "The database does not exist"),
+    ("db.no_schema", "The database has no Enlace schema"),
+    ("db.unavailable", "The database cannot be reached"),
     ("registry.exists", "Already registered"),
     ("registry.not_found", "Not registered or not active"),
     ("registry.unknown_member", "The member is not registered"),
@@ -184,9 +190,11 @@ _OFFLINE = _kinds(
     ("registry.bad_certificate", "The certificate cannot be registered"),
     ("registry.bad_source", "The source's registration is incomplete or wrong"),
     ("registry.bad_service", "The service's registration is wrong"),
-    ("registry.bad_grant", "The grant is incomplete"),
+    ("registry.bad_grant", "The grant is incomplete or malformed"),
     ("registry.unknown_title", "The purpose or legal basis is not registered"),
     ("registry.bad_title", "The title, link or contact route cannot be registered"),
+    ("registry.bad_member", "The member's registration is wrong"),
+    ("registry.bad_identifier", "The identifier is not this instance's or not canonical"),
     ("ledger.no_entry", "The ledger has no such entry"),
     ("ledger.already_disclosed", "The entry is already disclosed"),
     ("ledger.not_hidden", "The entry is not hidden from its data subjects"),
@@ -202,7 +210,13 @@ _OFFLINE = _kinds(
     ("ledger.witness_log", "A log to witness is not ORIGIN=VKEY with a valid key"),
     ("pki.missing", "The PKI directory lacks what the command needs"),
     ("pki.sat", "The SAT-like development PKI cannot be created"),
-    ("cli.bad_option", "A command-line option is malformed"),
+    ("cli.usage", "The command line is malformed"),
+    ("cli.missing_command", "A command group needs one of its commands"),
+    ("cli.unknown_command", "No such command"),
+    ("cli.unknown_option", "No such option"),
+    ("cli.missing_parameter", "A required argument or option is missing"),
+    ("cli.bad_option", "An argument or option has a value the command cannot use"),
+    ("cli.bad_identifier", "An identifier argument has the wrong shape or characters"),
     ("cli.bad_file", "A file cannot be read or is malformed"),
     ("cli.unknown_source", "No such source"),
 )
@@ -280,3 +294,26 @@ class CitizenError(CodedError):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+
+def markdown_table() -> str:
+    """The error-code table of docs/operations.md: code, HTTP status, meaning."""
+    lines = ["| code | HTTP | meaning |", "|---|---|---|"]
+    for kind in CATALOGUE.values():
+        status = "—" if kind.status is None else str(kind.status)
+        lines.append(f"| `{kind.code}` | {status} | {kind.title} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Enlace's error codes.")
+    parser.add_argument("--markdown", action="store_true", help="print the docs error table")
+    args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown_table(), end="")
+    else:
+        parser.print_help()
+
+
+if __name__ == "__main__":
+    main()

@@ -21,6 +21,10 @@ as the exchange goes, it is down. The gateway's log says which (``tls_identity``
 Pinning: the TLS context trusts the registered certificate alone (OpenSSL partial-chain), so
 another certificate fails the handshake even when the instance CA issued it. That the
 registered certificate chains to the instance CA is checked when the source is built.
+
+Evidence: one ``evidence.EvidenceVerifier`` per source, so the chain of the source's signing
+certificate (its ``x5c``) is verified once per certificate; its validity at the token's ``iat``
+is checked on every answer, and revocation by the exchange (``call.py``) against the registry.
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ class RemoteSource:
         self.code = entry.code
         self.url = entry.url.rstrip("/") + wire.CALL_PATH
         self.ca = ca
+        self._evidence = evidence.EvidenceVerifier(ca)
         self.connections = connections
         self._ssl = client_ssl_context(pinned, *client_cert)
         self._timeout = aiohttp.ClientTimeout(
@@ -135,7 +140,7 @@ class RemoteSource:
     ) -> SignedAnswer:
         try:
             reply = wire.decode_reply(status, raw)
-            proof = evidence.verify(reply.token, self.ca)
+            proof = self._evidence.verify(reply.token)
         except wire.WireError as exc:
             self._log("bad_answer", exc)
             raise EnlaceError("Server.SourceError", f"the source's answer: {exc}") from exc
@@ -150,7 +155,7 @@ class RemoteSource:
             raise EnlaceError(
                 "Server.SourceError", f"the source's evidence has other {', '.join(wrong)}"
             )
-        return SignedAnswer(reply.token, reply.subjects, pki.keyid(proof.signer))
+        return SignedAnswer(reply.token, reply.subjects, proof.keyid)
 
     def _log(self, problem: str, exc: BaseException) -> None:
         log.error(

@@ -9,13 +9,17 @@ the lock instead of failing to upgrade a read lock.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+
+from gateway.kernel.errors import CodedError
 
 metadata = sa.MetaData()
 
@@ -171,6 +175,22 @@ ledger_checkpoints = sa.Table(
 )
 
 
+#: The database systems Enlace runs on (SQLAlchemy backend names).
+BACKENDS = ("sqlite", "postgresql")
+
+#: How to create the schema, for the messages that refuse a database without one.
+CREATE_HINT = "create it with `enlace db upgrade`"
+
+
+class DatabaseError(CodedError):
+    """The database setting cannot be used as given: a malformed URL, an unsupported system, a
+    database that does not exist or has no schema (``db.*``); the message says what to do."""
+
+
+class DatabaseUnavailable(CodedError):
+    """The database could not be reached or refused the connection (``db.unavailable``)."""
+
+
 @dataclass(frozen=True)
 class Database:
     """Two engines over one database: ``write`` takes the write lock at BEGIN, ``read`` never."""
@@ -215,12 +235,35 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def open_database(url: str) -> Database:
+def _sqlite_path(url: sa.URL) -> Path | None:
+    """The file of a SQLite URL; None for an in-memory database."""
+    return Path(url.database) if url.database and url.database != ":memory:" else None
+
+
+def open_database(url: str, *, create: bool = True) -> Database:
+    """Engines for the database at ``url``. ``create=False`` refuses a SQLite file that does not
+    exist (a typo must not create an empty database) instead of creating it and its folder."""
     url = normalise_url(url)
-    if url.startswith("sqlite"):
-        path = sa.engine.make_url(url).database
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        raise DatabaseError(
+            "db.bad_url",
+            f"{hide_password(url)!r} is not a database URL (sqlite:///PATH or "
+            "postgresql://USER@HOST/DB)",
+        ) from None
+    if parsed.get_backend_name() not in BACKENDS:
+        raise DatabaseError(
+            "db.bad_url",
+            f"{parsed.get_backend_name()} is not supported: use sqlite:///PATH or "
+            "postgresql://USER@HOST/DB",
+        )
+    if parsed.get_backend_name() == "sqlite":
+        path = _sqlite_path(parsed)
+        if path is not None and not create and not path.is_file():
+            raise DatabaseError("db.missing", f"no database at {path}: {CREATE_HINT}")
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         return Database(url, _sqlite_engine(url, True), _sqlite_engine(url, False))
     engine = sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
     return Database(url, engine, engine)
@@ -233,9 +276,40 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+def hide_password(url: str) -> str:
+    """``url`` fit for a message: any password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
+@contextmanager
+def _reachable(db: Database) -> Iterator[None]:
+    """Turn a failure to connect (or a file that is no database) into ``DatabaseUnavailable``
+    naming the database."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "no connection"
+        raise DatabaseUnavailable(
+            "db.unavailable", f"cannot use the database {hide_password(db.url)}: {reason}"
+        ) from None
+
+
+def check_schema(db: Database) -> None:
+    """Refuse a database without Enlace's schema (``db.no_schema``), saying how to create it."""
+    with _reachable(db), db.read.connect() as conn:
+        present = sa.inspect(conn).has_table(registry_state.name)
+    if not present:
+        raise DatabaseError(
+            "db.no_schema", f"the database {hide_password(db.url)} has no schema: {CREATE_HINT}"
+        )
+
+
 def upgrade(db: Database) -> None:
     """Bring the schema to the newest migration (idempotent)."""
     cfg = alembic_config(db.url)
-    with db.write.begin() as conn:
+    with _reachable(db), db.write.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

@@ -104,9 +104,9 @@ def test_admin_cli_then_serve_then_call(env, tmp_path):
         {
             "client": "MX/GOB/SEP/becas",
             "service": SERVICE,
-            "purposes": "becas-inscripcion",
-            "legal_bases": "LGE-art-8",
-            "hidden_until": "-",
+            "purposes": ["becas-inscripcion"],
+            "legal_bases": ["LGE-art-8"],
+            "hidden_until": None,
         }
     ]
     duplicate = enlace(env, "member", "add", "MX/GOB/SEP", "--name", "x", check=False)
@@ -124,7 +124,7 @@ def test_admin_cli_then_serve_then_call(env, tmp_path):
         "l",
         check=False,
     )
-    assert bad.returncode == 2 and "Client.InvalidIdentifier" in bad.stderr
+    assert bad.returncode == 2 and "error [cli.bad_identifier]" in bad.stderr
 
     port = free_port()
     server = subprocess.Popen(

@@ -12,11 +12,13 @@ import contextlib
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httpx
 import pytest
 from aiohttp import web
 
@@ -162,6 +164,31 @@ def test_remote_source_answers_like_the_in_process_one(dev, people):
     )
     # The source's own refusals come through as they are.
     assert (unknown.code, unknown.status) == ("Source.NotFound", 404)
+
+
+def test_a_revoked_signing_certificate_is_refused_after_it_was_cached(dev, people):
+    """The source's evidence chain is verified once per certificate; revocation is checked at
+    every answer all the same."""
+    citizen = active(people)
+    signing = dev.pki.load_pair(dev.pki.member(RENAPO.member)).cert
+    context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
+    with (
+        source(dev, renapo_adapter()) as source_url,
+        httpx.Client(verify=context, timeout=10) as http,
+    ):
+        service = register_remote(dev, "renapo-remote", source_url)
+        with running(dev.settings) as url:
+            assert lookup(url, dev, service, citizen.curp).data["curp"] == citizen.curp
+            registry.revoke_certificate(dev.database, pki.keyid(signing), "key compromise")
+            with dev.database.read.connect() as conn:
+                version = registry.version(conn)
+            deadline = time.monotonic() + 10
+            while http.get(f"{url}/healthz").json()["registry_version"] < version:
+                assert time.monotonic() < deadline, "gateway did not reload the registry"
+                time.sleep(0.1)
+            error = refused(url, dev, service, citizen.curp)
+    assert (error.code, error.status) == ("Server.SourceError", 502)
+    assert "signing key is not valid" in error.message
 
 
 def test_gateway_tls_certificate_names_the_gateway(dev):

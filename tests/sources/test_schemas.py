@@ -183,3 +183,124 @@ def test_openapi_of_an_unknown_service(dev, gateway_url):
     response = _openapi(dev, gateway_url, "MX/GOB/RENAPO/curp/no-such/v1")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "Client.UnknownService"
+
+
+def _python_validator(schema, contract):
+    return jsonschema.Draft202012Validator(
+        schema,
+        registry=contract.registry,
+        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+    )
+
+
+#: Values put in place of a field: every JSON type, edge sizes, near-misses of the patterns.
+_ODD_VALUES = [
+    None,
+    True,
+    0,
+    -1,
+    2**70,
+    1.5,
+    "",
+    "x",
+    "ñ" * 300,
+    "AAAA000000HDFXXX00",
+    "2024-01-01",
+    "2024-02-30",
+    "01/01/2000",
+    [],
+    ["x"],
+    {},
+    {"a": 1},
+]
+
+
+def _mutations(record):
+    yield record
+    for key in record:
+        yield {k: v for k, v in record.items() if k != key}
+        for value in _ODD_VALUES:
+            yield {**record, key: value}
+        if isinstance(record[key], dict):
+            for inner in _mutations(record[key]):
+                yield {**record, key: inner}
+    yield {**record, "extra": 1}
+
+
+def test_the_compiled_validator_decides_as_jsonschema_does():
+    """Differential: on valid records and thousands of near-misses, jsonschema-rs and
+    jsonschema agree; where they fail, the violation is jsonschema's (same path and keyword)."""
+    contract = schemas.catalogue().get("consulta-curp")
+    python = _python_validator(contract.response, contract)
+    checked = refused = 0
+    for person in generate(40, seed=5):
+        for data in _mutations(person.to_renapo_record()):
+            expected = jsonschema.exceptions.best_match(python.iter_errors(data))
+            try:
+                contract.check_response(data)
+            except schemas.SchemaViolation as exc:
+                assert expected is not None, data
+                assert exc.keyword == str(expected.validator)
+                refused += 1
+            else:
+                assert expected is None, data
+            checked += 1
+    assert checked > 5000 and refused > checked // 2
+
+
+def test_request_bodies_decide_as_jsonschema_does():
+    contract = schemas.catalogue().get("consulta-datos")
+    python = _python_validator(contract.request, contract)
+    body = {
+        "nombres": "MARÍA JOSÉ",
+        "primerApellido": "O'CONNOR",
+        "fechaNacimiento": "31/12/1999",
+        "sexo": "M",
+        "claveEntidad": "DF",
+    }
+    for mutated in _mutations(body):
+        for query in ({}, {"q": "1"}):
+            instance = {"query": query, "body": mutated}
+            valid = not any(python.iter_errors(instance))
+            try:
+                contract.check_request(query, mutated)
+            except schemas.SchemaViolation:
+                assert not valid, instance
+            else:
+                assert valid, instance
+    with pytest.raises(schemas.SchemaViolation) as caught:
+        contract.check_request({}, None)
+    assert (caught.value.path, caught.value.keyword) == ("$.body", "required")
+
+
+def test_the_compiled_validator_is_the_stricter(tmp_path):
+    """jsonschema's ``$`` matches before a final newline and it skips date-time without an
+    optional package: the compiled validator refuses both, worded from its own error."""
+    contract = schemas.catalogue().get("consulta-curp")
+    record = next(iter(generate(1))).to_renapo_record()
+    with pytest.raises(schemas.SchemaViolation) as caught:
+        contract.check_response({**record, "curp": record["curp"] + "\n"})
+    assert (caught.value.path, caught.value.keyword) == ("$.curp", "pattern")
+    assert record["curp"] not in str(caught.value)
+
+    (tmp_path / "t").mkdir()
+    for name, schema in (
+        ("op.request.json", {"type": "object"}),
+        ("op.response.json", {"properties": {"at": {"type": "string", "format": "date-time"}}}),
+    ):
+        document = {"$schema": schemas.DIALECT, "$id": schemas.BASE_URI + "t/" + name, **schema}
+        (tmp_path / "t" / name).write_text(json.dumps(document))
+    timed = schemas.load(tmp_path).get("op")
+    assert _python_validator(timed.response, timed).is_valid({"at": "yesterday"})
+    with pytest.raises(schemas.SchemaViolation) as caught:
+        timed.check_response({"at": "yesterday"})
+    assert (caught.value.path, caught.value.reason) == ("$.at", "must be a valid date-time")
+    timed.check_response({"at": "2026-01-15T12:00:00Z"})
+
+
+def test_values_jsonschema_rs_cannot_read_are_left_to_jsonschema():
+    contract = schemas.catalogue().get("consulta-curp")
+    record = next(iter(generate(1))).to_renapo_record()
+    with pytest.raises(schemas.SchemaViolation) as caught:
+        contract.check_response({**record, "curp": b"not JSON"})
+    assert (caught.value.path, caught.value.keyword) == ("$.curp", "type")

@@ -16,7 +16,7 @@ cli = importlib.import_module("gateway.cli.main")  # the package exports main() 
 
 
 def _run(monkeypatch, capsys, error: CodedError) -> tuple[int, str]:
-    def command(standalone_mode: bool) -> None:
+    def command(**_options: object) -> None:
         raise error
 
     monkeypatch.setattr(cli, "app", command)

@@ -22,6 +22,7 @@ from gateway.kernel.errors import (
     CodedError,
     EnlaceError,
     http_status,
+    markdown_table,
 )
 from gateway.kernel.ids import InvalidIdentifier
 from gateway.kernel.protocol.evidence import EvidenceError
@@ -151,3 +152,17 @@ def test_family_defaults_and_refusals():
         CodedError("Client.Whatever")
     with pytest.raises(ValueError):
         CitizenError("Client.BadRequest", "not a citizen API code")
+
+
+def test_the_operations_table_is_the_catalogue() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+    assert markdown_table() in docs.read_text(encoding="utf-8"), (
+        "docs/operations.md's error table is stale: replace it with the output of "
+        "`python -m gateway.kernel.errors --markdown`"
+    )
+
+
+def test_codes_off_the_wire_have_one_naming_style() -> None:
+    for kind in CATALOGUE.values():
+        if kind.status is None:
+            assert re.fullmatch(r"[a-z]+\.[a-z]+(_[a-z]+)*", kind.code), kind.code

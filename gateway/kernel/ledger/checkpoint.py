@@ -21,6 +21,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple, Protocol
 
 from cryptography.exceptions import InvalidSignature
@@ -176,7 +177,7 @@ class NoteVerifier:
         """The verifier key string, safe to publish."""
         return _format_vkey(self.name, SIG_TYPE_ED25519, self.public_key)
 
-    @property
+    @cached_property  # signing a receipt per exchange needs it: derived once per key
     def key_id(self) -> int:
         return _key_id(self.name, SIG_TYPE_ED25519, _raw_public(self.public_key))
 
@@ -229,7 +230,7 @@ class NoteSigner:
     def verifier(self) -> NoteVerifier:
         return NoteVerifier(self.name, self.private_key.public_key())
 
-    @property
+    @cached_property  # signing a receipt per exchange needs it: derived once per key
     def key_id(self) -> int:
         return _key_id(self.name, SIG_TYPE_ED25519, _raw_public(self.private_key.public_key()))
 

@@ -32,6 +32,8 @@ HEADER = "enlace.receipt/v1"
 #: Longest ``Enlace-Receipt`` value accepted: a receipt is about 450 characters.
 MAX_HEADER_SIZE = 4096
 _LABELS = ("origin", "index", "leaf", "exchange", "size", "root")
+#: The note text with the values left out: one ``format`` per receipt.
+_TEXT = HEADER + "\n" + "".join(f"{label} {{}}\n" for label in _LABELS)
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}", re.ASCII)
 #: Origin and exchange id: 1-256 printable ASCII characters without spaces.
 _TOKEN = re.compile(r"[!-~]{1,256}", re.ASCII)
@@ -61,19 +63,14 @@ class Receipt:
 
     def body(self) -> bytes:
         """The note text that is signed."""
-        values = (
+        return _TEXT.format(
             self.origin,
-            str(self.index),
+            self.index,
             b64encode(self.leaf_hash),
             self.exchange_id,
-            str(self.tree_size),
+            self.tree_size,
             b64encode(self.root),
-        )
-        lines = [
-            HEADER,
-            *(f"{label} {value}" for label, value in zip(_LABELS, values, strict=True)),
-        ]
-        return "".join(line + "\n" for line in lines).encode()
+        ).encode()
 
     @classmethod
     def parse(cls, body: bytes) -> Receipt:

@@ -10,6 +10,13 @@ instance CA certificate:
 Claims: ``iss`` (the service id), ``iat`` (seconds), ``exchange_id``, ``client``, ``data``.
 A certificate is checked as valid at ``iat``, so evidence stays verifiable after the source's
 certificate expires, but not if it was signed outside the certificate's life.
+
+The compact serialisation is signed and verified here with ``cryptography`` directly (RFC 7515
+§5.1, ES256 as RFC 7518 §3.4: the raw 64-byte r || s), which is all of JWS Enlace uses; the
+tests check both directions against joserfc. For a hot path, ``EvidenceSigner`` builds the
+protected header once per signing certificate, and ``EvidenceVerifier`` parses a signer's
+certificate, checks its key and verifies its CA signature once per certificate, while the
+certificate's validity at ``iat`` is checked on every token.
 """
 
 from __future__ import annotations
@@ -22,32 +29,36 @@ from typing import Any
 
 import rfc8785
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from joserfc import jws
-from joserfc.errors import JoseError
-from joserfc.jwk import ECKey
-from joserfc.jws import JWSRegistry
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 
 from gateway.kernel import pki
-from gateway.kernel.encoding import b64decode, b64encode, b64url_decode
+from gateway.kernel.encoding import (
+    EncodingError,
+    b64decode,
+    b64encode,
+    b64url_decode,
+    b64url_encode,
+)
 from gateway.kernel.errors import CodedError
-from gateway.kernel.ids import ServiceId
+from gateway.kernel.ids import MemberId, ServiceId
 
 TYP = "enlace-evidence+jws"
 ALGORITHMS = ["ES256"]
 MAX_TOKEN = 4 * 1024 * 1024
-
-
-def _registry() -> JWSRegistry:
-    # The default 512-byte header limit is too small for a header that carries a certificate.
-    registry = JWSRegistry(algorithms=ALGORITHMS)
-    registry.max_header_length = 8 * 1024
-    registry.max_payload_length = MAX_TOKEN
-    return registry
-
-
-REGISTRY = _registry()
+#: The protected header's longest encoding: it carries a certificate.
+MAX_HEADER = 8 * 1024
+#: ES256 signatures: the P-256 curve's r and s, 32 bytes each (RFC 7518 §3.4).
+_COORDINATE = 32
+_ES256 = ec.ECDSA(hashes.SHA256())
+#: Signers an ``EvidenceVerifier`` remembers; past this it starts again (a source signs with one
+#: or two certificates at a time).
+SIGNER_CACHE = 64
 
 
 class EvidenceError(CodedError):
@@ -59,6 +70,8 @@ class Evidence:
     token: str
     claims: dict[str, Any]
     signer: x509.Certificate
+    #: The signer certificate's key id (``pki.keyid``).
+    keyid: str
 
     @property
     def data(self) -> Any:
@@ -69,30 +82,41 @@ def canonical(value: Any) -> bytes:
     return rfc8785.dumps(value)
 
 
-def sign(claims: dict[str, Any], signer: pki.KeyPair) -> str:
-    der = signer.cert.public_bytes(serialization.Encoding.DER)
-    header = {
-        "alg": "ES256",
-        "typ": TYP,
-        "kid": pki.keyid(signer.cert),
-        "x5c": [b64encode(der)],
-    }
-    return jws.serialize_compact(
-        header, canonical(claims), ECKey.import_key(signer.key), registry=REGISTRY
-    )
+class EvidenceSigner:
+    """Signs evidence with one key pair: the protected header and key id are built once."""
+
+    def __init__(self, pair: pki.KeyPair) -> None:
+        self.keyid = pki.keyid(pair.cert)
+        der = pair.cert.public_bytes(serialization.Encoding.DER)
+        header = {"alg": "ES256", "typ": TYP, "kid": self.keyid, "x5c": [b64encode(der)]}
+        # The header's bytes as joserfc writes them, so that tokens match byte for byte.
+        text = json.dumps(header, ensure_ascii=True, separators=(",", ":"))
+        self._header = b64url_encode(text.encode("ascii")) + "."
+        self._key = pair.key
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        """The compact JWS of ``claims`` (the payload is their RFC 8785 form)."""
+        signing_input = self._header + b64url_encode(canonical(claims))
+        r, s = decode_dss_signature(self._key.sign(signing_input.encode("ascii"), _ES256))
+        raw = r.to_bytes(_COORDINATE, "big") + s.to_bytes(_COORDINATE, "big")
+        return signing_input + "." + b64url_encode(raw)
+
+    def issue(self, service: ServiceId, data: Any, *, exchange_id: str, client: str) -> str:
+        claims = {
+            "iss": str(service),
+            "iat": int(time.time()),
+            "exchange_id": exchange_id,
+            "client": client,
+            "data": data,
+        }
+        return self.sign(claims)
 
 
 def issue(
     service: ServiceId, data: Any, signer: pki.KeyPair, *, exchange_id: str, client: str
 ) -> str:
-    claims = {
-        "iss": str(service),
-        "iat": int(time.time()),
-        "exchange_id": exchange_id,
-        "client": client,
-        "data": data,
-    }
-    return sign(claims, signer)
+    """One token, signed once: a source that signs many keeps an ``EvidenceSigner``."""
+    return EvidenceSigner(signer).issue(service, data, exchange_id=exchange_id, client=client)
 
 
 def _segment(token: str, index: int, what: str) -> dict[str, Any]:
@@ -135,62 +159,126 @@ def _signing_key(cert: x509.Certificate) -> ec.EllipticCurvePublicKey:
     raise EvidenceError("evidence.untrusted_signer", "the signer's key is a TLS key")
 
 
-def _header_cert(header: dict[str, Any]) -> x509.Certificate:
-    """The signer's certificate from a protected header of the expected ``typ`` and ``alg``."""
+def _x5c(header: dict[str, Any]) -> str:
+    """The signer's certificate (base64 DER) from a protected header of the expected ``typ``
+    and ``alg``; no extension is understood, so none may be critical (RFC 7515 §4.1.11)."""
     if header.get("typ") != TYP or header.get("alg") not in ALGORITHMS:
         raise EvidenceError("evidence.malformed", "unexpected JWS typ or alg")
+    if "crit" in header:
+        raise EvidenceError("evidence.malformed", "JWS header has critical extensions")
     chain = header.get("x5c")
     if not isinstance(chain, list) or not chain or not isinstance(chain[0], str):
         raise EvidenceError("evidence.malformed", "JWS header has no x5c certificate")
+    return chain[0]
+
+
+@dataclass(frozen=True)
+class _Signer:
+    """A certificate whose key may sign evidence, with what is read from it once."""
+
+    cert: x509.Certificate
+    key: ec.EllipticCurvePublicKey
+    keyid: str
+    member: MemberId | None
+
+
+def _load_signer(encoded: str) -> _Signer:
     try:
-        return x509.load_der_x509_certificate(b64decode(chain[0]))
+        cert = x509.load_der_x509_certificate(b64decode(encoded))
+        # Key and extensions are parsed lazily: parse them here, a broken one is malformed.
+        cert.public_key()
+        cert.extensions  # noqa: B018
     except ValueError as exc:
         raise EvidenceError("evidence.malformed", "x5c certificate does not parse") from exc
+    return _Signer(cert, _signing_key(cert), pki.keyid(cert), pki.member_of(cert))
+
+
+def _verified_payload(token: str, key: ec.EllipticCurvePublicKey) -> bytes:
+    """The payload's bytes, once the ES256 signature over header and payload verifies."""
+    header, payload, signature = token.split(".")  # three parts: _header read the first
+    try:
+        raw = b64url_decode(signature)
+        if len(raw) != 2 * _COORDINATE:
+            raise InvalidSignature
+        r, s = int.from_bytes(raw[:_COORDINATE], "big"), int.from_bytes(raw[_COORDINATE:], "big")
+        key.verify(encode_dss_signature(r, s), f"{header}.{payload}".encode("ascii"), _ES256)
+        return b64url_decode(payload)
+    except (EncodingError, InvalidSignature, UnicodeEncodeError) as exc:
+        raise EvidenceError("evidence.bad_signature", "JWS signature does not verify") from exc
 
 
 def _verified_claims(token: str, key: ec.EllipticCurvePublicKey) -> dict[str, Any]:
     """The claims, once the signature verifies and the payload is its own canonical form."""
+    payload = _verified_payload(token, key)
+    if len(payload) > MAX_TOKEN:
+        raise EvidenceError("evidence.malformed", "payload is too large")
     try:
-        result = jws.deserialize_compact(token, ECKey.import_key(key), registry=REGISTRY)
-    except (JoseError, ValueError) as exc:
-        raise EvidenceError("evidence.bad_signature", "JWS signature does not verify") from exc
-    try:
-        claims = json.loads(result.payload)
+        claims = json.loads(payload)
     except (ValueError, RecursionError) as exc:
         raise EvidenceError("evidence.malformed", "payload is not JSON") from exc
-    if not isinstance(claims, dict) or canonical(claims) != result.payload:
+    if not isinstance(claims, dict) or canonical(claims) != payload:
         raise EvidenceError("evidence.not_canonical", "payload is not RFC 8785 canonical JSON")
     return claims
 
 
-def _check_signer(
-    cert: x509.Certificate, claims: dict[str, Any], ca_cert: x509.Certificate
-) -> None:
-    """The signer was issued by the CA, valid at ``iat``, and is the provider of ``iss``."""
-    iat, iss = claims.get("iat"), claims.get("iss")
-    if type(iat) is not int or not isinstance(iss, str):
-        raise EvidenceError("evidence.malformed", "iss and iat claims are required")
-    try:
-        pki.check_issued(cert, ca_cert, dt.datetime.fromtimestamp(iat, dt.UTC))
-    except pki.CertificateProblem as exc:
-        raise EvidenceError("evidence.untrusted_signer", str(exc)) from exc
-    try:
-        provider = ServiceId.parse(iss).provider.member
-    except ValueError as exc:
-        raise EvidenceError("evidence.malformed", "iss is not a service identifier") from exc
-    if pki.member_of(cert) != provider:
-        raise EvidenceError(
-            "evidence.wrong_signer",
-            f"signed by {pki.member_of(cert)}, not by the provider {provider}",
-        )
+class EvidenceVerifier:
+    """Verifies evidence against one CA: signature, canonical form, signer chain and
+    signer-issuer match.
+
+    For a hot path (a remote source's every answer), a signer's certificate is parsed, its key
+    checked and its CA signature verified once per certificate (keyed by its bytes, so another
+    certificate with the same subject is checked afresh); its validity at ``iat`` is checked for
+    every token. Revocation is the registry's, checked by the caller at each use.
+    """
+
+    def __init__(self, ca_cert: x509.Certificate) -> None:
+        self._issued = pki.IssuedChecker(ca_cert)
+        self._signers: dict[str, _Signer] = {}
+
+    def verify(self, token: str) -> Evidence:
+        if not isinstance(token, str) or len(token) > 2 * MAX_TOKEN:
+            raise EvidenceError("evidence.malformed", "evidence must be a compact JWS string")
+        token = token.strip()
+        if token.count(".") != 2 or token.index(".") > MAX_HEADER:
+            raise EvidenceError("evidence.malformed", "not a compact JWS")
+        signer = self._signer(_x5c(_header(token)))
+        claims = _verified_claims(token, signer.key)
+        self._check_signer(signer, claims)
+        return Evidence(token, claims, signer.cert, signer.keyid)
+
+    def _signer(self, encoded: str) -> _Signer:
+        signer = self._signers.get(encoded)
+        if signer is None:
+            signer = _load_signer(encoded)
+            if len(self._signers) >= SIGNER_CACHE:
+                self._signers.clear()
+            self._signers[encoded] = signer
+        return signer
+
+    def _check_signer(self, signer: _Signer, claims: dict[str, Any]) -> None:
+        """The signer was issued by the CA, valid at ``iat``, and is the provider of ``iss``."""
+        iat, iss = claims.get("iat"), claims.get("iss")
+        if type(iat) is not int or not isinstance(iss, str):
+            raise EvidenceError("evidence.malformed", "iss and iat claims are required")
+        try:
+            at = dt.datetime.fromtimestamp(iat, dt.UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise EvidenceError("evidence.malformed", "iat is not a time") from exc
+        try:
+            self._issued.check(signer.keyid, signer.cert, at)
+        except pki.CertificateProblem as exc:
+            raise EvidenceError("evidence.untrusted_signer", str(exc)) from exc
+        try:
+            provider = ServiceId.parse(iss).provider.member
+        except ValueError as exc:
+            raise EvidenceError("evidence.malformed", "iss is not a service identifier") from exc
+        if signer.member != provider:
+            raise EvidenceError(
+                "evidence.wrong_signer",
+                f"signed by {signer.member}, not by the provider {provider}",
+            )
 
 
 def verify(token: str, ca_cert: x509.Certificate) -> Evidence:
-    """Verify signature, canonical form, signer chain and signer-issuer match; return the claims."""
-    if not isinstance(token, str) or len(token) > 2 * MAX_TOKEN:
-        raise EvidenceError("evidence.malformed", "evidence must be a compact JWS string")
-    token = token.strip()
-    cert = _header_cert(_header(token))
-    claims = _verified_claims(token, _signing_key(cert))
-    _check_signer(cert, claims, ca_cert)
-    return Evidence(token, claims, cert)
+    """Verify one token (``EvidenceVerifier`` for many against the same CA); return the claims."""
+    return EvidenceVerifier(ca_cert).verify(token)
