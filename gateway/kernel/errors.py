@@ -71,6 +71,9 @@ _EXCHANGE = [
     ErrorKind("Source.NotFound", 404, "The trusted source holds no record for the query"),
     ErrorKind("Source.InvalidQuery", 400, "The trusted source rejected the query"),
     ErrorKind("Server.LedgerUnavailable", 503, "The audit ledger could not record the exchange"),
+    ErrorKind(
+        "Server.LedgerCorrupt", 503, "The ledger's history does not extend its last signed head"
+    ),
     ErrorKind("Server.SourceUnavailable", 502, "The trusted source could not be reached"),
     ErrorKind("Server.SourceTimeout", 504, "The trusted source did not answer in time"),
     ErrorKind("Server.SourceError", 502, "The trusted source answered with an error or garbage"),

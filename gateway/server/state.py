@@ -24,6 +24,8 @@ from gateway.server.sources import build_source
 from gateway.storage import registry
 from gateway.storage.db import Database, check_durable, open_database
 from gateway.storage.ledger import publisher
+from gateway.storage.ledger.errors import LedgerCorrupt
+from gateway.storage.ledger.guard import HistoryGuard
 from gateway.storage.ledger.sequencer import LedgerWriter
 
 log = logging.getLogger("enlace.gateway")
@@ -44,12 +46,16 @@ class Gateway:
         self._pseudonym_key, self._digest_key = self.pki.load_ledger_secrets()
         self.checkpoint_signer = self.pki.load_checkpoint_signer()
         self.metrics = Metrics()
+        #: Fails closed once storage does not extend the last signed head: no receipt, no
+        #: checkpoint, every exchange ``Server.LedgerCorrupt``, ``/healthz`` says why.
+        self.guard = HistoryGuard(self.checkpoint_signer, self.pki.checkpoint_last)
         self.writer = LedgerWriter(
             self.db,
             max_batch=settings.ledger_max_batch,
             max_pending=settings.ledger_max_pending,
             commit_timeout=settings.ledger_commit_timeout,
             on_commit=lambda batch: self.metrics.ledger_batch.observe(len(batch)),
+            guard=self.guard,
         )
         self.contracts = schemas.catalogue(settings.schema_dir)  # validators built once
         self.inflight = limits.InFlight(settings.max_inflight)
@@ -138,14 +144,15 @@ class Gateway:
         self.db.dispose()
 
     def sign_checkpoint(self) -> publisher.StoredCheckpoint:
-        """Sign a checkpoint of the ledger now, unless the newest one already covers it."""
-        return publisher.sign_checkpoint_kept(
-            self.db.write, self.checkpoint_signer, self.pki.checkpoint_last
-        )
+        """Sign a checkpoint of the ledger now, unless the newest one already covers it
+        (``LedgerCorrupt``, for good, if the tree does not extend the last signed head)."""
+        return self.guard.sign(self.db.write)
 
     def _sign_checkpoint_logged(self) -> None:
         try:
             self.sign_checkpoint()
+        except LedgerCorrupt:  # the guard logged why, once; exchanges are refused
+            return
         except Exception as exc:  # keep serving; the next round retries
             reason = {"code": type(exc).__name__, "reason": str(exc)}
             log.error("checkpoint signing failed", extra=reason)

@@ -15,7 +15,7 @@ from typing import Any
 from gateway.kernel.errors import EnlaceError
 from gateway.kernel.ledger import record
 from gateway.server.exchange.context import Exchange
-from gateway.storage.ledger.errors import LedgerUnavailable
+from gateway.storage.ledger.errors import LedgerCorrupt, LedgerUnavailable
 from gateway.storage.ledger.sequencer import Appended, LedgerWriter
 
 log = logging.getLogger("enlace.exchange")
@@ -67,9 +67,12 @@ def entry(
 
 
 async def append(writer: LedgerWriter, entry: dict[str, Any]) -> Appended:
-    """Durably append ``entry``, else ``Server.LedgerUnavailable``: the exchange must not happen."""
+    """Durably append ``entry``, else ``Server.LedgerUnavailable`` (or ``Server.LedgerCorrupt``:
+    the stored history does not extend the last signed head): the exchange must not happen."""
     try:
         return await writer.append(entry)
+    except LedgerCorrupt as exc:  # the guard logged why, once
+        raise EnlaceError("Server.LedgerCorrupt") from exc
     except (LedgerUnavailable, TimeoutError) as exc:
         reason = type(exc).__name__
         fields = {"exchange_id": entry["exchange_id"], "code": "Server.LedgerUnavailable"}

@@ -89,7 +89,7 @@ def _anchor(note: bytes, signer: checkpoint.NoteSigner, what: str) -> checkpoint
         raise LedgerCorrupt(f"{what} does not verify with the checkpoint key: {exc}") from None
 
 
-def _last_signed(
+def last_signed(
     signer: checkpoint.NoteSigner, last: bytes | None, latest: StoredCheckpoint | None
 ) -> checkpoint.Checkpoint | None:
     """The head a new checkpoint must extend: the kept note ``last``, else the newest stored."""
@@ -100,7 +100,7 @@ def _last_signed(
     return None
 
 
-def _check_extends(conn: Connection, anchor: checkpoint.Checkpoint, size: int, root: bytes) -> None:
+def check_extends(conn: Connection, anchor: checkpoint.Checkpoint, size: int, root: bytes) -> None:
     """Refuse (``LedgerCorrupt``) a tree of ``size`` and ``root`` not extending ``anchor``."""
     try:
         proof = merkle.consistency_proof(anchor.size, size, driver.node_reader(conn))
@@ -123,9 +123,9 @@ def sign_checkpoint(
     head = driver.locked_tree(conn)
     latest = latest_checkpoint(conn)
     root = head.root()
-    anchor = _last_signed(signer, last, latest)
+    anchor = last_signed(signer, last, latest)
     if anchor is not None:
-        _check_extends(conn, anchor, head.size, root)
+        check_extends(conn, anchor, head.size, root)
     if latest is not None and latest.size == head.size and latest.root == root:
         return latest
     body = checkpoint.Checkpoint(signer.name, head.size, root).body()

@@ -21,6 +21,9 @@ storage under the lock. A commit is durable when it returns (SQLite ``synchronou
 PostgreSQL default), so an entry is acknowledged only after commit: an index handed back means
 the entry is on disk. If the transaction fails, every waiter of the batch gets
 ``LedgerUnavailable`` and nothing of the batch is stored: the exchange fails closed.
+With a history guard
+(``guard.HistoryGuard``, the gateway's), a batch is appended only to a tree that extends the
+last signed head; otherwise every waiter gets ``LedgerCorrupt`` and nothing is stored.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from gateway.kernel.ledger import merkle
 from gateway.kernel.ledger import record as rec
 from gateway.storage.db import Database
 from gateway.storage.ledger import driver
-from gateway.storage.ledger.errors import LedgerUnavailable
+from gateway.storage.ledger.errors import LedgerCorrupt, LedgerUnavailable
+from gateway.storage.ledger.guard import HistoryGuard
 
 log = logging.getLogger("enlace.ledger")
 
@@ -96,12 +100,20 @@ def sequence(tree: merkle.CompactRange, entries: Sequence[Entry]) -> Batch:
     return Batch(tree, rows, [Appended(index, leaf, size, root) for index, leaf in placed])
 
 
-def append(conn: Connection, records: list[dict[str, Any]]) -> list[Appended]:
-    """Append records at the end of the ledger and the tree within ``conn``'s transaction."""
+def append(
+    conn: Connection, records: list[dict[str, Any]], guard: HistoryGuard | None = None
+) -> list[Appended]:
+    """Append records at the end of the ledger and the tree within ``conn``'s transaction;
+    with a ``guard``, only to a tree that extends the last signed head (``LedgerCorrupt``)."""
     if not records:
         return []
-    batch = sequence(driver.locked_tree(conn), [prepare(r) for r in records])
+    tree = driver.locked_tree(conn)
+    if guard is not None:
+        guard.check(conn, tree)
+    batch = sequence(tree, [prepare(r) for r in records])
     driver.store_batch(conn, batch.rows, batch.tree)
+    if guard is not None:
+        guard.extended(batch.tree)
     return batch.appended
 
 
@@ -126,8 +138,11 @@ class LedgerWriter:
         max_pending: int = 50_000,
         commit_timeout: float = 30.0,
         on_commit: Callable[[list[Appended]], None] | None = None,
+        guard: HistoryGuard | None = None,
     ) -> None:
         self._store = driver.BatchStore(db.write)
+        self._read = db.read  # the guard's reads, beside the batch's own connection
+        self._guard = guard
         self._max_batch = max_batch
         self._max_pending = max_pending
         self._commit_timeout = commit_timeout
@@ -217,23 +232,40 @@ class LedgerWriter:
                 self._commit(batch)
 
     def _store_batch(self, entries: list[Entry]) -> list[Appended]:
+        if self._guard is not None:
+            self._guard.ensure_sound()
         with self._store.transaction() as txn:
             batch = None
             if self._tree is not None:
+                # Our own last tree, which the guard has checked already.
                 batch = sequence(self._tree, entries)
                 if not txn.swap_state(self._tree, batch.tree):
                     batch = None  # another appender (a registry change, the CLI) went first
             if batch is None:
-                batch = sequence(txn.locked_state(), entries)
+                tree = txn.locked_state()
+                self._check_history(tree)
+                batch = sequence(tree, entries)
                 txn.set_state(batch.tree)
             txn.insert(batch.rows)
         self._tree = batch.tree
+        if self._guard is not None:
+            self._guard.extended(batch.tree)
         return batch.appended
+
+    def _check_history(self, tree: merkle.CompactRange) -> None:
+        """With a guard: ``tree`` (locked, so nobody appends meanwhile) must extend the last
+        signed head. Checkpoints and nodes are read on another connection: what is committed."""
+        if self._guard is not None:
+            with self._read.connect() as conn:
+                self._guard.check(conn, tree)
 
     def _commit(self, batch: list[_Waiter]) -> None:
         results: Sequence[Appended | Exception]
         try:
             results = self._store_batch([waiter.entry for waiter in batch])
+        except LedgerCorrupt as exc:  # the guard said why; nothing of the batch is stored
+            self._tree = None
+            results = [exc] * len(batch)
         except Exception as exc:  # any failure: nothing of the batch is stored
             self._tree = None  # the stored state is the truth: read it again
             log.error(
