@@ -182,7 +182,7 @@ def ledger_verify(
     Reports every modified, deleted, reordered or inserted record by index, and every stored
     node, tree state, signed checkpoint, subject-index row, entry column or disclosure that
     disagrees (docs/ledger.md §8). Only signed heads kept outside the database — the gateway's
-    kept last signed checkpoint (by default) and ``--trusted-checkpoint`` — catch a history
+    kept last signed checkpoint (by default) and --trusted-checkpoint — catch a history
     rewritten consistently together with the checkpoints that covered it, or truncated.
     """
     verifier = None if no_signatures else _log_verifier(vkey, pki_dir)

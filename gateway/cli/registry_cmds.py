@@ -403,7 +403,7 @@ def service_list(database_url: common.DatabaseOpt = None, as_json: common.JsonOp
 
 @client_app.command("limit")
 def client_limit(
-    client: str,
+    client: ClientArg,
     rate: Annotated[
         float | None, typer.Option(help="Exchanges a second regained (ENLACE_CLIENT_RATE).")
     ] = None,

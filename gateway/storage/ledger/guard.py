@@ -44,6 +44,7 @@ class HistoryGuard:
         self._signer = signer
         self._last_file = last_file
         self._lock = threading.Lock()
+        self._signing = threading.Lock()
         self._verified: bytes | None = None  # packed frontier of the tree last checked
         self._published: publisher.StoredCheckpoint | None = None
         self._floor = 0
@@ -99,10 +100,13 @@ class HistoryGuard:
     def sign(self, engine: sa.Engine) -> publisher.StoredCheckpoint:
         """Sign a checkpoint of the committed tree (``publisher.sign_checkpoint_kept``)."""
         self.ensure_sound()
-        try:
-            stored = publisher.sign_checkpoint_kept(engine, self._signer, self._last_file)
-        except LedgerCorrupt as exc:
-            raise self.fail(str(exc)) from None
+        # One signer at a time (the periodic one, a citizen's covering head): the kept head
+        # must only ever move forward.
+        with self._signing:
+            try:
+                stored = publisher.sign_checkpoint_kept(engine, self._signer, self._last_file)
+            except LedgerCorrupt as exc:
+                raise self.fail(str(exc)) from None
         self._raise_floor(stored.size)
         return stored
 
