@@ -113,11 +113,23 @@ def stop(server: Server) -> None:
             server.process.wait(timeout=10)
 
 
+#: The bench measures the exchange path, not the limiter: its one client sends everything (as a
+#: bulk client an operator raised with `enlace client limit` would), and every refused request,
+#: signed or not, is ledgered one by one (no aggregate flood entries).
+UNLIMITED = {
+    "ENLACE_CLIENT_RATE": "1000000",
+    "ENLACE_CLIENT_BURST": "1000000",
+    "ENLACE_CLIENT_CONCURRENCY": "100000",
+    "ENLACE_UNSIGNED_PER_MINUTE": "100000000",
+    "ENLACE_UNSIGNED_BURST": "1000000",
+}
+
+
 def gateway(name: str, *, database_url: str, pki_dir: Path, work: Path, workers: int = 1) -> Server:
     """``enlace serve`` over HTTPS on a free port, pinned to the server CPU; with several
     workers, on every CPU (wrk's included: the figure to read is then CPU per exchange)."""
     port = free_port()
-    env = {"ENLACE_DATABASE_URL": database_url, "ENLACE_PKI_DIR": str(pki_dir)}
+    env = {"ENLACE_DATABASE_URL": database_url, "ENLACE_PKI_DIR": str(pki_dir), **UNLIMITED}
     argv = ["-m", "gateway", "serve", "--port", str(port)]
     cpu = SERVER_CPU
     if workers > 1:
