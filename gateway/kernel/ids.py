@@ -12,7 +12,7 @@ dot-segment. A version is ``v`` followed by
 dotted digits (``v1``, ``v2.1``), which is what lets a URL path be split unambiguously into
 service, version and the rest of the path.
 
-X-Road's metaservices are named in the path too (docs/protocol.md §9): ``INSTANCE/listClients``,
+X-Road's metaservices are named in the path too (docs/protocol.md §8): ``INSTANCE/listClients``,
 and ``INSTANCE/CLASS/MEMBER/SUBSYSTEM/NAME`` for the provider-scoped ones. Their names are
 reserved, so no service code can take them and a path names either a service or a metaservice.
 """

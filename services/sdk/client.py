@@ -55,7 +55,7 @@ class MetaResult:
 
 
 #: The protocol headers of a metaservice call unless the caller sets them: recorded in the
-#: ledger, not checked against grants (docs/protocol.md §9).
+#: ledger, not checked against grants (docs/protocol.md §8).
 META_DEFAULTS = {
     "user_id": "metadata",
     "issue": "metadata",
@@ -188,7 +188,7 @@ class EnlaceClient:
         self, target: str, meta: dict[str, str], query: dict[str, str] | None = None
     ) -> MetaResult:
         """One signed metaservice GET: no data subject, answered with the gateway's signature
-        and a ledger receipt, and no evidence (docs/protocol.md §9)."""
+        and a ledger receipt, and no evidence (docs/protocol.md §8)."""
         fields = META_DEFAULTS | meta
         headers = {
             h.CLIENT: str(self.client_id),

@@ -1,6 +1,6 @@
 """The "call" of a metaservice exchange: X-Road's service metadata, answered from the registry.
 
-A metaservice request is an exchange like any other (docs/protocol.md §9): parsed, authenticated
+A metaservice request is an exchange like any other (docs/protocol.md §8): parsed, authenticated
 (signature, certificate, replay) and, once answered, ledgered and signed by the pipeline. Only
 its last steps differ: instead of asking a trusted source, the gateway answers from its registry
 snapshot, in X-Road's REST shapes (PR-MREST), with no evidence JWS — the gateway's own response
