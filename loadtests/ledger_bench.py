@@ -1,17 +1,17 @@
 """Audit-ledger benchmark (prints figures; not a test).
 
-1. Append throughput with batching: ``sequencer.append`` (tree maintenance on) against two
-   baselines measured in the same run on the same records in the same transactions, without
-   the tree (entry and subject rows and the size only): "before" inserts them as the ledger did
-   before the tree (SQLAlchemy executemany), "no tree" with the bulk insert the sequencer uses
-   (``driver.insert``: COPY on PostgreSQL, the driver's executemany on SQLite), which isolates
-   what the tree costs. The three alternate in rotating order, each on a fresh database;
-   medians are reported. Then the group-commit writer with many waiters.
-2. At scale: bulk-load N entries (``sequencer.append``, 5000 per transaction, a checkpoint
+1. The group-commit writer (``sequencer.LedgerWriter``, the gateway's path): N concurrent
+   waiters, each appending one record and awaiting its durable commit before the next, as N
+   connections would; entries/s and the mean batch (entries per transaction).
+2. Append throughput per transaction size: ``sequencer.append`` (tree maintenance on, inside a
+   SQLAlchemy transaction, as registry changes append) against the same rows inserted without
+   the tree through SQLAlchemy's executemany ("sqlalchemy, no tree"). They alternate in
+   rotating order, each on a fresh database; medians are reported.
+3. At scale: bulk-load N entries (``sequencer.append``, 5000 per transaction, a checkpoint
    signed every 100,000), then time inclusion and consistency proofs from storage and a full
    ``enlace ledger verify`` (``audit.verify`` on one snapshot, checkpoint signatures checked).
 
-    .venv/bin/python loadtests/ledger_bench.py --entries 1000000
+    .venv/bin/python loadtests/ledger_bench.py --entries 0 --waiters 1,50,500
 
 PostgreSQL: a fresh database on ENLACE_BENCH_PG_URL (default postgresql://postgres@127.0.0.1/
 postgres) per run, dropped afterwards. The benchmark, the database and anything else running
@@ -75,28 +75,28 @@ def records(start: int, count: int) -> list[dict[str, Any]]:
     ]
 
 
-def _without_tree(insert: Callable[[sa.Connection, sa.Table, list], Any]) -> Append:
-    def append(conn: sa.Connection, batch: list[dict[str, Any]]) -> None:
-        """An append without the tree: entry and subject rows and the size, nothing else."""
-        state = sa.select(dbm.ledger_state.c.size).where(dbm.ledger_state.c.id == 1)
-        size = conn.execute(state.with_for_update()).scalar_one()  # the sequencing lock
-        rows, subjects = [], []
-        for offset, entry in enumerate(batch):
-            body = record.canonical(entry)
-            rows.append(driver.entry_row(size + offset, entry, body, merkle.leaf_hash(body)))
-            subjects += [{"subject": s, "idx": size + offset} for s in entry["subjects"]]
-        insert(conn, dbm.ledger_entries, rows)
-        insert(conn, dbm.ledger_subjects, subjects)
-        conn.execute(sa.update(dbm.ledger_state).values(size=size + len(rows)))
+def _without_tree(conn: sa.Connection, batch: list[dict[str, Any]]) -> None:
+    """An append without the tree, through SQLAlchemy: entry and subject rows and the size."""
+    state = sa.select(dbm.ledger_state.c.size).where(dbm.ledger_state.c.id == 1)
+    size = conn.execute(state.with_for_update()).scalar_one()  # the sequencing lock
+    rows, subjects = [], []
+    for offset, entry in enumerate(batch):
+        body = record.canonical(entry)
+        rows.append(
+            {
+                "idx": size + offset,
+                "leaf_hash": merkle.leaf_hash(body),
+                **driver.entry_columns(entry),
+                "body": body.decode(),
+            }
+        )
+        subjects += [{"subject": s, "idx": size + offset} for s in entry["subjects"]]
+    conn.execute(sa.insert(dbm.ledger_entries), rows)
+    conn.execute(sa.insert(dbm.ledger_subjects), subjects)
+    conn.execute(sa.update(dbm.ledger_state).values(size=size + len(rows)))
 
-    return append
 
-
-APPENDS: dict[str, Append] = {
-    "before": _without_tree(lambda conn, table, rows: conn.execute(sa.insert(table), rows)),
-    "no tree": _without_tree(driver.insert),
-    "tree": sequencer.append,
-}
+APPENDS: dict[str, Append] = {"sqlalchemy, no tree": _without_tree, "tree": sequencer.append}
 
 
 @contextmanager
@@ -139,48 +139,56 @@ def timed_appends(database: dbm.Database, append: Append, rows: int, batch: int)
     return rows / (time.perf_counter() - started)
 
 
-def writer_rate(database: dbm.Database, rows: int) -> float:
-    """The gateway's path: many waiters, one writer thread committing up to 512 per batch."""
+def writer_rate(database: dbm.Database, rows: int, waiters: int) -> tuple[float, float, float]:
+    """The gateway's path: ``waiters`` concurrent callers, each awaiting its commit before its
+    next append; entries/s, mean entries per transaction, and this process's CPU µs per entry
+    (callers and writer thread; a PostgreSQL server's own CPU is not counted)."""
     pending = records(0, rows)
 
-    async def run() -> float:
+    async def run() -> tuple[float, float, float]:
         writer = sequencer.LedgerWriter(database)
         writer.start()
+        shares = [pending[n::waiters] for n in range(waiters)]
+
+        async def caller(share: list[dict[str, Any]]) -> None:
+            for entry in share:
+                await writer.append(entry)
+
         try:
-            started = time.perf_counter()
-            await asyncio.gather(*(writer.append(r) for r in pending))
-            return rows / (time.perf_counter() - started)
+            started, cpu = time.perf_counter(), time.process_time()
+            await asyncio.gather(*(caller(share) for share in shares))
+            cpu_us = (time.process_time() - cpu) / rows * 1e6
+            return rows / (time.perf_counter() - started), writer.mean_batch, cpu_us
         finally:
             writer.stop()
 
     return asyncio.run(run())
 
 
+def writer_throughput(backend: str, folder: Path, rows: int, waiters: list[int]) -> None:
+    print(f"\n== group-commit writer, {backend}: {rows:,} appends (2,000 per waiter at most)")
+    print(f"{'waiters':>8} {'entries/s':>10} {'entries/txn':>12} {'CPU µs/entry':>13}")
+    for count in waiters:
+        with fresh(backend, folder) as database:  # one waiter is fsync-bound: fewer rows
+            rate, mean, cpu_us = writer_rate(database, min(rows, 2000 * count), count)
+        print(f"{count:>8} {rate:>10,.0f} {mean:>12.1f} {cpu_us:>13.1f}")
+
+
 def append_throughput(
     backend: str, folder: Path, rows: int, batches: list[int], rounds: int
 ) -> None:
+    names = list(APPENDS)
     print(f"\n== append throughput, {backend}: rows/s, median of {rounds} alternating rounds")
-    print(
-        f"{'rows/txn':>9} {'rows':>7} {'before':>8} {'no tree':>8} {'tree':>8} "
-        f"{'tree/before':>12} {'tree/no tree':>13}"
-    )
+    print(f"{'rows/txn':>9} {'rows':>7} {names[0]:>20} {names[1]:>8} {'ratio':>6}")
     for batch in batches:
         count = min(rows, batch * 2000)  # one commit per row is fsync-bound: fewer rows
-        samples: dict[str, list[float]] = {name: [] for name in APPENDS}
-        names = list(APPENDS)
+        samples: dict[str, list[float]] = {name: [] for name in names}
         for round_ in range(rounds):  # rotate the order: the first of a round runs differently
-            for name in names[round_ % 3 :] + names[: round_ % 3]:
+            for name in names[round_ % 2 :] + names[: round_ % 2]:
                 with fresh(backend, folder) as database:
                     samples[name].append(timed_appends(database, APPENDS[name], count, batch))
-        old, bare, tree = (statistics.median(samples[name]) for name in APPENDS)
-        print(
-            f"{batch:>9} {count:>7} {old:>8,.0f} {bare:>8,.0f} {tree:>8,.0f} "
-            f"{tree / old:>12.2f} {tree / bare:>13.2f}"
-        )
-    with fresh(backend, folder) as database:
-        print(
-            f"group-commit writer, {rows} concurrent appends: {writer_rate(database, rows):,.0f}/s"
-        )
+        bare, tree = (statistics.median(samples[name]) for name in names)
+        print(f"{batch:>9} {count:>7} {bare:>20,.0f} {tree:>8,.0f} {tree / bare:>6.2f}")
 
 
 def bulk_load(database: dbm.Database, entries: int, signer: checkpoint.NoteSigner) -> float:
@@ -258,12 +266,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--entries", type=int, default=1_000_000, help="0: skip the scale part")
     parser.add_argument("--proofs", type=int, default=2000)
+    parser.add_argument("--writer-rows", type=int, default=50_000)
+    parser.add_argument("--waiters", default="1,50,500", help="concurrent callers of the writer")
     parser.add_argument("--skip-append", action="store_true")
     args = parser.parse_args()
     print("reproduce with: .venv/bin/python loadtests/ledger_bench.py " + shlex.join(sys.argv[1:]))
     backends = args.backends.split(",")
     batches = [int(b) for b in args.batches.split(",")]
     with tempfile.TemporaryDirectory(prefix="enlace-bench-", dir="/var/tmp") as tmp:
+        for backend in backends:
+            for_waiters = [int(w) for w in args.waiters.split(",")]
+            writer_throughput(backend, Path(tmp), args.writer_rows, for_waiters)
         if not args.skip_append:
             for backend in backends:
                 append_throughput(backend, Path(tmp), args.append_rows, batches, args.rounds)

@@ -40,7 +40,7 @@ def settings(database_url: str | None = None, pki_dir: Path | None = None) -> Se
 
 def database(config: Settings) -> dbm.Database:
     """Open the database for a registry change, creating it and its schema when missing."""
-    opened = dbm.open_database(config.database_url)
+    opened = dbm.open_database(config.database_url, config)
     dbm.upgrade(opened)
     return opened
 

@@ -53,6 +53,11 @@ def describe_entry(index: int, entry: dict[str, Any]) -> str:
             f"#{index:<5} {entry['recorded_at']}  admin     {entry['action']:<18} "
             f"{entry['target']}  by {entry['actor']}"
         )
+    if entry.get("kind") == "flood":
+        return (
+            f"#{index:<5} {entry['recorded_at']}  flood     {entry['error']:<18} "
+            f"{entry['count']} unverified requests from {entry['address']} since {entry['since']}"
+        )
     subject = (entry.get("subjects") or ["-"])[0][:12]
     if entry.get("kind") == "citizen":
         return f"#{index:<5} {entry['recorded_at']}  citizen   {entry['action']:<18} {subject}…"
@@ -106,7 +111,7 @@ def _log_verifier(vkey: Path | None, pki_dir: Path | None) -> checkpoint.NoteVer
 def _snapshot_verify(
     database: Database,
     verifier: checkpoint.NoteVerifier | None,
-    trusted: checkpoint.Checkpoint | None = None,
+    trusted: list[checkpoint.Checkpoint],
 ) -> audit.Report:
     with database.read.connect() as conn:
         if not database.is_sqlite:  # every stream must read the same snapshot
@@ -121,7 +126,7 @@ def _trusted_checkpoint(
     """A signed checkpoint note kept outside storage, verified with the gateway's key."""
     if verifier is None:
         raise common.CliError(
-            "ledger.key", "--trusted-checkpoint needs the gateway's checkpoint key (--vkey)"
+            "ledger.key", f"{path} needs the gateway's checkpoint key to verify (--vkey)"
         )
     try:
         return checkpoint.open_checkpoint(path.read_bytes(), verifier)
@@ -146,13 +151,21 @@ def _describe(finding: audit.Finding) -> str:
 def ledger_verify(
     vkey: VkeyOpt = None,
     trusted_checkpoint: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
             "--trusted-checkpoint",
             help="A signed checkpoint note kept outside the database (a witness's, a bundle's, "
-            "your own): the stored history must reach it.",
+            "your own): the stored history must reach it. May be given several times.",
         ),
     ] = None,
+    kept: Annotated[
+        bool,
+        typer.Option(
+            "--kept/--no-kept",
+            help="Also check against the gateway's kept last signed checkpoint "
+            "(PKI_DIR/gateway/checkpoint.last), when there is one.",
+        ),
+    ] = True,
     no_signatures: Annotated[
         bool,
         typer.Option(
@@ -168,39 +181,55 @@ def ledger_verify(
 
     Reports every modified, deleted, reordered or inserted record by index, and every stored
     node, tree state, signed checkpoint, subject-index row, entry column or disclosure that
-    disagrees (docs/ledger.md §8). Only --trusted-checkpoint catches a history rewritten
-    consistently together with the checkpoints that covered it.
+    disagrees (docs/ledger.md §8). Only signed heads kept outside the database — the gateway's
+    kept last signed checkpoint (by default) and --trusted-checkpoint — catch a history
+    rewritten consistently together with the checkpoints that covered it, or truncated.
     """
     verifier = None if no_signatures else _log_verifier(vkey, pki_dir)
-    trusted = None
-    if trusted_checkpoint is not None:
-        trusted = _trusted_checkpoint(trusted_checkpoint, verifier)
+    last = pki.PkiDir(common.settings(pki_dir=pki_dir).pki_dir).checkpoint_last
+    # Without the key the kept note cannot be verified, so it cannot be trusted either.
+    kept_file = last if kept and verifier is not None and last.exists() else None
+    paths = [*([kept_file] if kept_file else []), *(trusted_checkpoint or [])]
+    trusted = [_trusted_checkpoint(path, verifier) for path in paths]
     database = common.existing_database(common.settings(database_url))
     try:
         report = _snapshot_verify(database, verifier, trusted)
     finally:
         database.dispose()
+    kept_head = (kept_file, trusted[0].size) if kept_file else None
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        shown = {"path": str(kept_head[0]), "size": kept_head[1]} if kept_head else None
+        typer.echo(json.dumps(report.to_dict() | {"kept_checkpoint": shown}, indent=2))
     else:
-        checked = (
-            "signatures checked"
-            if report.signatures_checked
-            else "signatures NOT checked (--no-signatures)"
-        )
-        typer.echo(
-            f"ledger of {report.tree_size} entries: {report.entries} records, "
-            f"{report.nodes} nodes, {report.checkpoints} checkpoints ({checked})"
-        )
-        if report.trusted_size is not None:
-            typer.echo(f"checked against the trusted checkpoint of size {report.trusted_size}")
-        for finding in report.findings:
-            typer.echo(_describe(finding))
-        if report.dropped:
-            typer.echo(f"  … and {report.dropped} more findings")
-        typer.echo("OK" if report.ok else f"FAILED: {len(report.findings)} findings")
+        _print_report(report, kept_head, trusted[1:] if kept_file else trusted)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _print_report(
+    report: audit.Report, kept: tuple[Path, int] | None, given: list[checkpoint.Checkpoint]
+) -> None:
+    checked = (
+        "signatures checked"
+        if report.signatures_checked
+        else "signatures NOT checked (--no-signatures)"
+    )
+    typer.echo(
+        f"ledger of {report.tree_size} entries: {report.entries} records, "
+        f"{report.nodes} nodes, {report.checkpoints} checkpoints ({checked})"
+    )
+    if kept is not None:
+        typer.echo(f"checked against the kept last signed checkpoint of size {kept[1]} ({kept[0]})")
+    else:
+        typer.echo("no kept last signed checkpoint: a consistent rewrite could go unnoticed")
+    if given:
+        sizes = ", ".join(str(head.size) for head in given)
+        typer.echo(f"checked against the trusted checkpoints of sizes {sizes}")
+    for finding in report.findings:
+        typer.echo(_describe(finding))
+    if report.dropped:
+        typer.echo(f"  … and {report.dropped} more findings")
+    typer.echo("OK" if report.ok else f"FAILED: {len(report.findings)} findings")
 
 
 @ledger_app.command("checkpoint")

@@ -7,7 +7,6 @@ for a usage error (the command or the registry change cannot be done as given), 
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -35,6 +34,7 @@ from gateway.cli.ledger_cmds import ledger_app
 from gateway.cli.pki_cmds import pki_app
 from gateway.cli.registry_cmds import (
     acl_app,
+    client_app,
     db_app,
     legal_basis_app,
     member_app,
@@ -56,6 +56,7 @@ for sub, name in (
     (pki_app, "pki"),
     (db_app, "db"),
     (member_app, "member"),
+    (client_app, "client"),
     (source_app, "source"),
     (service_app, "service"),
     (acl_app, "acl"),
@@ -92,9 +93,7 @@ def serve(
     (ENLACE_CITIZEN_OCSP_URL, e.g. enlace source run sat-ocsp); the citizen page at /ciudadano/
     needs node-forge (bash gateway/web/install.sh).
     """
-    import uvicorn
-
-    from gateway.server.run import uvicorn_config
+    from gateway.server import run
 
     settings = common.settings(database_url, pki_dir)
     if not pki.PkiDir(settings.pki_dir).exists():
@@ -104,10 +103,7 @@ def serve(
     common.existing_database(settings).dispose()
     for line in _citizen_login_status(settings):
         typer.echo(line, err=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    uvicorn.Server(
-        uvicorn_config(settings, host, port, tls=not insecure_http, log_level="info")
-    ).run()
+    run.serve(settings, host, port, tls=not insecure_http)
 
 
 def _citizen_login_status(settings: Settings) -> list[str]:

@@ -27,7 +27,7 @@ def pki_init(
         bool, typer.Option(help="Replace an existing CA (invalidates everything).")
     ] = False,
 ) -> None:
-    """Create the instance CA, gateway certificates and pseudonym key (and member certificates)."""
+    """Create the instance CA, gateway certificates, pseudonym and ledger keys (and members)."""
     # Dev tooling is imported when the command runs: `enlace serve` must not load it.
     from gateway.devtools import devca
 

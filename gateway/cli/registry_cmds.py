@@ -1,4 +1,4 @@
-"""``enlace db|member|source|service|acl|purpose|legal-basis``: registry administration
+"""``enlace db|member|client|source|service|acl|purpose|legal-basis``: registry administration
 (every change is ledgered).
 
 Every argument is read and checked (files, identifiers, adapters and their options) before the
@@ -24,6 +24,7 @@ from gateway.storage import registry
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 member_app = typer.Typer(help="Members, subsystems and their certificates.", no_args_is_help=True)
+client_app = typer.Typer(help="Client subsystems' own limits.", no_args_is_help=True)
 source_app = typer.Typer(help="Trusted sources.", no_args_is_help=True)
 service_app = typer.Typer(help="Services offered by trusted sources.", no_args_is_help=True)
 acl_app = typer.Typer(help="Access grants (deny by default).", no_args_is_help=True)
@@ -398,6 +399,30 @@ def service_list(database_url: common.DatabaseOpt = None, as_json: common.JsonOp
     if not as_json:
         rows = [{**row, "methods": ",".join(row["methods"])} for row in rows]
     common.table(rows, as_json)
+
+
+@client_app.command("limit")
+def client_limit(
+    client: ClientArg,
+    rate: Annotated[
+        float | None, typer.Option(help="Exchanges a second regained (ENLACE_CLIENT_RATE).")
+    ] = None,
+    burst: Annotated[
+        int | None, typer.Option(help="Exchanges at once above the rate (ENLACE_CLIENT_BURST).")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Exchanges in flight at once (ENLACE_CLIENT_CONCURRENCY).")
+    ] = None,
+    database_url: common.DatabaseOpt = None,
+) -> None:
+    """Set a client subsystem's own rate, burst and concurrency limits; a limit left out is the
+    gateway's default, and with none given the client is back to the defaults."""
+    limit = registry.ClientLimit(rate, burst, concurrency)
+    registry.set_limit(
+        common.database(common.settings(database_url)), common.parse(ClientId, client), limit
+    )
+    shown = ", ".join(f"{k}={v}" for k, v in vars(limit).items() if v is not None)
+    typer.echo(f"limits of {client}: {shown or 'the defaults'}")
 
 
 @acl_app.command("grant")

@@ -48,8 +48,8 @@ def witness_serve(
     config: Annotated[
         Path | None, typer.Option(help="A file of ORIGIN=VKEY lines, one log each.")
     ] = None,
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8780,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8780,
     prefix: Annotated[str, typer.Option(help="Submission prefix (URL path).")] = "",
     tls_cert: Annotated[Path | None, typer.Option(help="HTTPS certificate chain (PEM).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="HTTPS private key (PEM).")] = None,

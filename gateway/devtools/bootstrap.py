@@ -107,7 +107,7 @@ def create(
     folder, _ = devca.init_pki(
         settings.pki_dir, settings.instance, hosts=["localhost", "127.0.0.1"]
     )
-    database = dbm.open_database(settings.database_url)
+    database = dbm.open_database(settings.database_url, settings)
     dbm.upgrade(database)
     ca = folder.load_ca().cert
     for client in (RENAPO, BECAS, PASAPORTES, SAT, PERMISOS, REGCIVIL):

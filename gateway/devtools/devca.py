@@ -189,18 +189,15 @@ def _write_checkpoint_key(pki: PkiDir, origin: str) -> None:
 def init_pki(
     root: Path, instance: str, *, hosts: list[str], force: bool = False
 ) -> tuple[PkiDir, bool]:
-    """Create CA, gateway certificates, pseudonym and checkpoint keys; keep existing material
-    unless forced (a PKI made before checkpoint keys existed only gets its checkpoint key).
+    """Create CA, gateway certificates, pseudonym, ledger digest and checkpoint keys; keep
+    existing material unless forced (a PKI made before a key existed only gets that key).
 
     Returns the directory and whether anything new was created.
     """
     pki = PkiDir(root)
     origin = ledger_origin(instance, hosts[0])
     if pki.exists() and not force:
-        if pki.checkpoint_key.exists():
-            return pki, False
-        _write_checkpoint_key(pki, origin)
-        return pki, True
+        return pki, _add_missing_keys(pki, origin)
     ca = create_ca(instance)
     write_pair(ca, pki.ca_cert, pki.ca_key)
     gw = MemberId(instance, "ENLACE", "gateway")
@@ -208,8 +205,21 @@ def init_pki(
     write_pair(issue_tls_cert(ca, hosts[0], hosts, member=gw), *pki.gateway("tls"))
     write_pair(issue_signing_cert(ca, gw, name="Enlace gateway"), *pki.gateway("sign"))
     _write_private(pki.pseudonym_key, secrets.token_bytes(32))
+    _write_private(pki.ledger_digest_key, secrets.token_bytes(32))
     _write_checkpoint_key(pki, origin)
     return pki, True
+
+
+def _add_missing_keys(pki: PkiDir, origin: str) -> bool:
+    """Give an existing PKI the keys added since it was made; whether any was missing."""
+    created = False
+    if not pki.ledger_digest_key.exists():
+        _write_private(pki.ledger_digest_key, secrets.token_bytes(32))
+        created = True
+    if not pki.checkpoint_key.exists():
+        _write_checkpoint_key(pki, origin)
+        created = True
+    return created
 
 
 def ensure_member(

@@ -45,6 +45,9 @@ _EXCHANGE = [
     ErrorKind("Client.MissingHeader", 400, "A required header is missing or empty"),
     ErrorKind("Client.InvalidHeader", 400, "A header value is malformed"),
     ErrorKind("Client.InvalidSubject", 400, "The data subject is not a valid CURP"),
+    ErrorKind(
+        "Client.PersonalDataInField", 400, "A free-text header holds a CURP, RFC or e-mail address"
+    ),
     ErrorKind("Client.InvalidBody", 400, "The request body does not conform to the service schema"),
     ErrorKind("Client.BodyTooLarge", 413, "The request body exceeds the limit"),
     ErrorKind("Client.InvalidSignature", 401, "The HTTP message signature does not verify"),
@@ -64,14 +67,19 @@ _EXCHANGE = [
     ErrorKind("Client.LegalBasisNotGranted", 403, "The grant does not cover this legal basis"),
     ErrorKind("Client.UnknownService", 404, "The service is not registered"),
     ErrorKind("Client.MethodNotAllowed", 405, "The service does not accept this method"),
+    ErrorKind("Client.RateLimited", 429, "The client exceeds its request rate or concurrency"),
     ErrorKind("Source.NotFound", 404, "The trusted source holds no record for the query"),
     ErrorKind("Source.InvalidQuery", 400, "The trusted source rejected the query"),
     ErrorKind("Server.LedgerUnavailable", 503, "The audit ledger could not record the exchange"),
+    ErrorKind(
+        "Server.LedgerCorrupt", 503, "The ledger's history does not extend its last signed head"
+    ),
     ErrorKind("Server.SourceUnavailable", 502, "The trusted source could not be reached"),
     ErrorKind("Server.SourceTimeout", 504, "The trusted source did not answer in time"),
     ErrorKind("Server.SourceError", 502, "The trusted source answered with an error or garbage"),
     ErrorKind("Server.RegistryUnavailable", 503, "The gateway cannot confirm the registry"),
     ErrorKind("Server.InternalError", 500, "The gateway failed unexpectedly"),
+    ErrorKind("Server.Overloaded", 503, "The gateway is serving all the requests it can"),
 ]
 
 # What a source service answers the gateway when it cannot answer at all (docs/protocol.md §6).
@@ -170,6 +178,7 @@ _OFFLINE = _kinds(
     ("evidence.untrusted_signer", "The evidence's signer is not trusted"),
     ("evidence.wrong_signer", "The evidence is not signed by the service's provider"),
     ("config.invalid", "A setting has a value the gateway cannot use"),
+    ("db.unsafe", "The database does not make commits durable"),
     ("schemas.invalid", "The schema catalogue is broken"),
     ("dataset.missing", "No dataset file"),
     ("dataset.format", "Not an Enlace dataset file"),
@@ -188,6 +197,7 @@ _OFFLINE = _kinds(
     ("registry.bad_source", "The source's registration is incomplete or wrong"),
     ("registry.bad_service", "The service's registration is wrong"),
     ("registry.bad_grant", "The grant is incomplete or malformed"),
+    ("registry.bad_limit", "The client limit is not a positive number"),
     ("registry.unknown_title", "The purpose or legal basis is not registered"),
     ("registry.bad_title", "The title, link or contact route cannot be registered"),
     ("registry.bad_member", "The member's registration is wrong"),
@@ -259,8 +269,15 @@ class CodedError(Exception):
 class EnlaceError(CodedError):
     """A refusal or failure of the exchange protocol (``Client.*``, ``Server.*``, ``Source.*``).
 
-    ``str()`` is ``code: message``: the code is what logs and tests look for.
+    ``str()`` is ``code: message``: the code is what logs and tests look for. ``retry_after``
+    (seconds) is sent as ``Retry-After`` with a refusal that asking later may overcome.
     """
+
+    def __init__(
+        self, code: str, message: str | None = None, *, retry_after: int | None = None
+    ) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

@@ -9,6 +9,8 @@ by default; generated, never committed):
     members/<slug>/sign.pem, sign.key     a member's signing certificate
     members/<slug>/tls.pem, tls.key       a member's TLS certificate (sources served over mTLS)
     pseudonym.key                         HMAC secret for subject pseudonyms (32 random bytes)
+    ledger-digest.key                     HMAC secret for the ledger's body digests (32 random
+                                          bytes, distinct from the pseudonym key)
     gateway/checkpoint.key, .vkey         ledger checkpoint key: C2SP signed-note Ed25519 signer
                                           key and its public verifier key (docs/ledger.md)
 
@@ -144,6 +146,18 @@ class PkiDir:
     @property
     def pseudonym_key(self) -> Path:
         return self.root / "pseudonym.key"
+
+    @property
+    def ledger_digest_key(self) -> Path:
+        return self.root / "ledger-digest.key"
+
+    def load_ledger_secrets(self) -> tuple[bytes, bytes]:
+        """The pseudonym key and the ledger digest key, refusing one secret used as both: a
+        digest key equal to the pseudonym key would let a digest holder test CURP guesses."""
+        pseudonym, digest = self.pseudonym_key.read_bytes(), self.ledger_digest_key.read_bytes()
+        if pseudonym == digest:
+            raise ValueError("ledger-digest.key must differ from pseudonym.key")
+        return pseudonym, digest
 
     @property
     def checkpoint_key(self) -> Path:

@@ -56,6 +56,23 @@ class Settings(BaseSettings):
         "sqlite:///var/enlace.db",
         "SQLAlchemy URL; `postgresql://user@host/db` selects PostgreSQL (psycopg 3)",
     )
+    db_connect_timeout: int = _setting(
+        10, "PostgreSQL: seconds to establish a connection before giving up", gt=0
+    )
+    db_statement_timeout: float = _setting(
+        30.0, "PostgreSQL: seconds a statement may run before the server cancels it", gt=0
+    )
+    db_keepalive: int = _setting(
+        15,
+        "PostgreSQL: seconds of silence before a TCP keepalive probe; a link dead for about "
+        "three times this is dropped instead of blocking the writer",
+        gt=0,
+    )
+    allow_unsafe_db: bool = _setting(
+        False,
+        "start even if PostgreSQL has `fsync` or `synchronous_commit` off "
+        "(acknowledged exchanges could be lost on a crash)",
+    )
     pki_dir: Path = _setting(
         Path("certs"), "the PKI directory (`gateway/kernel/pki.py` documents its layout)"
     )
@@ -106,10 +123,68 @@ class Settings(BaseSettings):
         "`503 Server.LedgerUnavailable` (see Known limits)",
         gt=0,
     )
+    max_inflight: int = _setting(
+        1000,
+        "exchanges in flight at once; beyond it `503 Server.Overloaded` at once, signed, "
+        "not ledgered (keep it below `ENLACE_MAX_CONCURRENCY`)",
+        gt=0,
+    )
+    client_rate: float = _setting(
+        50.0,
+        "exchanges a second a client subsystem regains (its own: `enlace client limit`); "
+        "beyond it `429 Client.RateLimited`",
+        gt=0,
+    )
+    client_burst: int = _setting(
+        100, "exchanges a client subsystem may send at once above its rate", gt=0
+    )
+    client_concurrency: int = _setting(
+        32, "exchanges of one client subsystem in flight at once; beyond it a 429", gt=0
+    )
+    unsigned_per_minute: float = _setting(
+        60.0,
+        "requests whose signature did not verify that one address (IPv6: its /64) may have "
+        "ledgered one by one per minute; beyond it `429 Client.RateLimited`, counted in "
+        "aggregate",
+        gt=0,
+    )
+    unsigned_burst: int = _setting(
+        30, "such requests one address may have ledgered at once above that rate", gt=0
+    )
+    unsigned_flood_interval: float = _setting(
+        60.0,
+        "seconds between the aggregate ledger entries of unsigned floods (one per address "
+        "with its count)",
+        gt=0,
+    )
     max_concurrency: int = _setting(
         2000, "connections and requests served at once; beyond it the HTTP server answers 503", gt=0
     )
     keep_alive: int = _setting(30, "seconds an idle keep-alive connection stays open", gt=0)
+    header_timeout: float = _setting(
+        10.0,
+        "seconds a connection has to send a request's complete headers (from its opening, or "
+        "from its first byte after a response); then it is closed",
+        gt=0,
+    )
+    body_timeout: float = _setting(
+        30.0,
+        "seconds an exchange request's body has to arrive after its headers; then "
+        "`400 Client.BadRequest`",
+        gt=0,
+    )
+    max_connections_per_address: int = _setting(
+        256,
+        "connections one client address (IPv6: its /64) may hold open; more are closed at "
+        "once (behind a proxy every client shares its address: size it there)",
+        gt=0,
+    )
+    graceful_shutdown: int = _setting(
+        10,
+        "seconds an exiting gateway (SIGTERM) waits for requests in flight and connections "
+        "to close before it cancels them and stops",
+        gt=0,
+    )
     citizen_sat_trust_dir: Path | None = _setting(
         None,
         "citizen login: SAT CA certificates to trust (the self-signed ones are the anchors)",

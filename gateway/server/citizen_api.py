@@ -56,7 +56,7 @@ from gateway.server.state import Gateway
 from gateway.storage import access_log, challenges
 from gateway.storage.ledger import proofs
 from gateway.storage.ledger.errors import LedgerCorrupt, LedgerUnavailable
-from gateway.storage.ledger.publisher import StoredCheckpoint, latest_checkpoint
+from gateway.storage.ledger.publisher import StoredCheckpoint
 from trusted_sources.sat.service import HttpOcspFetcher, SatConfigError, load_trust
 
 log = logging.getLogger("enlace.citizen")
@@ -257,7 +257,7 @@ class CitizenService:
 
     async def _covering(self, entries: list[access_log.Entry]) -> StoredCheckpoint:
         """The newest checkpoint, signed now if it does not yet cover every entry shown."""
-        head = await asyncio.to_thread(self._read, latest_checkpoint)
+        head = await asyncio.to_thread(self._read, self.gw.guard.published)
         newest = max((e.index for e in entries), default=-1)
         if head is None or newest >= head.size:
             head = await asyncio.to_thread(self.gw.sign_checkpoint)

@@ -4,6 +4,11 @@
 * ``GET /v1/ledger/proof/inclusion?index=I&size=N``: leaf hash and RFC 9162 inclusion proof;
 * ``GET /v1/ledger/proof/consistency?old=M&new=N``: RFC 9162 consistency proof.
 
+Proofs are answered for trees up to the newest signed checkpoint only (``Ledger.BeyondTree``
+beyond it): the live, unsigned size is neither revealed nor proven. Once the gateway's history
+guard found storage inconsistent with its last signed head, every endpoint answers
+``Ledger.Unavailable``.
+
 Entries are deliberately not served: they hold no personal data but do hold business data
 (who asked what, when, why); a citizen gets their own through the citizen view. Every parameter
 is a canonical decimal within bounds, given exactly once, and nothing else is accepted. Errors
@@ -30,7 +35,7 @@ from gateway.kernel.errors import CodedError
 from gateway.server import responses
 from gateway.server.requests import query_lists
 from gateway.server.state import Gateway
-from gateway.storage.ledger import proofs, publisher
+from gateway.storage.ledger import proofs
 from gateway.storage.ledger.errors import LedgerCorrupt, OutOfRange
 
 log = logging.getLogger("enlace.ledger_api")
@@ -85,10 +90,17 @@ class LedgerProofs:
             log.error("ledger read failed", extra={"error": f"{type(exc).__name__}: {exc}"})
             raise LedgerApiError("Ledger.Unavailable", "the ledger cannot be read now") from exc
 
+    def _signed(self, conn: sa.Connection, size: int) -> None:
+        """Proofs are for signed trees only: never the live, unsigned size (``OutOfRange``)."""
+        signed = self.gw.guard.signed_size(conn)
+        if size > signed:
+            raise OutOfRange(f"tree size {size} is beyond the newest signed checkpoint's {signed}")
+
     async def latest_checkpoint(self, request: Request) -> Response:
-        """The newest signed checkpoint (C2SP tlog-checkpoint note), as text."""
+        """The newest signed checkpoint (C2SP tlog-checkpoint note), as text; never smaller
+        than one this gateway signed or served before (``HistoryGuard.published``)."""
         _params(request)
-        head = await self._read(publisher.latest_checkpoint)
+        head = await self._read(self.gw.guard.published)
         if head is None:
             raise LedgerApiError("Ledger.NoCheckpoint", "no checkpoint has been signed yet")
         return Response(
@@ -100,7 +112,12 @@ class LedgerProofs:
         index, size = _params(request, "index", "size")
         if index >= size:
             raise LedgerApiError("Ledger.InvalidParameter", "index must be smaller than size")
-        leaf, proof = await self._read(lambda conn: proofs.inclusion_proof(conn, index, size))
+
+        def read(conn: sa.Connection) -> tuple[bytes, list[bytes]]:
+            self._signed(conn, size)
+            return proofs.inclusion_proof(conn, index, size)
+
+        leaf, proof = await self._read(read)
         payload = {
             "index": index,
             "tree_size": size,
@@ -114,7 +131,12 @@ class LedgerProofs:
         old, new = _params(request, "old", "new")
         if old > new:
             raise LedgerApiError("Ledger.InvalidParameter", "old must not exceed new")
-        proof = await self._read(lambda conn: proofs.consistency_proof(conn, old, new))
+
+        def read(conn: sa.Connection) -> list[bytes]:
+            self._signed(conn, new)
+            return proofs.consistency_proof(conn, old, new)
+
+        proof = await self._read(read)
         payload = {"old_size": old, "new_size": new, "proof": [b64encode(h) for h in proof]}
         return responses.json_response(payload, headers=_IMMUTABLE)
 

@@ -1,4 +1,11 @@
-"""Running the gateway with uvicorn: in the foreground (``enlace serve``) or in a thread."""
+"""Running the gateway with uvicorn: in the foreground (``enlace serve``, its logs as JSON
+lines, ``logs.py``) or in a thread.
+
+The server's own limits: connections and requests at once (``limit_concurrency``), the idle
+keep-alive time, the header size (h11's only), the header deadline and the cap per address
+(``guard.py``), and how long an exit waits for requests in flight (``timeout_graceful_shutdown``:
+past it they are cancelled and the gateway stops, idle keep-alive clients or not).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,9 @@ import uvicorn
 
 from gateway.kernel import pki
 from gateway.kernel.settings import Settings
+from gateway.server import logs
 from gateway.server.app import create_app
+from gateway.server.guard import guarded_protocol
 from gateway.storage.db import Database
 
 
@@ -41,9 +50,19 @@ def uvicorn_config(
         # h11's limit only: the default httptools parser has none, exchange/parse.py
         # bounds headers.
         h11_max_incomplete_event_size=16 * 1024,
+        http=guarded_protocol(settings),
+        timeout_graceful_shutdown=settings.graceful_shutdown,
         **ssl,
         **kwargs,
     )
+
+
+def serve(settings: Settings, host: str, port: int, *, tls: bool) -> None:
+    """Serve in the foreground until stopped, logging JSON lines to stderr."""
+    logs.configure()
+    # log_config=None: uvicorn keeps its hands off logging, its records go through ours.
+    config = uvicorn_config(settings, host, port, tls=tls, log_level="info", log_config=None)
+    uvicorn.Server(config).run()
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -18,11 +18,14 @@ from gateway.kernel.ledger import record
 from gateway.kernel.protocol import replay, signing
 from gateway.kernel.settings import Settings
 from gateway.kernel.sources import Source
+from gateway.server import limits
 from gateway.server.metrics import Metrics
 from gateway.server.sources import build_source
 from gateway.storage import registry
-from gateway.storage.db import Database, open_database
+from gateway.storage.db import Database, check_durable, open_database
 from gateway.storage.ledger import publisher
+from gateway.storage.ledger.errors import LedgerCorrupt
+from gateway.storage.ledger.guard import HistoryGuard
 from gateway.storage.ledger.sequencer import LedgerWriter
 
 log = logging.getLogger("enlace.gateway")
@@ -33,23 +36,34 @@ class Gateway:
 
     def __init__(self, settings: Settings, db: Database | None = None) -> None:
         self.settings = settings
-        self.db = db or open_database(settings.database_url)
+        self.db = db or open_database(settings.database_url, settings)
+        check_durable(self.db, allow_unsafe=settings.allow_unsafe_db)
         self.pki = pki.PkiDir(settings.pki_dir)
         self.ca = pki.load_cert(self.pki.ca_cert)
         self.issued = pki.IssuedChecker(self.ca)
         self.signer = self.pki.load_pair(self.pki.gateway("sign"))
         self.signer_keyid = pki.keyid(self.signer.cert)
-        self._pseudonym_key = self.pki.pseudonym_key.read_bytes()
+        self._pseudonym_key, self._digest_key = self.pki.load_ledger_secrets()
         self.checkpoint_signer = self.pki.load_checkpoint_signer()
         self.metrics = Metrics()
+        #: Fails closed once storage does not extend the last signed head: no receipt, no
+        #: checkpoint, every exchange ``Server.LedgerCorrupt``, ``/healthz`` says why.
+        self.guard = HistoryGuard(self.checkpoint_signer, self.pki.checkpoint_last)
         self.writer = LedgerWriter(
             self.db,
             max_batch=settings.ledger_max_batch,
             max_pending=settings.ledger_max_pending,
             commit_timeout=settings.ledger_commit_timeout,
             on_commit=lambda batch: self.metrics.ledger_batch.observe(len(batch)),
+            guard=self.guard,
         )
         self.contracts = schemas.catalogue(settings.schema_dir)  # validators built once
+        self.inflight = limits.InFlight(settings.max_inflight)
+        self.client_limits = limits.ClientLimiter(
+            limits.Limit(settings.client_rate, settings.client_burst, settings.client_concurrency)
+        )
+        self.unsigned = limits.UnsignedFloods(settings.unsigned_per_minute, settings.unsigned_burst)
+        self._floods_since = record.timestamp()
         self.replay = replay.ReplayCache(signing.MAX_AGE_SECONDS + signing.MAX_SKEW_SECONDS + 5)
         with self.db.read.connect() as conn:
             self.snapshot = registry.load(conn)
@@ -58,9 +72,14 @@ class Gateway:
         self._retiring: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
+        self._flood_recorder: asyncio.Task[None] | None = None
 
     def pseudonym(self, curp: str) -> str:
         return record.pseudonym(self._pseudonym_key, curp)
+
+    def body_digest(self, body: bytes) -> str:
+        """A body's keyed digest for the ledger (docs/ledger.md §1)."""
+        return record.body_digest(self._digest_key, body)
 
     @property
     def pseudonym_key(self) -> bytes:
@@ -110,34 +129,55 @@ class Gateway:
         self.writer.start()
         self._poller = asyncio.create_task(self._poll_registry())
         self._checkpointer = asyncio.create_task(self._sign_checkpoints())
+        self._flood_recorder = asyncio.create_task(self._record_floods())
 
     async def stop(self) -> None:
-        for task in (self._poller, self._checkpointer):
+        for task in (self._poller, self._checkpointer, self._flood_recorder):
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self.record_floods()
         await self._close_sources()
         await asyncio.to_thread(self.writer.stop)
         await asyncio.to_thread(self._sign_checkpoint_logged)  # cover every receipt handed out
         self.db.dispose()
 
     def sign_checkpoint(self) -> publisher.StoredCheckpoint:
-        """Sign a checkpoint of the ledger now, unless the newest one already covers it."""
-        return publisher.sign_checkpoint_kept(
-            self.db.write, self.checkpoint_signer, self.pki.checkpoint_last
-        )
+        """Sign a checkpoint of the ledger now, unless the newest one already covers it
+        (``LedgerCorrupt``, for good, if the tree does not extend the last signed head)."""
+        return self.guard.sign(self.db.write)
 
     def _sign_checkpoint_logged(self) -> None:
         try:
             self.sign_checkpoint()
+        except LedgerCorrupt:  # the guard logged why, once; exchanges are refused
+            return
         except Exception as exc:  # keep serving; the next round retries
-            log.error("checkpoint signing failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+            reason = {"code": type(exc).__name__, "reason": str(exc)}
+            log.error("checkpoint signing failed", extra=reason)
 
     async def _sign_checkpoints(self) -> None:
         while True:
             await asyncio.to_thread(self._sign_checkpoint_logged)
             await asyncio.sleep(self.settings.checkpoint_interval)
+
+    async def record_floods(self) -> int:
+        """Ledger one entry per address whose unverified requests went unrecorded since the
+        last time, with their count; how many entries that made."""
+        since, self._floods_since = self._floods_since, record.timestamp()
+        counts = self.unsigned.drain()
+        for address, count in sorted(counts.items()):
+            try:
+                await self.writer.append(record.flood(address, count, since))
+            except Exception as exc:  # keep serving; the count is lost, the log says so
+                log.error("flood not recorded", extra={"count": count, "error": type(exc).__name__})
+        return len(counts)
+
+    async def _record_floods(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.unsigned_flood_interval)
+            await self.record_floods()
 
     def registry_stale(self) -> bool:
         """True when the registry has not been confirmed for ``registry_max_age`` seconds."""

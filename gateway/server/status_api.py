@@ -2,7 +2,8 @@
 
 * ``GET /.well-known/enlace/trust``: the gateway's signing certificate and checkpoint key;
 * ``GET /livez``: alive, with no database round trip (load balancers, benchmark baseline);
-* ``GET /healthz``: the database answers and the registry is fresh, else 503;
+* ``GET /healthz``: the database answers, the registry is fresh and the ledger's history
+  extends its last signed head, else 503 saying which (and, for the ledger, why);
 * ``GET /metrics``: Prometheus text.
 """
 
@@ -46,6 +47,16 @@ def router(gateway: Gateway) -> APIRouter:
             with gateway.db.read.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
 
+        if gateway.guard.reason is not None:
+            return JSONResponse(
+                {
+                    "status": "unhealthy",
+                    "ledger": "corrupt",
+                    "code": "Server.LedgerCorrupt",
+                    "reason": gateway.guard.reason,
+                },
+                status_code=503,
+            )
         try:
             await asyncio.to_thread(check)
         except Exception:

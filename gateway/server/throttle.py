@@ -34,6 +34,15 @@ def client_key(host: str | None) -> str:
     return str(address)
 
 
+def spend(tokens: float, elapsed: float, rate: float, burst: float) -> tuple[float, float]:
+    """One token from a bucket that held ``tokens`` ``elapsed`` seconds ago, regaining ``rate``
+    a second up to ``burst``: the tokens left, and 0 (spent) or the seconds until one is."""
+    tokens = min(burst, tokens + max(0.0, elapsed) * rate)
+    if tokens >= 1:
+        return tokens - 1, 0.0
+    return tokens, (1 - tokens) / rate
+
+
 class AttemptLimiter:
     """Token buckets by client key; time (monotonic seconds) is a parameter."""
 
@@ -51,12 +60,7 @@ class AttemptLimiter:
     def take(self, client: str, now: float) -> float:
         """Spend one attempt: 0 if ``client`` may go ahead, else the seconds until it may."""
         tokens, then = self._buckets.pop(client, (self._burst, now))
-        tokens = min(self._burst, tokens + max(0.0, now - then) * self._rate)
-        wait = 0.0
-        if tokens >= 1:
-            tokens -= 1
-        else:
-            wait = (1 - tokens) / self._rate
+        tokens, wait = spend(tokens, now - then, self._rate, self._burst)
         self._buckets[client] = (tokens, now)  # most recently seen last
         if len(self._buckets) > self._max_clients:
             self._buckets.popitem(last=False)

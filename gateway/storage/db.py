@@ -5,6 +5,11 @@ picks either. SQLite runs in WAL mode with ``synchronous=FULL`` (a commit is dur
 returns; group commit in the ledger writer keeps that cheap) and every write transaction
 starts with ``BEGIN IMMEDIATE`` so that two writers (the gateway and an admin CLI) queue on
 the lock instead of failing to upgrade a read lock.
+
+PostgreSQL connections carry a connect time-out, a statement time-out and TCP keepalive (with a
+TCP user time-out), so that a silently dropped link fails in seconds instead of blocking the
+single ledger writer for the kernel's quarter of an hour; ``check_durable`` refuses a server
+that acknowledges commits it has not made durable (``fsync`` or ``synchronous_commit`` off).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine, make_url
 
 from gateway.kernel.errors import CodedError
+from gateway.kernel.settings import Settings
 
 metadata = sa.MetaData()
 
@@ -57,6 +63,17 @@ subsystems = sa.Table(
     sa.Column("client_id", sa.String(270), primary_key=True),
     sa.Column("member_id", sa.String(200), sa.ForeignKey("members.member_id"), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# A client subsystem's own rate and concurrency limits; a null column, or no row: the default.
+client_limits = sa.Table(
+    "client_limits",
+    metadata,
+    sa.Column("client_id", sa.String(270), sa.ForeignKey("subsystems.client_id"), primary_key=True),
+    sa.Column("rate", sa.Float),  # requests a second
+    sa.Column("burst", sa.Integer),
+    sa.Column("concurrency", sa.Integer),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 certificates = sa.Table(
@@ -240,9 +257,32 @@ def _sqlite_path(url: sa.URL) -> Path | None:
     return Path(url.database) if url.database and url.database != ":memory:" else None
 
 
-def open_database(url: str, *, create: bool = True) -> Database:
-    """Engines for the database at ``url``. ``create=False`` refuses a SQLite file that does not
-    exist (a typo must not create an empty database) instead of creating it and its folder."""
+class UnsafeDatabase(CodedError):
+    """PostgreSQL would acknowledge commits that a crash can undo."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("db.unsafe", message)
+
+
+def pg_connect_args(settings: Settings) -> dict[str, object]:
+    """libpq's time-outs and keepalive for every PostgreSQL connection (psycopg 3)."""
+    idle = settings.db_keepalive
+    return {
+        "connect_timeout": settings.db_connect_timeout,
+        "keepalives": 1,
+        "keepalives_idle": idle,
+        "keepalives_interval": max(1, idle // 3),
+        "keepalives_count": 3,
+        # Unacknowledged data (a write into a dead link) fails too, not only an idle link.
+        "tcp_user_timeout": idle * 3 * 1000,
+        "options": f"-c statement_timeout={round(settings.db_statement_timeout * 1000)}",
+    }
+
+
+def open_database(url: str, settings: Settings | None = None, *, create: bool = True) -> Database:
+    """Engines for the database at ``url``; PostgreSQL's time-outs come from ``settings`` (else
+    defaults). ``create=False`` refuses a SQLite file that does not exist (a typo must not
+    create an empty database) instead of creating it and its folder."""
     url = normalise_url(url)
     try:
         parsed = make_url(url)
@@ -265,8 +305,29 @@ def open_database(url: str, *, create: bool = True) -> Database:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         return Database(url, _sqlite_engine(url, True), _sqlite_engine(url, False))
-    engine = sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = sa.create_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args=pg_connect_args(settings or Settings()),
+    )
     return Database(url, engine, engine)
+
+
+def check_durable(db: Database, *, allow_unsafe: bool = False) -> None:
+    """Refuse a PostgreSQL server with ``fsync`` or ``synchronous_commit`` off (SQLite's
+    durability is set by this module) unless ``allow_unsafe`` (``ENLACE_ALLOW_UNSAFE_DB=1``)."""
+    if db.is_sqlite or allow_unsafe:
+        return
+    with db.read.connect() as conn:
+        fsync = conn.exec_driver_sql("SHOW fsync").scalar_one()
+        synchronous = conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
+    if fsync != "on" or synchronous == "off":
+        raise UnsafeDatabase(
+            f"PostgreSQL has fsync={fsync}, synchronous_commit={synchronous}: turn both on, "
+            "or set ENLACE_ALLOW_UNSAFE_DB=1 to accept losing acknowledged exchanges on a crash"
+        )
 
 
 def alembic_config(url: str) -> Config:
@@ -311,5 +372,8 @@ def upgrade(db: Database) -> None:
     """Bring the schema to the newest migration (idempotent)."""
     cfg = alembic_config(db.url)
     with _reachable(db), db.write.begin() as conn:
+        if not db.is_sqlite:
+            # A migration may rewrite a large table: no statement time-out for it.
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

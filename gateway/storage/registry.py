@@ -14,7 +14,7 @@ import getpass
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +29,7 @@ from gateway.kernel.settings import Settings
 from gateway.storage.db import (
     Database,
     certificates,
+    client_limits,
     grants,
     members,
     registry_state,
@@ -82,6 +83,15 @@ class Title:
 
 
 @dataclass(frozen=True)
+class ClientLimit:
+    """A client's own limits; ``None`` leaves that one at the gateway's default."""
+
+    rate: float | None = None  # requests a second, regained
+    burst: int | None = None  # requests at once above the rate
+    concurrency: int | None = None  # requests in flight at once
+
+
+@dataclass(frozen=True)
 class Snapshot:
     version: int
     members: dict[str, str] = field(default_factory=dict)
@@ -93,6 +103,7 @@ class Snapshot:
     purposes: dict[str, Title] = field(default_factory=dict)
     legal_bases: dict[str, Title] = field(default_factory=dict)
     contacts: dict[str, str] = field(default_factory=dict)  # member -> contact route
+    limits: dict[str, ClientLimit] = field(default_factory=dict)  # client -> its own limits
 
 
 def version(conn: Connection) -> int:
@@ -151,6 +162,10 @@ def load(conn: Connection) -> Snapshot:
         contacts={
             r.member_id: r.contact
             for r in conn.execute(sa.select(members).where(members.c.contact.is_not(None)))
+        },
+        limits={
+            r.client_id: ClientLimit(r.rate, r.burst, r.concurrency)
+            for r in conn.execute(sa.select(client_limits))
         },
     )
 
@@ -275,7 +290,9 @@ def add_member(
                 member_id=str(member), name=name, contact=contact, created_at=_now()
             )
         )
-        tx.record("member.add", str(member), {"name": name, "contact": contact})
+        tx.record(
+            "member.add", str(member), {"name": name} | ({"contact": contact} if contact else {})
+        )
         for client in clients:
             _insert_subsystem(tx, client)
         for kid, cert in zip(kids, certificates, strict=True):
@@ -597,6 +614,25 @@ def revoke_grant(db: Database, client: ClientId, service: ServiceId) -> None:
     with change(db, "acl.revoke", str(client), {"service": str(service)}) as conn:
         if _revoke_active(conn, client, service) != 1:
             raise RegistryError("registry.not_found", f"{client} has no active grant for {service}")
+
+
+def set_limit(db: Database, client: ClientId, limit: ClientLimit) -> None:
+    """Give ``client`` its own rate, burst and concurrency limits (each ``None``: the default;
+    all ``None``: back to the defaults)."""
+    values = asdict(limit)
+    for name, value in values.items():
+        if value is not None and not value > 0:
+            raise RegistryError("registry.bad_limit", f"{name} must be positive, not {value}")
+    with change(db, "client.limit", str(client), values) as conn:
+        if not _exists(conn, subsystems, subsystems.c.client_id, str(client)):
+            raise RegistryError(
+                "registry.unknown_subsystem", f"subsystem {client} is not registered"
+            )
+        conn.execute(sa.delete(client_limits).where(client_limits.c.client_id == str(client)))
+        if any(value is not None for value in values.values()):
+            conn.execute(
+                sa.insert(client_limits).values(client_id=str(client), updated_at=_now(), **values)
+            )
 
 
 # --- purposes, legal bases and members' contact routes (what the citizen's page shows) ------

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.kernel.durable import replace_durably
 from gateway.kernel.encoding import EncodingError, b64decode, b64encode
 from gateway.kernel.ledger import checkpoint, merkle
 from gateway.kernel.ledger.witnessing import WitnessedHead, WitnessKey
@@ -103,7 +104,7 @@ class WitnessDir:
             "root_hash": b64encode(head.root_hash),
             "note": note.decode(),
         }
-        _replace_durably(self.path / _HEADS / _file_name(origin), json.dumps(record).encode())
+        replace_durably(self.path / _HEADS / _file_name(origin), json.dumps(record).encode())
 
 
 def _file_name(origin: str) -> str:
@@ -122,23 +123,3 @@ def _read_head(path: Path) -> tuple[str, WitnessedHead]:
     if len(root) != merkle.HASH_SIZE:
         raise WitnessStateError(f"{path}: root hash is not {merkle.HASH_SIZE} bytes")
     return origin, WitnessedHead(size, root)
-
-
-def _replace_durably(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that after a crash it holds the old or the new bytes,
-    and once this returns, the new ones."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

@@ -29,7 +29,14 @@ from gateway.storage.db import (
 from gateway.storage.ledger import publisher, sequencer
 from gateway.storage.ledger.errors import LedgerCorrupt
 from tests.factories import exchange_record
-from tests.ledger.helpers import checkpoint_key, exchange, fill, sign
+from tests.ledger.helpers import (
+    checkpoint_key,
+    exchange,
+    fill,
+    rewrite_consistently,
+    sign,
+    truncate_consistently,
+)
 
 SIZE = 40
 
@@ -221,29 +228,6 @@ def test_tampered_nodes_state_checkpoints_and_subjects_are_named(ledger, vkey_fi
 # --- a consistent rewrite: only a signed head kept outside storage catches it ----------------
 
 
-def rewrite_consistently(ledger: Database, index: int) -> None:
-    """Rewrite record ``index`` with its leaf hash, every node and the state, and delete the
-    checkpoints that covered it: storage is then self-consistent."""
-    with ledger.write.begin() as conn:
-        rows = conn.execute(
-            sa.select(ledger_entries.c.idx, ledger_entries.c.body).order_by(ledger_entries.c.idx)
-        ).all()
-        forged = record.canonical({**json.loads(rows[index].body), "purpose": "fraude"})
-        tree, nodes = merkle.CompactRange(), []
-        for idx, body in rows:
-            leaf = merkle.leaf_hash(forged if idx == index else body.encode())
-            nodes += [{"level": lv, "idx": i, "hash": h} for lv, i, h in tree.append(leaf)]
-        conn.execute(
-            sa.update(ledger_entries)
-            .where(ledger_entries.c.idx == index)
-            .values(body=forged.decode(), leaf_hash=merkle.leaf_hash(forged))
-        )
-        conn.execute(sa.delete(ledger_nodes))
-        conn.execute(sa.insert(ledger_nodes), nodes)
-        conn.execute(sa.update(ledger_state).values(compact_range=tree.to_bytes()))
-        conn.execute(sa.delete(ledger_checkpoints).where(ledger_checkpoints.c.size > index))
-
-
 def trusted_note(ledger: Database, size: int, folder) -> str:  # noqa: ANN001
     """A signed checkpoint kept outside storage (as a witness or a bundle's reader keeps it)."""
     with ledger.read.connect() as conn:
@@ -345,3 +329,58 @@ def test_every_disclosure_needs_its_ledger_record(ledger, vkey_file):
     status, report = verify(ledger, vkey_file)
     assert status == 1
     assert found(report) == {("unrecorded_disclosure", SIZE + 1, 1, None)}
+
+
+# --- the gateway's kept last signed checkpoint: checked by default ----------------------------
+
+
+@pytest.fixture
+def kept(database: Database, tmp_path: Path) -> tuple[Database, Path, Path]:
+    """A ledger of SIZE entries signed (and kept) at 25 and SIZE by a PKI of its own."""
+    folder = tmp_path / "pki"
+    signer, vkey = checkpoint_key(folder)
+    last = pki.PkiDir(folder).checkpoint_last
+    fill(database, 25)
+    publisher.sign_checkpoint_kept(database.write, signer, last)
+    fill(database, SIZE - 25, start=25)
+    publisher.sign_checkpoint_kept(database.write, signer, last)
+    return database, folder, vkey
+
+
+def test_default_verify_checks_the_kept_checkpoint(kept):
+    database, folder, vkey = kept
+    status, report = verify(database, vkey, "--pki-dir", str(folder))
+    assert status == 0 and report["kept_checkpoint"]["size"] == SIZE
+    result = CliRunner().invoke(
+        app, ["ledger", "verify", "--database-url", database.url, "--pki-dir", str(folder)]
+    )
+    assert result.exit_code == 0
+    assert f"checked against the kept last signed checkpoint of size {SIZE}" in result.stdout
+
+
+def test_a_consistent_rewrite_with_its_checkpoints_deleted_is_caught_by_default(kept):
+    database, folder, vkey = kept
+    rewrite_consistently(database, 5)
+    status, report = verify(database, vkey, "--pki-dir", str(folder))
+    assert status == 1
+    assert found(report) == {("checkpoint", SIZE, 1, None)}
+    status, report = verify(database, vkey, "--pki-dir", str(folder), "--no-kept")
+    assert status == 0 and report["kept_checkpoint"] is None  # storage alone cannot tell
+
+
+def test_a_truncation_with_its_checkpoints_deleted_is_caught_by_default(kept):
+    database, folder, vkey = kept
+    truncate_consistently(database, 30)
+    status, report = verify(database, vkey, "--pki-dir", str(folder))
+    assert status == 1
+    assert found(report) >= {("checkpoint", SIZE, 1, None), ("deleted", 30, SIZE - 30, None)}
+
+
+def test_trusted_checkpoints_may_be_given_several_times(ledger, vkey_file, tmp_path):
+    notes = [trusted_note(ledger, size, tmp_path) for size in (25, SIZE)]
+    given = [arg for note in notes for arg in ("--trusted-checkpoint", note)]
+    status, report = verify(ledger, vkey_file, *given)
+    assert status == 0 and report["trusted_sizes"] == [25, SIZE]
+    rewrite_consistently(ledger, 30)  # beyond the first, below the second
+    status, report = verify(ledger, vkey_file, *given)
+    assert status == 1 and found(report) == {("checkpoint", SIZE, 1, None)}

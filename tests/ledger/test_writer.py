@@ -10,8 +10,15 @@ import sqlalchemy as sa
 
 from gateway.kernel.ids import ClientId, MemberId
 from gateway.storage import registry
-from gateway.storage.db import ledger_entries, ledger_state, ledger_subjects, members
-from gateway.storage.ledger import driver
+from gateway.storage.db import (
+    ledger_entries,
+    ledger_state,
+    ledger_subjects,
+    members,
+    open_database,
+    upgrade,
+)
+from gateway.storage.ledger import audit, driver
 from gateway.storage.ledger.errors import LedgerUnavailable
 from gateway.storage.ledger.sequencer import LedgerWriter
 from tests.factories import exchange_record
@@ -120,3 +127,76 @@ async def test_exchanges_and_admin_changes_interleave_without_gaps(database):
     rows = _rows(database)
     assert [idx for idx, _ in rows] == list(range(110))
     assert sum(1 for _, e in rows if e["kind"] == "admin") == 10
+
+
+async def test_appends_of_one_loop_iteration_share_transactions(database):
+    """500 appends made together take ceil(500 / max_batch) transactions, counted, not timed."""
+    for max_batch, expected in ((64, 8), (512, 1)):
+        writer = LedgerWriter(database, max_batch=max_batch)
+        writer.start()
+        try:
+            results = await asyncio.gather(*(writer.append(_record(n)) for n in range(500)))
+        finally:
+            writer.stop()
+        assert writer.batches == expected and writer.appended == 500
+        assert writer.mean_batch == 500 / expected
+        first = results[0].index
+        assert [r.index for r in results] == list(range(first, first + 500))
+        # Every entry of a transaction reports the tree right after it.
+        assert len({(r.tree_size, r.root) for r in results}) == expected
+
+
+async def test_writer_follows_appends_made_behind_its_back(database, signer):
+    """The in-memory frontier is only a cache: another appender's entries are found in storage."""
+    writer = LedgerWriter(database)
+    writer.start()
+    try:
+        assert (await writer.append(_record(0))).index == 0
+        registry.add_member(database, MemberId.parse("MX/GOB/SEP"), "SEP")  # another appender
+        after = await writer.append(_record(1))
+        assert after.index == 2 and after.tree_size == 3
+        with database.read.connect() as conn:
+            stored = driver.frontier(conn)
+        assert (stored.size, stored.root()) == (after.tree_size, after.root)
+    finally:
+        writer.stop()
+    with database.read.connect() as conn, conn.begin():
+        report = audit.verify(conn, signer.verifier())
+    assert report.ok and report.entries == 3, report.findings
+
+
+async def test_a_record_that_cannot_be_canonicalised_fails_alone(database):
+    writer = LedgerWriter(database)
+    writer.start()
+    try:
+        bad = _record(0)
+        bad["purpose"] = {1, 2}  # not JSON
+        outcomes = await asyncio.gather(
+            writer.append(bad), writer.append(_record(1)), return_exceptions=True
+        )
+    finally:
+        writer.stop()
+    assert isinstance(outcomes[0], LedgerUnavailable)
+    assert not isinstance(outcomes[1], BaseException) and outcomes[1].index == 0
+    assert [entry["exchange_id"] for _, entry in _rows(database)] == ["x-1"]
+
+
+async def test_an_append_not_committed_in_time_times_out(tmp_path):
+    """The waiter gives up (the exchange is answered 503) while the write lock is held."""
+    database = open_database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    upgrade(database)
+    writer = LedgerWriter(database, commit_timeout=1.0)
+    writer.start()
+    try:
+        # BEGIN IMMEDIATE: the writer's transaction waits for this one.
+        with database.write.begin(), pytest.raises(TimeoutError):
+            await writer.append(_record(0))
+        # Whether the writer had taken it before it gave up decides if it is stored; either
+        # way the ledger goes on densely.
+        after = await writer.append(_record(1))
+        rows = _rows(database)
+    finally:
+        writer.stop()
+        database.dispose()
+    assert [idx for idx, _ in rows] == list(range(after.index + 1))
+    assert rows[-1][1]["exchange_id"] == "x-1"

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.kernel.errors import CitizenError, EnlaceError
+from gateway.kernel.ledger import record as ledger_record
 from gateway.kernel.protocol import headers as h
 from gateway.kernel.protocol import signing
 from gateway.kernel.protocol.headers import HeaderMap
@@ -33,6 +34,10 @@ PROTOCOL_HEADERS = {
     h.SIGNATURE_INPUT: 'enlace=("@method");created=1;keyid="k";nonce="abcdefghij"',
     h.SIGNATURE: "enlace=:AAAA:",
 }
+
+
+def _digest(body: bytes) -> str:
+    return ledger_record.body_digest(b"k" * 32, body)
 
 
 async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
@@ -159,15 +164,14 @@ def test_an_unverified_request_is_recorded_without_its_subjects() -> None:
     ex = _exchange()
     ex.request_body, ex.subjects = b"{}", {"p:subject"}
     unverified = record.entry(
-        ex, "x-1", status=401, error="Client.InvalidSignature", response=b"no"
+        ex, "x-1", status=401, error="Client.InvalidSignature", response=b"no", digest=_digest
     )
     assert unverified["subjects"] == []
     assert (unverified["request_size"], unverified["response_size"]) == (2, 2)
     assert unverified["outcome"] == "refused"
     ex.client_verified = True
-    assert record.entry(ex, "x-1", status=200, error=None, response=b"")["subjects"] == [
-        "p:subject"
-    ]
+    allowed = record.entry(ex, "x-1", status=200, error=None, response=b"", digest=_digest)
+    assert allowed["subjects"] == ["p:subject"]
 
 
 def test_only_the_gateways_own_errors_are_named_in_x_road_error() -> None:

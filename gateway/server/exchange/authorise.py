@@ -1,6 +1,8 @@
 """Step 3 of an exchange: may this verified client use this service, for this purpose.
 
-In this order: the client subsystem registered (``Client.UnknownClient``), the service registered
+In this order: the client subsystem registered (``Client.UnknownClient``), within its rate and
+concurrency limits (``Client.RateLimited``, ``gateway/server/limits.py``; an admitted exchange
+is named in ``Exchange.admitted`` for the pipeline to release), the service registered
 (``Client.UnknownService``), the method allowed (``Client.MethodNotAllowed``),
 ``Enlace-Subject: unknown`` only for an operation that discovers its subjects
 (``Client.InvalidSubject``), then a grant for (client, service) listing the purpose and the
@@ -13,22 +15,31 @@ client alone.
 
 from __future__ import annotations
 
+import time
+
 from gateway.kernel import acl, schemas
 from gateway.kernel.errors import EnlaceError
 from gateway.kernel.protocol import headers as h
 from gateway.kernel.sources import SourceRequest
 from gateway.server.exchange.context import Authorised, Exchange, Inbound, Parsed
 from gateway.server.exchange.parse import json_body
+from gateway.server.limits import ClientLimiter
 from gateway.storage.registry import Snapshot
 
 
 def authorise(
-    snapshot: Snapshot, contracts: schemas.Catalogue, parsed: Parsed, ex: Exchange
+    snapshot: Snapshot,
+    contracts: schemas.Catalogue,
+    limiter: ClientLimiter,
+    parsed: Parsed,
+    ex: Exchange,
 ) -> Authorised:
     """The service and its contract, if the client may call it as the request asks."""
     client, service_id = str(parsed.client), str(parsed.target.service)
     if client not in snapshot.subsystems:
         raise EnlaceError("Client.UnknownClient", f"{client} is not registered")
+    limiter.admit(client, snapshot.limits.get(client), time.monotonic())
+    ex.admitted = client
     service = snapshot.services.get(service_id)
     if service is None:
         raise EnlaceError("Client.UnknownService", f"{service_id} is not registered")

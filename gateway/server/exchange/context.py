@@ -29,6 +29,8 @@ class Inbound:
     #: The query parameters, the last value of a repeated one.
     query: Mapping[str, str]
     body: AsyncIterable[bytes]
+    #: The TCP peer's address (forwarding headers are not believed), if known.
+    peer: str | None = None
 
 
 @dataclass
@@ -49,6 +51,8 @@ class Exchange:
     issue: str | None = None
     subjects: set[str] = field(default_factory=set)
     hidden_until: str | None = None
+    #: The client whose in-flight count this exchange holds, once admitted.
+    admitted: str | None = None
 
 
 @dataclass(frozen=True)

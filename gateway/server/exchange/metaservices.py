@@ -6,7 +6,8 @@ its last steps differ: instead of asking a trusted source, the gateway answers f
 snapshot, in X-Road's REST shapes (PR-MREST), with no evidence JWS — the gateway's own response
 signature is the proof. It has no data subject (``Enlace-Subject: unknown``) and is GET only.
 
-Who may ask what, after the caller is verified and registered (``Client.UnknownClient``):
+Who may ask what, after the caller is verified, registered (``Client.UnknownClient``) and within
+its rate and concurrency limits (``Client.RateLimited``, counted as for any exchange):
 
     listClients      any client: the instance's members and subsystems
     listMethods      any client: every service of the provider
@@ -17,6 +18,7 @@ Who may ask what, after the caller is verified and registered (``Client.UnknownC
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -29,7 +31,8 @@ from gateway.kernel.ids import (
     MetaTarget,
     ServiceId,
 )
-from gateway.server.exchange.context import MetaParsed
+from gateway.server.exchange.context import Exchange, MetaParsed
+from gateway.server.limits import ClientLimiter
 from gateway.storage.registry import ServiceEntry, Snapshot
 
 SERVICE_CODE = "serviceCode"
@@ -49,7 +52,9 @@ def parsed(method: str, target: MetaTarget, client: ClientId, subject: str | Non
 def answer(
     snapshot: Snapshot,
     contracts: schemas.Catalogue,
+    limiter: ClientLimiter,
     request: MetaParsed,
+    ex: Exchange,
     query: Mapping[str, str],
     *,
     server: str,
@@ -58,6 +63,8 @@ def answer(
     client, target = str(request.client), request.target
     if client not in snapshot.subsystems:
         raise EnlaceError("Client.UnknownClient", f"{client} is not registered")
+    limiter.admit(client, snapshot.limits.get(client), time.monotonic())
+    ex.admitted = client  # released by the pipeline, as for any exchange
     if target.provider is None:
         return list_clients(snapshot, target.instance)
     provider = target.provider

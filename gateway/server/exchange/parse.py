@@ -9,15 +9,22 @@ sent, never percent-decoded (``Client.InvalidIdentifier``), and each required pr
 signature header, present exactly once and well formed (``Client.MissingHeader``,
 ``Client.InvalidHeader``, ``Client.InvalidIdentifier``, ``Client.InvalidSubject``). Each value is
 noted in the exchange as soon as it is known sane, so that a refusal is ledgered with it.
+
+``X-Road-UserId`` and ``X-Road-Issue`` are the agency's free text, ledgered verbatim: each must
+hold no CURP, RFC or e-mail address (``Client.PersonalDataInField``) and match ``FREE_TEXT``
+(``Client.InvalidHeader``). Both are checked here, before the signature, because every request
+is ledgered, signed or not: a value must be known clean before it is noted at all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from collections.abc import Callable, Collection
 from typing import Any
 
-from gateway.kernel import acl, curp
+from gateway.kernel import acl, curp, personal_data
 from gateway.kernel.errors import EnlaceError
 from gateway.kernel.ids import (
     ClientId,
@@ -40,6 +47,9 @@ MAX_HEADERS_TOTAL = 32 * 1024
 METHODS = frozenset({"GET", "POST"})
 _ONCE = tuple((name, name.lower()) for name in (*h.REQUIRED_REQUEST, *h.SIGNATURE_HEADERS))
 _PREFIX = "/r1/"
+#: ``X-Road-UserId`` and ``X-Road-Issue`` (docs/protocol.md §2): a staff or case number, which
+#: never starts a spreadsheet formula.
+FREE_TEXT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}", re.ASCII)
 
 
 def exchange_id(headers: HeaderMap) -> str | None:
@@ -57,11 +67,20 @@ def check_sizes(headers: HeaderMap) -> None:
         raise EnlaceError("Client.BadRequest", f"headers exceed {MAX_HEADERS_TOTAL} bytes")
 
 
-async def read(inbound: Inbound, ex: Exchange, *, max_body: int) -> None:
-    """Check the header size, then read the body (bounded) into the exchange."""
+async def read(
+    inbound: Inbound, ex: Exchange, *, max_body: int, timeout: float | None = None
+) -> None:
+    """Check the header size, then read the body (bounded in size and, given ``timeout``, in
+    seconds: a body trickled in must not hold the exchange open) into the exchange."""
     check_sizes(inbound.headers)
     declared = inbound.headers.get("content-length")
-    ex.request_body = await read_limited(declared, inbound.body, max_body)
+    try:
+        async with asyncio.timeout(timeout):
+            ex.request_body = await read_limited(declared, inbound.body, max_body)
+    except TimeoutError:
+        raise EnlaceError(
+            "Client.BadRequest", f"the body did not arrive within {timeout:g} s"
+        ) from None
 
 
 def base_url(inbound: Inbound, public_url: str | None) -> str:
@@ -120,6 +139,23 @@ def _printable(name: str, value: str) -> str:
     return value
 
 
+def _free_text(name: str, value: str) -> str:
+    """A staff or case number, refused when it holds a personal identifier; the message names
+    the kind found, never the value."""
+    found = personal_data.find(_printable(name, value))
+    if found is not None:
+        raise EnlaceError(
+            "Client.PersonalDataInField",
+            f"{name} contains what looks like a {found}; send a staff or case number only",
+        )
+    if not FREE_TEXT.fullmatch(value):
+        raise EnlaceError(
+            "Client.InvalidHeader",
+            f"{name} must be 1-128 of A-Z a-z 0-9 . _ : / # -, starting with a letter or digit",
+        )
+    return value
+
+
 def _check_present_once(headers: HeaderMap) -> None:
     for name, key in _ONCE:
         if not headers.get(key, "").strip():
@@ -142,8 +178,8 @@ def read_headers(headers: HeaderMap, ex: Exchange) -> tuple[ClientId, str | None
     except InvalidIdentifier as exc:
         raise EnlaceError("Client.InvalidIdentifier", str(exc)) from exc
     ex.client = str(client)
-    ex.user_id = _printable(h.USER_ID, headers["x-road-userid"].strip())
-    ex.issue = _printable(h.ISSUE, headers["x-road-issue"].strip())
+    ex.user_id = _free_text(h.USER_ID, headers["x-road-userid"].strip())
+    ex.issue = _free_text(h.ISSUE, headers["x-road-issue"].strip())
     ex.purpose = acl.check_code("purpose", headers["enlace-purpose"].strip())
     ex.legal_basis = acl.check_code("legal basis", headers["enlace-legal-basis"].strip())
     if not signing.well_formed_digest(headers["content-digest"].strip()):

@@ -5,11 +5,18 @@ metaservice, ``parse``, ``authenticate`` and ``metaservices``); whatever they
 end with, an answer or a refusal, becomes the response body, is recorded (``record``) and only
 then signed (``sign``) for sending. A failure to record replaces the answer with
 ``Server.LedgerUnavailable``: no data leaves unrecorded.
+
+Two answers are signed but not recorded, because recording them is what an overload or a flood
+would exhaust (``gateway/server/limits.py``): an exchange shed past the global in-flight cap
+(``Server.Overloaded``, before any step ran), and a refusal of a request whose signature did not
+verify from an address past its budget (``Client.RateLimited``, counted and ledgered in
+aggregate instead). Both carry ``Retry-After``; neither carries a receipt.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -17,6 +24,7 @@ from gateway.kernel.errors import EnlaceError
 from gateway.kernel.ledger import record as ledger_record
 from gateway.kernel.protocol import headers as h
 from gateway.kernel.protocol import signing
+from gateway.server import limits
 from gateway.server.exchange import (
     authenticate,
     authorise,
@@ -43,6 +51,18 @@ async def handle(gw: Gateway, inbound: Inbound) -> sign.Signed:
         # consumer's own id (its SDK matches the answer to the request by it).
         exchange_id=parse.exchange_id(inbound.headers),
     )
+    if not gw.inflight.enter():
+        shed = EnlaceError("Server.Overloaded", retry_after=limits.BUSY_RETRY_AFTER)
+        return _unrecorded(gw, ex, shed, "shed")
+    try:
+        return await _run(gw, inbound, ex)
+    finally:
+        gw.inflight.leave()
+        if ex.admitted:
+            gw.client_limits.release(ex.admitted)
+
+
+async def _run(gw: Gateway, inbound: Inbound, ex: Exchange) -> sign.Signed:
     failure: EnlaceError | None = None
     try:
         payload = await _guarded(gw, inbound, ex)
@@ -50,9 +70,30 @@ async def handle(gw: Gateway, inbound: Inbound) -> sign.Signed:
         failure, payload = exc, {}
     exchange_id = ex.exchange_id or str(uuid.uuid4())
     if failure is None:
-        return await _respond(gw, ex, exchange_id, 200, None, dump(payload))
+        return await _respond(gw, ex, exchange_id, dump(payload), None)
+    if not ex.client_verified and failure.code.startswith("Client."):
+        wait = gw.unsigned.suppressed(inbound.peer, time.monotonic())
+        if wait:
+            flood = EnlaceError(
+                "Client.RateLimited",
+                "too many requests that did not verify from this address",
+                retry_after=wait,
+            )
+            return _unrecorded(gw, ex, flood, "suppressed")
     body = dump(error_payload(failure, exchange_id=exchange_id))
-    return await _respond(gw, ex, exchange_id, failure.status, failure.code, body)
+    return await _respond(gw, ex, exchange_id, body, failure, _retry_after(failure))
+
+
+def _retry_after(error: EnlaceError) -> dict[str, str]:
+    return {"Retry-After": str(error.retry_after)} if error.retry_after else {}
+
+
+def _unrecorded(gw: Gateway, ex: Exchange, error: EnlaceError, outcome: str) -> sign.Signed:
+    """``error`` answered signed but not recorded (shed, or one of an unsigned flood)."""
+    exchange_id = ex.exchange_id or str(uuid.uuid4())
+    headers = sign.headers_for(ex, exchange_id) | {h.ERROR: error.code} | _retry_after(error)
+    gw.metrics.exchanges.labels(outcome).inc()
+    return sign.sign(gw, error.status, dump(error_payload(error, exchange_id=exchange_id)), headers)
 
 
 async def _guarded(gw: Gateway, inbound: Inbound, ex: Exchange) -> dict[str, Any]:
@@ -69,26 +110,37 @@ async def _guarded(gw: Gateway, inbound: Inbound, ex: Exchange) -> dict[str, Any
 async def _steps(gw: Gateway, inbound: Inbound, ex: Exchange) -> dict[str, Any]:
     """The answer's payload — the source's evidence, or a metaservice's answer — or the first
     check's refusal."""
-    await parse.read(inbound, ex, max_body=gw.settings.max_body)
+    await parse.read(inbound, ex, max_body=gw.settings.max_body, timeout=gw.settings.body_timeout)
     if gw.registry_stale():
         raise EnlaceError("Server.RegistryUnavailable")
     parsed = parse.parse(inbound, ex, public_hosts=gw.settings.public_hosts, pseudonym=gw.pseudonym)
     authenticate.authenticate(gw, inbound, parsed, ex)
     if isinstance(parsed, MetaParsed):
         server = parse.base_url(inbound, gw.settings.public_url)
-        return metaservices.answer(gw.snapshot, gw.contracts, parsed, inbound.query, server=server)
-    allowed = authorise.authorise(gw.snapshot, gw.contracts, parsed, ex)
+        return metaservices.answer(
+            gw.snapshot, gw.contracts, gw.client_limits, parsed, ex, inbound.query, server=server
+        )
+    allowed = authorise.authorise(gw.snapshot, gw.contracts, gw.client_limits, parsed, ex)
     request = authorise.source_request(inbound, parsed, allowed, ex.request_body)
     token = await call.call(gw, parsed, allowed, request, ex)
     return {"exchange_id": ex.exchange_id, "service": ex.service, "evidence": token}
 
 
 async def _respond(
-    gw: Gateway, ex: Exchange, exchange_id: str, status: int, error: str | None, body: bytes
+    gw: Gateway,
+    ex: Exchange,
+    exchange_id: str,
+    body: bytes,
+    failure: EnlaceError | None,
+    extra: dict[str, str] | None = None,
 ) -> sign.Signed:
-    """Record the exchange as answered with ``body``, then sign that answer for sending."""
-    headers = sign.headers_for(ex, exchange_id)
-    entry = record.entry(ex, exchange_id, status=status, error=error, response=body)
+    """Record the exchange as answered with ``body`` (``failure``'s refusal, or 200), then sign
+    that answer for sending (with ``extra`` headers, unsigned: ``Retry-After``)."""
+    status, error = (200, None) if failure is None else (failure.status, failure.code)
+    headers = sign.headers_for(ex, exchange_id) | (extra or {})
+    entry = record.entry(
+        ex, exchange_id, status=status, error=error, response=body, digest=gw.body_digest
+    )
     try:
         appended = await record.append(gw.writer, entry)
     except EnlaceError as fail:
@@ -98,13 +150,29 @@ async def _respond(
     headers |= sign.error_header(error)
     outcome = record.outcome(error)
     gw.metrics.exchanges.labels(outcome).inc()
-    log.debug(
-        "exchange",
-        extra={
-            "outcome": outcome,
-            "status": status,
-            "error": error,
-            "ledger_index": appended.index,
-        },
-    )
+    _log(ex, exchange_id, outcome, status, failure, appended.index)
     return sign.sign(gw, status, body, headers)
+
+
+def _log(
+    ex: Exchange,
+    exchange_id: str,
+    outcome: str,
+    status: int,
+    failure: EnlaceError | None,
+    index: int,
+) -> None:
+    """One line per exchange: refusals and failures with their code and reason. Only who asked
+    for which service: never the subject, the official or the case (docs/operations.md)."""
+    level = {"allowed": logging.DEBUG, "failed": logging.WARNING}.get(outcome, logging.INFO)
+    fields = {
+        "exchange_id": exchange_id,
+        "client": ex.client,
+        "service": ex.service,
+        "outcome": outcome,
+        "status": status,
+        "ledger_index": index,
+    }
+    if failure is not None:
+        fields |= {"code": failure.code, "reason": failure.message}
+    log.log(level, f"exchange {outcome}", extra=fields)

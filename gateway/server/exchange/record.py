@@ -3,27 +3,22 @@
 Every exchange is recorded, refused and failed ones too, with what was known when it ended
 (``context.Exchange``). Its data subjects are recorded only once the client is verified: a
 request whose signature did not verify must not write into any citizen's access log. Bodies
-are recorded by size and SHA-256 digest, never as they are.
+are recorded by size and keyed digest (``record.body_digest``), never as they are.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from gateway.kernel.encoding import b64encode
 from gateway.kernel.errors import EnlaceError
 from gateway.kernel.ledger import record
 from gateway.server.exchange.context import Exchange
-from gateway.storage.ledger.errors import LedgerUnavailable
+from gateway.storage.ledger.errors import LedgerCorrupt, LedgerUnavailable
 from gateway.storage.ledger.sequencer import Appended, LedgerWriter
 
 log = logging.getLogger("enlace.exchange")
-
-
-def digest(data: bytes) -> str:
-    return "sha-256:" + b64encode(hashlib.sha256(data).digest())
 
 
 def outcome(error: str | None) -> str:
@@ -36,9 +31,16 @@ def outcome(error: str | None) -> str:
 
 
 def entry(
-    ex: Exchange, exchange_id: str, *, status: int, error: str | None, response: bytes
+    ex: Exchange,
+    exchange_id: str,
+    *,
+    status: int,
+    error: str | None,
+    response: bytes,
+    digest: Callable[[bytes], str],
 ) -> dict[str, Any]:
-    """The ledger record of ``ex``, answered with ``status``, ``error`` and body ``response``."""
+    """The ledger record of ``ex``, answered with ``status``, ``error`` and body ``response``;
+    ``digest`` is the gateway's keyed body digest."""
     return record.exchange(
         exchange_id=exchange_id,
         received_at=ex.received_at,
@@ -65,9 +67,14 @@ def entry(
 
 
 async def append(writer: LedgerWriter, entry: dict[str, Any]) -> Appended:
-    """Durably append ``entry``, else ``Server.LedgerUnavailable``: the exchange must not happen."""
+    """Durably append ``entry``, else ``Server.LedgerUnavailable`` (or ``Server.LedgerCorrupt``:
+    the stored history does not extend the last signed head): the exchange must not happen."""
     try:
         return await writer.append(entry)
+    except LedgerCorrupt as exc:  # the guard logged why, once
+        raise EnlaceError("Server.LedgerCorrupt") from exc
     except (LedgerUnavailable, TimeoutError) as exc:
-        log.error("exchange refused: ledger unavailable")
+        reason = type(exc).__name__
+        fields = {"exchange_id": entry["exchange_id"], "code": "Server.LedgerUnavailable"}
+        log.error("exchange refused: ledger unavailable", extra=fields | {"reason": reason})
         raise EnlaceError("Server.LedgerUnavailable") from exc

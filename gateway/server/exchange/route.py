@@ -51,6 +51,7 @@ def inbound(scope: Scope, receive: Receive) -> Inbound:
         # The last value of a repeated parameter, as the schema check and the source see it.
         query=dict(parse_qsl(query_string, keep_blank_values=True)),
         body=_body(receive),
+        peer=(scope.get("client") or (None,))[0],
     )
 
 

@@ -19,15 +19,16 @@ citizen view searches and the entry's columns (client, service, …) — is comp
 record, and every early disclosure must be named by a ``ledger.disclose`` admin record.
 
 A consistent rewrite (bodies, leaf hashes, nodes and state together, with the checkpoints
-that covered it deleted) leaves storage self-consistent: only a signed head kept outside
-storage catches it, given as ``trusted`` (``--trusted-checkpoint``).
+that covered it deleted) leaves storage self-consistent: only signed heads kept outside
+storage catch it, given as ``trusted`` (the gateway's kept ``checkpoint.last`` by default,
+and any ``--trusted-checkpoint``).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -104,7 +105,9 @@ class Report:
     nodes: int = 0
     checkpoints: int = 0
     signatures_checked: bool = False
-    #: The size of the trusted checkpoint (``--trusted-checkpoint``) checked against, if any.
+    #: The sizes of the trusted checkpoints (kept outside storage) checked against, smallest
+    #: first, and the largest of them (None: none given).
+    trusted_sizes: list[int] = field(default_factory=list)
     trusted_size: int | None = None
     #: False when more misplaced records existed than MAX_TRACKED: some kinds may be coarser.
     complete: bool = True
@@ -178,11 +181,11 @@ class _Auditor:
         self,
         conn: Connection,
         verifier: checkpoint.NoteVerifier | None,
-        trusted: checkpoint.Checkpoint | None,
+        trusted: Sequence[checkpoint.Checkpoint],
     ) -> None:
         self.conn = conn
         self.verifier = verifier
-        self.trusted = trusted
+        self.trusted = sorted(trusted, key=lambda head: head.size)
         #: Indexes named by ``ledger.disclose`` records: what the disclosure check needs.
         self.disclosed: set[int] = set()
         size, packed = conn.execute(
@@ -193,7 +196,8 @@ class _Auditor:
         self.report = Report(
             tree_size=size,
             signatures_checked=verifier is not None,
-            trusted_size=None if trusted is None else trusted.size,
+            trusted_sizes=[head.size for head in self.trusted],
+            trusted_size=max((head.size for head in trusted), default=None),
         )
         self.found = _Findings(self.report)
         self.tree: merkle.CompactRange | None = merkle.CompactRange()
@@ -393,13 +397,9 @@ class _Auditor:
             self._check_signature(size, bytes(root), note.encode())
             if size == self.tree.size and bytes(root) != self.tree.root():
                 self.found.add("checkpoint", size, "signed root differs from the tree's")
-        trusted = self.trusted
-        if (
-            trusted is not None
-            and trusted.size == self.tree.size
-            and trusted.root_hash != self.tree.root()
-        ):
-            self.found.add("checkpoint", trusted.size, _TRUSTED_DIFFERS)
+        for trusted in self.trusted:
+            if trusted.size == self.tree.size and trusted.root_hash != self.tree.root():
+                self.found.add("checkpoint", trusted.size, _TRUSTED_DIFFERS)
 
     def _check_signature(self, size: int, root: bytes, note: bytes) -> None:
         if self.verifier is None:
@@ -419,11 +419,12 @@ class _Auditor:
         if self.tree is not None:  # every node the tree has was checked: the rest is extra
             self._extra_nodes()
         last_signed = max(self.size, self._remaining_heads())
-        if self.trusted is not None and self.trusted.size > self.size:
-            self.found.add(
-                "checkpoint", self.trusted.size, "trusted checkpoint is larger than the tree"
-            )
-            last_signed = max(last_signed, self.trusted.size)
+        for trusted in self.trusted:
+            if trusted.size > self.size:
+                self.found.add(
+                    "checkpoint", trusted.size, "trusted checkpoint is larger than the tree"
+                )
+                last_signed = max(last_signed, trusted.size)
         if last_signed > self.size:  # a signed head proves they existed
             gone = last_signed - self.size
             self.found.add("deleted", self.size, "covered by a signed checkpoint", count=gone)
@@ -474,12 +475,12 @@ def verify(
     conn: Connection,
     verifier: checkpoint.NoteVerifier | None = None,
     *,
-    trusted: checkpoint.Checkpoint | None = None,
+    trusted: Sequence[checkpoint.Checkpoint] = (),
 ) -> Report:
     """Audit the whole ledger on ``conn``; run it inside one transaction to read one snapshot.
 
     Checkpoint signatures are checked when ``verifier`` (the gateway's checkpoint key) is given.
-    ``trusted`` is a checkpoint obtained outside storage (already verified by the caller): the
-    tree rebuilt from storage must reach its size with its root.
+    ``trusted`` are checkpoints obtained outside storage (already verified by the caller): the
+    tree rebuilt from storage must reach each one's size with its root.
     """
     return _Auditor(conn, verifier, trusted).run()

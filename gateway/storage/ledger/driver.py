@@ -2,23 +2,30 @@
 
 Owns the rows of ``ledger_entries``, ``ledger_subjects``, ``ledger_nodes`` and ``ledger_state``
 and the differences between the two dialects ``gateway.storage.db`` opens (bulk inserts by COPY
-on PostgreSQL, by the driver's executemany on SQLite). It decides nothing: the sequencer
+on PostgreSQL, by sqlite3's executemany on SQLite, both on the DBAPI connection: SQLAlchemy's
+per-row parameter processing cost more than the insert). It decides nothing: the sequencer
 (``sequencer``) says what to append, proofs (``proofs``) say which nodes to read.
 
-Invariants: the state row's size is the size of its compact range (``LedgerCorrupt`` if not);
-``locked_tree`` takes the ledger's sequencing lock (``SELECT … FOR UPDATE`` on PostgreSQL;
-SQLite's ``BEGIN IMMEDIATE`` already serialises writers) until the transaction ends, so
-appends from the gateway's writer and an administrator's CLI keep indexes dense and ordered.
+Two ways in: ``locked_tree`` and ``store_batch`` work inside a caller's SQLAlchemy transaction
+(a registry change, the CLI); ``BatchStore`` is the group-commit writer's own connection, used
+without SQLAlchemy at all. Invariants: the state row's size is the size of its compact range
+(``LedgerCorrupt`` if not); ``locked_tree`` takes the ledger's sequencing lock (``SELECT … FOR
+UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serialises writers) until the
+transaction ends, and ``BatchStore`` writes the state row first, only if it still holds the
+frontier the batch was built on, so appends from the gateway's writer and an administrator's
+CLI keep indexes dense and ordered.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from gateway.kernel.ledger import merkle
 from gateway.storage.db import ledger_entries, ledger_nodes, ledger_state, ledger_subjects
@@ -28,6 +35,24 @@ from gateway.storage.ledger.errors import LedgerCorrupt
 _NODES_PER_QUERY = 256
 #: Indexes per ``IN`` list when reading entry bodies.
 _BODIES_PER_QUERY = 500
+
+#: Column order of the bulk-inserted rows, which are tuples.
+ENTRY_COLUMNS = (
+    "idx", "leaf_hash", "kind", "recorded_at", "exchange_id", "client", "service", "outcome", "body"
+)  # fmt: skip
+SUBJECT_COLUMNS = ("subject", "idx")
+NODE_COLUMNS = ("level", "idx", "hash")
+_TABLES = (
+    (ledger_entries.name, ENTRY_COLUMNS),
+    (ledger_subjects.name, SUBJECT_COLUMNS),
+    (ledger_nodes.name, NODE_COLUMNS),
+)
+#: PostgreSQL types of those columns, for binary COPY (varchar's binary form is text's).
+_PG_TYPES = (
+    ("int8", "bytea", "text", "text", "text", "text", "text", "text", "text"),
+    ("text", "int8"),
+    ("int2", "int8", "bytea"),
+)
 
 
 def entry_columns(record: dict[str, Any]) -> dict[str, Any]:
@@ -43,9 +68,80 @@ def entry_columns(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def entry_row(index: int, record: dict[str, Any], body: bytes, leaf: bytes) -> dict[str, Any]:
-    """The ``ledger_entries`` row of ``record`` at ``index``, its canonical ``body`` and leaf."""
-    return {"idx": index, "leaf_hash": leaf, **entry_columns(record), "body": body.decode()}
+def entry_fields(record: dict[str, Any], body: bytes) -> tuple[Any, ...]:
+    """The ``ledger_entries`` row of ``record`` after ``idx`` and ``leaf_hash`` (in
+    ``ENTRY_COLUMNS`` order), with its canonical ``body``."""
+    return (*entry_columns(record).values(), body.decode())
+
+
+@dataclasses.dataclass
+class Rows:
+    """The rows one batch adds, as tuples in the ``*_COLUMNS`` orders."""
+
+    entries: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    subjects: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    nodes: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Statements:
+    """One dialect's SQL for the raw paths (its parameter marker and bulk insert)."""
+
+    postgres: bool
+
+    def mark(self, count: int) -> str:
+        return ", ".join(("%s" if self.postgres else "?") for _ in range(count))
+
+    @functools.cached_property
+    def inserts(self) -> tuple[str, ...]:
+        """Per table: ``COPY … FROM STDIN`` on PostgreSQL, a parametrised INSERT on SQLite."""
+        if self.postgres:
+            return tuple(
+                f"COPY {t} ({', '.join(c)}) FROM STDIN (FORMAT BINARY)" for t, c in _TABLES
+            )
+        return tuple(
+            f"INSERT INTO {t} ({', '.join(c)}) VALUES ({self.mark(len(c))})" for t, c in _TABLES
+        )
+
+    @functools.cached_property
+    def read_state(self) -> str:
+        lock = " FOR UPDATE" if self.postgres else ""
+        return f"SELECT size, compact_range FROM {ledger_state.name} WHERE id = 1{lock}"
+
+    @functools.cached_property
+    def set_state(self) -> str:
+        values = "size = {0}, compact_range = {0}".format("%s" if self.postgres else "?")
+        return f"UPDATE {ledger_state.name} SET {values} WHERE id = 1"
+
+    @functools.cached_property
+    def swap_state(self) -> str:
+        marker = "%s" if self.postgres else "?"
+        return f"{self.set_state} AND size = {marker} AND compact_range = {marker}"
+
+
+_SQLITE, _POSTGRES = _Statements(postgres=False), _Statements(postgres=True)
+
+
+def _write_rows(cursor: Any, sql: _Statements, rows: Rows) -> None:
+    """Bulk-insert a batch's rows on a DBAPI cursor: three statements, whatever its size."""
+    tables = zip(sql.inserts, _PG_TYPES, (rows.entries, rows.subjects, rows.nodes), strict=True)
+    for statement, types, data in tables:
+        if not data:
+            continue
+        if sql.postgres:  # binary: no text escaping of the hashes on either side
+            with cursor.copy(statement) as copy:
+                copy.set_types(types)
+                for row in data:
+                    copy.write_row(row)
+        else:
+            cursor.executemany(statement, data)
+
+
+def _frontier(size: int, packed: bytes) -> merkle.CompactRange:
+    tree = merkle.CompactRange.from_bytes(bytes(packed))
+    if tree.size != size:
+        raise LedgerCorrupt(f"ledger_state size {size} but its compact range has {tree.size}")
+    return tree
 
 
 def locked_tree(conn: Connection) -> merkle.CompactRange:
@@ -55,10 +151,7 @@ def locked_tree(conn: Connection) -> merkle.CompactRange:
         .where(ledger_state.c.id == 1)
         .with_for_update()
     ).one()
-    tree = merkle.CompactRange.from_bytes(bytes(packed))
-    if tree.size != size:
-        raise LedgerCorrupt(f"ledger_state size {size} but its compact range has {tree.size}")
-    return tree
+    return _frontier(size, packed)
 
 
 def size(conn: Connection) -> int:
@@ -74,49 +167,86 @@ def frontier(conn: Connection) -> merkle.CompactRange:
     return merkle.CompactRange.from_bytes(bytes(packed))
 
 
-def insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows in bulk, two to three times faster than SQLAlchemy's executemany: COPY on
-    PostgreSQL (one stream, not a statement per row); on SQLite, the only other dialect
-    gateway.storage.db opens, the driver's executemany without per-row parameter processing."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    names = ", ".join(columns)
-    if conn.dialect.name != "postgresql":
-        conn.exec_driver_sql(
-            f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})",
-            [tuple(row[c] for c in columns) for row in rows],
-        )
-        return
-    statement = f"COPY {table.name} ({names}) FROM STDIN"
+def store_batch(conn: Connection, rows: Rows, tree: merkle.CompactRange) -> None:
+    """Store a batch in ``conn``'s SQLAlchemy transaction: its entry, subject index and node
+    rows, and the tree's new frontier in the state row (whose lock ``locked_tree`` took), so a
+    committed index always has its tree state. Errors are SQLAlchemy's, as for any statement."""
+    sql = _POSTGRES if conn.dialect.name == "postgresql" else _SQLITE
     dbapi_error = conn.dialect.loaded_dbapi.Error
-    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        with cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row([row[c] for c in columns])
-    except dbapi_error as exc:  # raise what SQLAlchemy raises for the executemany path
-        raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi_error) from exc
-
-
-def store_batch(
-    conn: Connection,
-    entries: list[dict[str, Any]],
-    subjects: list[dict[str, Any]],
-    nodes: list[dict[str, Any]],
-    tree: merkle.CompactRange,
-) -> None:
-    """Store a batch in ``conn``'s transaction: its entry rows (``entry_row``), subject index
-    rows, the perfect subtrees it completes, and the tree's new frontier in the state row (whose
-    lock ``locked_tree`` took), so a committed index always has its tree state."""
-    insert(conn, ledger_entries, entries)
-    insert(conn, ledger_subjects, subjects)
-    insert(conn, ledger_nodes, nodes)
+        with contextlib.closing(conn.connection.dbapi_connection.cursor()) as cursor:  # type: ignore[union-attr]
+            _write_rows(cursor, sql, rows)
+    except dbapi_error as exc:
+        raise sa.exc.DBAPIError.instance("ledger bulk insert", None, exc, dbapi_error) from exc
     conn.execute(
         sa.update(ledger_state)
         .where(ledger_state.c.id == 1)
         .values(size=tree.size, compact_range=tree.to_bytes())
     )
+
+
+class BatchStore:
+    """The group-commit writer's own DBAPI connection: a batch is a handful of statements
+    (the state row, three bulk inserts, the commit), none of them through SQLAlchemy.
+
+    The connection is taken from ``engine``'s pool when first needed, so it has the engine's
+    settings (SQLite: WAL, ``synchronous=FULL``), and dropped after any failure.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sql = _POSTGRES if engine.dialect.name == "postgresql" else _SQLITE
+        self._conn: Any = None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[BatchTransaction]:
+        """One transaction, committed (durably) when the block ends, rolled back on any error."""
+        if self._conn is None:
+            self._conn = self._engine.raw_connection()
+        conn = self._conn
+        try:
+            with contextlib.closing(conn.cursor()) as cursor:
+                if not self._sql.postgres:  # pysqlite runs in autocommit: we say when to begin
+                    cursor.execute("BEGIN IMMEDIATE")
+                yield BatchTransaction(cursor, self._sql)
+            conn.commit()
+        except BaseException:
+            self.close()  # rolls back; the next batch gets a fresh connection
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(Exception):  # a broken connection is dropped either way
+                conn.invalidate()
+
+
+class BatchTransaction:
+    """What a ``BatchStore`` transaction can do."""
+
+    def __init__(self, cursor: Any, sql: _Statements) -> None:
+        self._cursor = cursor
+        self._sql = sql
+
+    def swap_state(self, old: merkle.CompactRange, new: merkle.CompactRange) -> bool:
+        """Write ``new`` as the tree state if the stored one is still ``old``, taking the
+        sequencing lock; False (nothing written) if another appender went first."""
+        params = (new.size, new.to_bytes(), old.size, old.to_bytes())
+        self._cursor.execute(self._sql.swap_state, params)
+        return bool(self._cursor.rowcount == 1)
+
+    def locked_state(self) -> merkle.CompactRange:
+        """The stored tree state, with the sequencing lock held until the transaction ends."""
+        self._cursor.execute(self._sql.read_state)
+        size, packed = self._cursor.fetchone()
+        return _frontier(size, packed)
+
+    def set_state(self, new: merkle.CompactRange) -> None:
+        """Write the tree state (after ``locked_state``)."""
+        self._cursor.execute(self._sql.set_state, (new.size, new.to_bytes()))
+
+    def insert(self, rows: Rows) -> None:
+        _write_rows(self._cursor, self._sql, rows)
 
 
 @functools.lru_cache(maxsize=_NODES_PER_QUERY)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gateway.kernel.durable import replace_durably
 from gateway.kernel.ledger import checkpoint, merkle
 from gateway.storage.db import ledger_checkpoints
 from gateway.storage.ledger import driver
@@ -89,7 +89,7 @@ def _anchor(note: bytes, signer: checkpoint.NoteSigner, what: str) -> checkpoint
         raise LedgerCorrupt(f"{what} does not verify with the checkpoint key: {exc}") from None
 
 
-def _last_signed(
+def last_signed(
     signer: checkpoint.NoteSigner, last: bytes | None, latest: StoredCheckpoint | None
 ) -> checkpoint.Checkpoint | None:
     """The head a new checkpoint must extend: the kept note ``last``, else the newest stored."""
@@ -100,7 +100,7 @@ def _last_signed(
     return None
 
 
-def _check_extends(conn: Connection, anchor: checkpoint.Checkpoint, size: int, root: bytes) -> None:
+def check_extends(conn: Connection, anchor: checkpoint.Checkpoint, size: int, root: bytes) -> None:
     """Refuse (``LedgerCorrupt``) a tree of ``size`` and ``root`` not extending ``anchor``."""
     try:
         proof = merkle.consistency_proof(anchor.size, size, driver.node_reader(conn))
@@ -123,9 +123,9 @@ def sign_checkpoint(
     head = driver.locked_tree(conn)
     latest = latest_checkpoint(conn)
     root = head.root()
-    anchor = _last_signed(signer, last, latest)
+    anchor = last_signed(signer, last, latest)
     if anchor is not None:
-        _check_extends(conn, anchor, head.size, root)
+        check_extends(conn, anchor, head.size, root)
     if latest is not None and latest.size == head.size and latest.root == root:
         return latest
     body = checkpoint.Checkpoint(signer.name, head.size, root).body()
@@ -150,9 +150,8 @@ def _keep(stored: StoredCheckpoint, signer: checkpoint.NoteSigner, last_file: Pa
     if current is not None and _anchor(current, signer, str(last_file)).size >= stored.size:
         return
     body = checkpoint.Checkpoint(signer.name, stored.size, stored.root).body()
-    temporary = last_file.with_name(f"{last_file.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(checkpoint.sign_note(body, [signer]))  # Ed25519: same bytes
-    os.replace(temporary, last_file)
+    # Durably: a head lost to a crash would let a rolled-back database pass as extending it.
+    replace_durably(last_file, checkpoint.sign_note(body, [signer]))  # Ed25519: same bytes
 
 
 def sign_checkpoint_kept(

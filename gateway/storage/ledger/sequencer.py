@@ -1,19 +1,29 @@
 """The sequencer: gives records their ledger index and appends them, a batch per transaction.
 
-``append`` assigns the next indexes under the ledger's sequencing lock (``driver.locked_tree``),
-so the gateway's writer and an administrator's CLI can append concurrently and indexes stay
-dense and ordered. The same transaction that stores an entry extends the tree: it stores every
-perfect subtree the entry completes (leaves included) and the new frontier, so a committed index
-always has its tree state.
+Indexes are assigned under the ledger's sequencing lock (see ``driver``), so the gateway's
+writer and an administrator's CLI can append concurrently and indexes stay dense and ordered.
+The same transaction that stores an entry extends the tree: it stores every perfect subtree the
+entry completes (leaves included) and the new frontier, so a committed index always has its
+tree state. ``append`` does this inside a caller's SQLAlchemy transaction (registry changes);
+``LedgerWriter`` is the gateway's group commit.
 
-Group commit: one writer thread (``LedgerWriter``) batches the gateway's appends; each caller
-awaits its batch. Requests hand their record to ``LedgerWriter.append`` and await the index it
-gets. The writer thread takes whatever has queued up (up to ``max_batch``), appends it in one
-transaction and commits once, then wakes every waiter of that batch with a single event-loop
-callback. A commit is durable when it returns (SQLite ``synchronous=FULL``, PostgreSQL
-default), so an entry is acknowledged only after commit: an index handed back means the entry
-is on disk. If the transaction fails, every waiter of the batch gets ``LedgerUnavailable`` and
-nothing of the batch is stored: the exchange fails closed.
+Group commit: requests hand their record to ``LedgerWriter.append`` and await the index it
+gets. The record is canonicalised and hashed right there, on the caller's side, so a record
+that cannot be canonicalised fails alone and the writer thread holds the GIL only to sequence.
+The appends of one event-loop iteration are handed to the writer thread together (one wake-up,
+not one per request); the thread takes everything handed over while it committed the previous
+batch (up to ``max_batch``), stores it through the driver's own connection with a handful of
+statements and commits once, then wakes every waiter of that batch with a single event-loop
+callback. The tree's frontier is kept in memory between batches; the state row is written
+first and only if it still holds that frontier, so the stored state stays the truth: when
+another appender went first, or after any failed transaction, the frontier is read again from
+storage under the lock. A commit is durable when it returns (SQLite ``synchronous=FULL``,
+PostgreSQL default), so an entry is acknowledged only after commit: an index handed back means
+the entry is on disk. If the transaction fails, every waiter of the batch gets
+``LedgerUnavailable`` and nothing of the batch is stored: the exchange fails closed.
+With a history guard
+(``guard.HistoryGuard``, the gateway's), a batch is appended only to a tree that extends the
+last signed head; otherwise every waiter gets ``LedgerCorrupt`` and nothing is stored.
 """
 
 from __future__ import annotations
@@ -24,8 +34,8 @@ import dataclasses
 import logging
 import queue
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Connection
 
@@ -33,16 +43,15 @@ from gateway.kernel.ledger import merkle
 from gateway.kernel.ledger import record as rec
 from gateway.storage.db import Database
 from gateway.storage.ledger import driver
-from gateway.storage.ledger.errors import LedgerUnavailable
+from gateway.storage.ledger.errors import LedgerCorrupt, LedgerUnavailable
+from gateway.storage.ledger.guard import HistoryGuard
 
 log = logging.getLogger("enlace.ledger")
 
 _STOP = object()
 
-_Waiter = tuple[dict[str, Any], asyncio.Future, asyncio.AbstractEventLoop]
 
-
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Appended:
     """Where an entry went: its index and leaf hash, and the tree right after its batch."""
 
@@ -52,27 +61,74 @@ class Appended:
     root: bytes
 
 
-def append(conn: Connection, records: list[dict[str, Any]]) -> list[Appended]:
-    """Append records at the end of the ledger and the tree within ``conn``'s transaction."""
+class Entry(NamedTuple):
+    """A record ready to be sequenced: its leaf hash, entry columns and subjects."""
+
+    leaf_hash: bytes
+    fields: tuple[Any, ...]  # ``driver.entry_fields``
+    subjects: tuple[str, ...]
+
+
+def prepare(record: dict[str, Any]) -> Entry:
+    """Canonicalise and hash a record (no storage, no lock)."""
+    body = rec.canonical(record)
+    subjects = tuple(record.get("subjects") or ())
+    return Entry(merkle.leaf_hash(body), driver.entry_fields(record, body), subjects)
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """Entries placed at the end of a tree: the rows to store, the new frontier, the results."""
+
+    tree: merkle.CompactRange
+    rows: driver.Rows
+    appended: list[Appended]
+
+
+def sequence(tree: merkle.CompactRange, entries: Sequence[Entry]) -> Batch:
+    """Place ``entries`` after ``tree`` (which is left as it is)."""
+    tree = merkle.CompactRange(tree.size, list(tree.hashes))
+    rows = driver.Rows()
+    placed = []
+    for leaf, fields, subjects in entries:
+        index = tree.size
+        rows.entries.append((index, leaf, *fields))
+        rows.subjects += [(subject, index) for subject in subjects]
+        rows.nodes += tree.append(leaf)
+        placed.append((index, leaf))
+    size, root = tree.size, tree.root()
+    return Batch(tree, rows, [Appended(index, leaf, size, root) for index, leaf in placed])
+
+
+def append(
+    conn: Connection, records: list[dict[str, Any]], guard: HistoryGuard | None = None
+) -> list[Appended]:
+    """Append records at the end of the ledger and the tree within ``conn``'s transaction;
+    with a ``guard``, only to a tree that extends the last signed head (``LedgerCorrupt``)."""
     if not records:
         return []
     tree = driver.locked_tree(conn)
-    rows, subjects, nodes, placed = [], [], [], []
-    for record in records:
-        body = rec.canonical(record)
-        leaf = merkle.leaf_hash(body)
-        index = tree.size
-        rows.append(driver.entry_row(index, record, body, leaf))
-        subjects += [{"subject": s, "idx": index} for s in record.get("subjects") or ()]
-        nodes += [{"level": lv, "idx": i, "hash": h} for lv, i, h in tree.append(leaf)]
-        placed.append((index, leaf))
-    driver.store_batch(conn, rows, subjects, nodes, tree)
-    root = tree.root()
-    return [Appended(index, leaf, tree.size, root) for index, leaf in placed]
+    if guard is not None:
+        guard.check(conn, tree)
+    batch = sequence(tree, [prepare(r) for r in records])
+    driver.store_batch(conn, batch.rows, batch.tree)
+    if guard is not None:
+        guard.extended(batch.tree)
+    return batch.appended
+
+
+class _Waiter(NamedTuple):
+    entry: Entry
+    future: asyncio.Future[Appended]
+    loop: asyncio.AbstractEventLoop
 
 
 class LedgerWriter:
-    """The gateway's group-commit writer thread (see the module docstring)."""
+    """The gateway's group-commit writer thread (see the module docstring).
+
+    ``batches`` (transactions) and ``appended`` (entries) count what it committed; their ratio
+    is the mean batch (``mean_batch``).
+    """
 
     def __init__(
         self,
@@ -82,15 +138,29 @@ class LedgerWriter:
         max_pending: int = 50_000,
         commit_timeout: float = 30.0,
         on_commit: Callable[[list[Appended]], None] | None = None,
+        guard: HistoryGuard | None = None,
     ) -> None:
-        self._db = db
+        self._store = driver.BatchStore(db.write)
+        self._read = db.read  # the guard's reads, beside the batch's own connection
+        self._guard = guard
         self._max_batch = max_batch
+        self._max_pending = max_pending
         self._commit_timeout = commit_timeout
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
-        self._thread: threading.Thread | None = None
         self._on_commit = on_commit
+        self._handed: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._gathering: dict[asyncio.AbstractEventLoop, list[_Waiter]] = {}
+        # Written by one side each (event loop / writer thread): no lock needed to compare.
+        self._queued = 0
+        self._taken = 0
+        self._tree: merkle.CompactRange | None = None  # as last committed; None: read storage
+        self._thread: threading.Thread | None = None
         self.batches = 0
         self.appended = 0
+
+    @property
+    def mean_batch(self) -> float:
+        """Entries per committed transaction so far."""
+        return self.appended / self.batches if self.batches else 0.0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
@@ -98,67 +168,129 @@ class LedgerWriter:
 
     def stop(self) -> None:
         if self._thread is not None:
-            self._queue.put(_STOP)
+            self._handed.put(_STOP)
             self._thread.join(timeout=30)
             self._thread = None
+            self._store.close()
 
     async def append(self, record: dict[str, Any]) -> Appended:
         """Queue a record and wait until it is durably stored; return its index and leaf hash."""
         if self._thread is None:
             raise LedgerUnavailable("ledger writer is not running")
+        if self._queued - self._taken >= self._max_pending:
+            raise LedgerUnavailable("ledger queue is full")
+        try:
+            entry = prepare(record)
+        except Exception as exc:  # a record that cannot be canonicalised is not recorded
+            raise LedgerUnavailable(f"ledger record refused: {type(exc).__name__}") from exc
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Appended] = loop.create_future()
+        gathering = self._gathering.get(loop)
+        if gathering is None:  # the first of this loop iteration: hand over when it ends
+            gathering = self._gathering[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        gathering.append(_Waiter(entry, future, loop))
+        self._queued += 1
+        # One timer per append (``asyncio.wait_for`` costs a second future and callbacks).
+        expiry = loop.call_later(self._commit_timeout, _expire, future)
         try:
-            self._queue.put_nowait((record, future, loop))
-        except queue.Full as exc:
-            raise LedgerUnavailable("ledger queue is full") from exc
-        return await asyncio.wait_for(future, self._commit_timeout)
+            return await future
+        finally:
+            expiry.cancel()
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._handed.put(self._gathering.pop(loop))
 
     def _run(self) -> None:
+        pending: list[_Waiter] = []
         stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                break
-            batch = [first]
-            while len(batch) < self._max_batch:
+        while True:
+            if not pending:
+                if stopping:
+                    return
+                handed = self._handed.get()
+                if handed is _STOP:
+                    return
+                pending = handed
+            # Whatever was handed over while the last batch committed joins this one.
+            while len(pending) < self._max_batch and not stopping:
                 try:
-                    item = self._queue.get_nowait()
+                    handed = self._handed.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP:
+                if handed is _STOP:
                     stopping = True
-                    break
-                batch.append(item)
+                else:
+                    pending += handed
+            batch, pending = pending[: self._max_batch], pending[self._max_batch :]
+            self._taken += len(batch)
             # A waiter that gave up (time-out, cancelled request) was answered 503 without
             # data: do not record its exchange as if the response had gone out. A waiter
             # that gives up while its batch commits is the remaining, documented window.
-            batch = [item for item in batch if not item[1].done()]
+            batch = [waiter for waiter in batch if not waiter.future.done()]
             if batch:
                 self._commit(batch)
 
+    def _store_batch(self, entries: list[Entry]) -> list[Appended]:
+        if self._guard is not None:
+            self._guard.ensure_sound()
+        with self._store.transaction() as txn:
+            batch = None
+            if self._tree is not None:
+                # Our own last tree, which the guard has checked already.
+                batch = sequence(self._tree, entries)
+                if not txn.swap_state(self._tree, batch.tree):
+                    batch = None  # another appender (a registry change, the CLI) went first
+            if batch is None:
+                tree = txn.locked_state()
+                self._check_history(tree)
+                batch = sequence(tree, entries)
+                txn.set_state(batch.tree)
+            txn.insert(batch.rows)
+        self._tree = batch.tree
+        if self._guard is not None:
+            self._guard.extended(batch.tree)
+        return batch.appended
+
+    def _check_history(self, tree: merkle.CompactRange) -> None:
+        """With a guard: ``tree`` (locked, so nobody appends meanwhile) must extend the last
+        signed head. Checkpoints and nodes are read on another connection: what is committed."""
+        if self._guard is not None:
+            with self._read.connect() as conn:
+                self._guard.check(conn, tree)
+
     def _commit(self, batch: list[_Waiter]) -> None:
+        results: Sequence[Appended | Exception]
         try:
-            with self._db.write.begin() as conn:
-                results: list[Any] = append(conn, [record for record, _, _ in batch])
+            results = self._store_batch([waiter.entry for waiter in batch])
+        except LedgerCorrupt as exc:  # the guard said why; nothing of the batch is stored
+            self._tree = None
+            results = [exc] * len(batch)
         except Exception as exc:  # any failure: nothing of the batch is stored
+            self._tree = None  # the stored state is the truth: read it again
             log.error(
                 "ledger append failed", extra={"batch": len(batch), "error": type(exc).__name__}
             )
-            failure = LedgerUnavailable(f"ledger append failed: {type(exc).__name__}")
-            results = [failure] * len(batch)
+            results = [LedgerUnavailable(f"ledger append failed: {type(exc).__name__}")] * len(
+                batch
+            )
         else:
             self.batches += 1
             self.appended += len(batch)
             if self._on_commit is not None:
-                self._on_commit(results)
+                self._on_commit(results)  # type: ignore[arg-type]
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Any]]] = {}
-        for (_, future, loop), result in zip(batch, results, strict=True):
-            by_loop.setdefault(loop, []).append((future, result))
+        for waiter, result in zip(batch, results, strict=True):
+            by_loop.setdefault(waiter.loop, []).append((waiter.future, result))
         for loop, pairs in by_loop.items():
             # A loop that closed while we committed has nobody waiting on it.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, pairs)
+
+
+def _expire(future: asyncio.Future[Appended]) -> None:
+    if not future.done():  # the writer skips it if it has not taken it yet
+        future.set_exception(TimeoutError("ledger commit timed out"))
 
 
 def _resolve(pairs: list[tuple[asyncio.Future, Any]]) -> None:

@@ -1,0 +1,95 @@
+"""The HTTP connection guard: what a slow or greedy peer may hold of the server.
+
+uvicorn bounds the size of a request's headers and the idle time between requests, but not the
+time a request's headers take to arrive, nor how many connections one address holds: a few
+thousand connections that each send a byte now and then would hold every slot of
+``limit_concurrency`` forever, and everyone else would be answered an unsigned 503. This
+protocol (uvicorn's httptools one, extended) adds both:
+
+* a **header deadline**: from the connection's opening (after the TLS handshake), and from the
+  first byte of each further request on it, its headers must be complete within
+  ``header_timeout`` seconds, else the connection is aborted (no TLS close handshake is waited
+  for: the peer is the slow one);
+* a **cap per address** (IPv6: its /64, as ``throttle.client_key``): a peer already holding
+  ``max_connections_per_address`` connections has a new one aborted at once.
+
+The body's own deadline is the exchange's (``exchange/parse.py``), answered as a signed
+refusal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from gateway.kernel.settings import Settings
+from gateway.server.throttle import client_key
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a header deadline and a cap per address; a server
+    uses a subclass made by ``guarded_protocol`` (its own settings and count)."""
+
+    header_timeout: float
+    per_address: int
+    open_by_address: Counter[str]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._address: str | None = None  # counted against, once accepted
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+        peer = transport.get_extra_info("peername")
+        address = client_key(peer[0] if isinstance(peer, tuple) else None)
+        if self.open_by_address[address] >= self.per_address:
+            transport.abort()  # type: ignore[attr-defined]
+            return
+        self.open_by_address[address] += 1
+        self._address = address
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._address is None:
+            return  # refused at once: never counted, never served
+        self._disarm()
+        self.open_by_address[self._address] -= 1
+        if not self.open_by_address[self._address]:
+            del self.open_by_address[self._address]
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._deadline is None and (self.cycle is None or self.cycle.response_complete):
+            self._arm()  # the first byte of a further request on a kept-alive connection
+        super().data_received(data)
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def _arm(self) -> None:
+        self._deadline = self.loop.call_later(self.header_timeout, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.abort()
+
+
+def guarded_protocol(settings: Settings) -> type[GuardedProtocol]:
+    """The protocol class for one server: its connections share one count per address."""
+    limits = {
+        "header_timeout": settings.header_timeout,
+        "per_address": settings.max_connections_per_address,
+        "open_by_address": Counter(),
+    }
+    return type("GuardedProtocol", (GuardedProtocol,), limits)

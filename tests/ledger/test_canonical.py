@@ -1,0 +1,98 @@
+"""The record canonicaliser against the reference RFC 8785 implementation (``rfc8785``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import rfc8785
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.kernel.ledger import record
+from tests.factories import exchange_record
+
+# Every code point, lone surrogates included (the reference refuses those).
+_any_text = st.text(st.characters(codec=None, categories=None), max_size=12)
+_text = st.one_of(st.text(max_size=24), _any_text, st.sampled_from(["", '"\\/\b\f\n\r\t\x00\x7f']))
+_integers = st.one_of(
+    st.integers(-(2**53) + 1, 2**53 - 1),
+    st.integers(),  # beyond the safe range too: the reference refuses those
+    st.sampled_from([2**53 - 1, 2**53, -(2**53) + 1, -(2**53), 0]),
+)
+_scalars = st.one_of(st.none(), st.booleans(), _integers, _text, st.floats())
+_keys = st.one_of(st.text(max_size=12), _any_text, st.sampled_from(["\ue000", "\U0001f600", "a"]))
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_keys, inner, max_size=5)),
+    max_leaves=24,
+)
+# Records shaped as Enlace's: flat objects of plain values, one level of nesting at most.
+_plain_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**53) + 1, 2**53 - 1), st.text(max_size=40)
+)
+_records = st.dictionaries(
+    st.text(st.characters(max_codepoint=127), max_size=16),
+    st.one_of(
+        _plain_values,
+        st.lists(_plain_values, max_size=4),
+        st.dictionaries(st.text(max_size=8), _plain_values, max_size=4),
+    ),
+    max_size=24,
+)
+
+
+def _reference(value: Any) -> bytes | type[Exception]:
+    try:
+        return rfc8785.dumps(value)
+    except Exception as exc:  # the kind of refusal is what must match
+        return type(exc)
+
+
+def _ours(value: Any) -> bytes | type[Exception]:
+    try:
+        return record.canonical(value)
+    except Exception as exc:
+        return type(exc)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(_keys, _values, max_size=8))
+def test_any_json_value_canonicalises_as_the_reference(value: dict[str, Any]) -> None:
+    assert _ours(value) == _reference(value)
+
+
+@settings(max_examples=800, deadline=None)
+@given(_records)
+def test_record_shaped_values_canonicalise_as_the_reference(value: dict[str, Any]) -> None:
+    assert _ours(value) == _reference(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"\ue000": 1, "\U0001f600": 2},  # UTF-16 order differs from code point order
+        {"n": 2**53},  # outside the doubles' safe integers
+        {"n": 1.5, "m": 1e21, "z": -0.0},
+        {"s": "\ud800"},  # a lone surrogate
+        {"nested": [{"b": 1, "a": [True, None]}]},
+    ],
+)
+def test_edge_cases_match_the_reference(value: dict[str, Any]) -> None:
+    assert _ours(value) == _reference(value)
+
+
+def test_enlace_records_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exchange, admin and citizen records never need the reference implementation."""
+    samples = [
+        exchange_record(7, subjects=["ab" * 32], purpose="p", legal_basis="lb", issue="c"),
+        record.admin("member.add", "MX/GOB/SEP", {"name": "Secretaría", "n": [1, 2]}, "ana"),
+        record.citizen_login("cd" * 32, "token-1"),
+    ]
+    expected = [rfc8785.dumps(sample) for sample in samples]
+
+    def refuse(_value: Any) -> bytes:
+        raise AssertionError("the fast path was not taken")
+
+    monkeypatch.setattr(rfc8785, "dumps", refuse)
+    assert [record.canonical(sample) for sample in samples] == expected
