@@ -11,6 +11,10 @@ percent-encoding in a URL path and can never smuggle a path separator, a query o
 dot-segment. A version is ``v`` followed by
 dotted digits (``v1``, ``v2.1``), which is what lets a URL path be split unambiguously into
 service, version and the rest of the path.
+
+X-Road's metaservices are named in the path too (docs/protocol.md §8): ``INSTANCE/listClients``,
+and ``INSTANCE/CLASS/MEMBER/SUBSYSTEM/NAME`` for the provider-scoped ones. Their names are
+reserved, so no service code can take them and a path names either a service or a metaservice.
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ from gateway.kernel.errors import CodedError
 # No "__" inside a part: it is the separator of the file-system slug (MemberId.slug).
 _PART = re.compile(r"(?!.*__)[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
 _VERSION = re.compile(r"v[0-9]{1,4}(?:\.[0-9]{1,4}){0,2}")
+LIST_CLIENTS = "listClients"
+#: The metaservices that name a provider subsystem.
+PROVIDER_METASERVICES = frozenset({"listMethods", "allowedMethods", "getOpenAPI"})
+#: Reserved: no service code may be one of these.
+METASERVICES = PROVIDER_METASERVICES | {LIST_CLIENTS}
 
 
 class InvalidIdentifier(CodedError, ValueError):
@@ -97,6 +106,8 @@ class ServiceId:
         version = parts[5] if len(parts) == 6 else None
         if version is not None and not _VERSION.fullmatch(version):
             raise InvalidIdentifier(f"service version {version!r} must look like v1 or v2.1")
+        if parts[4] in METASERVICES:
+            raise InvalidIdentifier(f"service code {parts[4]!r} is reserved for a metaservice")
         return cls(ClientId(MemberId(*parts[:3]), parts[3]), parts[4], version)
 
     def __str__(self) -> str:
@@ -130,3 +141,30 @@ def parse_target(path: str) -> ServiceTarget:
         if not _PART.fullmatch(segment):
             raise InvalidIdentifier(f"path segment {segment!r} has characters outside the set")
     return ServiceTarget(service, "/".join(rest))
+
+
+@dataclass(frozen=True)
+class MetaTarget:
+    """What a metaservice path names: the metaservice, its instance, and its provider (None for
+    ``listClients``)."""
+
+    name: str
+    instance: str
+    provider: ClientId | None = None
+
+    @property
+    def service(self) -> str:
+        """How the exchange names it (ledger, ``X-Road-Service``): the path after ``/r1/``."""
+        return f"{self.provider or self.instance}/{self.name}"
+
+
+def parse_meta_target(path: str) -> MetaTarget | None:
+    """The metaservice the part of a path after ``/r1/`` names, or None when it names none."""
+    segments = path.split("/")
+    if len(segments) == 2 and segments[1] == LIST_CLIENTS:
+        _parts(segments[0], "member", (1,))
+        return MetaTarget(LIST_CLIENTS, segments[0])
+    if len(segments) == 5 and segments[4] in PROVIDER_METASERVICES:
+        provider = ClientId.parse("/".join(segments[:4]))
+        return MetaTarget(segments[4], provider.member.instance, provider)
+    return None

@@ -1,4 +1,5 @@
-"""The service description endpoint: X-Road's ``getOpenAPI`` metaservice, Enlace style.
+"""The public service description endpoint; the signed ``getOpenAPI`` metaservice is
+``exchange/metaservices.py``.
 
 ``GET /v1/services/{service-id}/openapi.json`` answers an OpenAPI 3.1 document for one
 registered service, built from its operation's JSON Schemas (``gateway.kernel.schemas``): the signed

@@ -1,6 +1,6 @@
 """Enlace consumer SDK: sign requests, verify the gateway's responses and the sources' evidence."""
 
-from services.sdk.client import EnlaceClient, Result
+from services.sdk.client import EnlaceClient, MetaResult, Result
 from services.sdk.errors import (
     AccessDenied,
     AuthenticationFailed,
@@ -19,6 +19,7 @@ __all__ = [
     "EnlaceClientError",
     "GatewayError",
     "InvalidRequest",
+    "MetaResult",
     "NotFound",
     "ResponseVerificationError",
     "Result",

@@ -44,6 +44,26 @@ class Result:
         return self.evidence.data
 
 
+@dataclass(frozen=True)
+class MetaResult:
+    """A metaservice's verified answer: signed by the gateway and ledgered, with no evidence."""
+
+    exchange_id: str
+    ledger_index: int
+    receipt: receipts.Receipt
+    data: Any
+
+
+#: The protocol headers of a metaservice call unless the caller sets them: recorded in the
+#: ledger, not checked against grants (docs/protocol.md §8).
+META_DEFAULTS = {
+    "user_id": "metadata",
+    "issue": "metadata",
+    "purpose": "metadata",
+    "legal_basis": "metadata",
+}
+
+
 class EnlaceClient:
     def __init__(
         self,
@@ -118,12 +138,6 @@ class EnlaceClient:
         """
         service_id = ServiceId.parse(service)
         content = b"" if body is None else json.dumps(body, ensure_ascii=False).encode()
-        url = str(
-            httpx.URL(
-                f"{self.base_url}/r1/{service_id}" + (f"/{path}" if path else ""),
-                params=query or None,
-            )
-        )
         headers = {
             h.CLIENT: str(self.client_id),
             h.ID: exchange_id or str(uuid.uuid4()),
@@ -133,14 +147,78 @@ class EnlaceClient:
             h.PURPOSE: purpose,
             h.LEGAL_BASIS: legal_basis,
         }
+        target = f"{service_id}" + (f"/{path}" if path else "")
+        response, sent_hash = self._send(method, target, query, headers, content)
+        payload, ledger_index, receipt = self._verified(response, sent_hash, headers[h.ID])
+        try:
+            proof = evidence.verify(payload["evidence"], self.ca_cert)
+        except (KeyError, TypeError, evidence.EvidenceError) as exc:
+            raise ResponseVerificationError(f"evidence: {exc}") from exc
+        expected = {
+            "iss": str(service_id),
+            "exchange_id": headers[h.ID],
+            "client": str(self.client_id),
+        }
+        wrong = sorted(k for k, v in expected.items() if proof.claims.get(k) != v)
+        if wrong:
+            raise ResponseVerificationError(f"evidence has another {', '.join(wrong)}")
+        return Result(payload["exchange_id"], ledger_index, proof, receipt)
+
+    def list_clients(self, instance: str | None = None, **meta: str) -> MetaResult:
+        """X-Road's ``listClients``: the members and subsystems of ``instance`` (the client's own
+        by default). ``meta`` may set ``user_id``, ``issue``, ``purpose``, ``legal_basis``."""
+        return self._metaservice(f"{instance or self.client_id.member.instance}/listClients", meta)
+
+    def list_methods(self, provider: str, **meta: str) -> MetaResult:
+        """X-Road's ``listMethods``: every service of the provider subsystem."""
+        return self._metaservice(f"{ClientId.parse(provider)}/listMethods", meta)
+
+    def allowed_methods(self, provider: str, **meta: str) -> MetaResult:
+        """X-Road's ``allowedMethods``: the provider's services this client is granted."""
+        return self._metaservice(f"{ClientId.parse(provider)}/allowedMethods", meta)
+
+    def get_openapi(self, service: str, **meta: str) -> MetaResult:
+        """X-Road's ``getOpenAPI``: the OpenAPI 3.1 document of a registered service."""
+        service_id = ServiceId.parse(service)
+        code = service_id.code + (f"/{service_id.version}" if service_id.version else "")
+        target = f"{service_id.provider}/getOpenAPI"
+        return self._metaservice(target, meta, query={"serviceCode": code})
+
+    def _metaservice(
+        self, target: str, meta: dict[str, str], query: dict[str, str] | None = None
+    ) -> MetaResult:
+        """One signed metaservice GET: no data subject, answered with the gateway's signature
+        and a ledger receipt, and no evidence (docs/protocol.md §8)."""
+        fields = META_DEFAULTS | meta
+        headers = {
+            h.CLIENT: str(self.client_id),
+            h.ID: fields.get("exchange_id") or str(uuid.uuid4()),
+            h.USER_ID: fields["user_id"],
+            h.ISSUE: fields["issue"],
+            h.SUBJECT: h.UNKNOWN_SUBJECT,
+            h.PURPOSE: fields["purpose"],
+            h.LEGAL_BASIS: fields["legal_basis"],
+        }
+        response, sent_hash = self._send("GET", target, query, headers, b"")
+        payload, ledger_index, receipt = self._verified(response, sent_hash, headers[h.ID])
+        return MetaResult(headers[h.ID], ledger_index, receipt, payload)
+
+    def _send(
+        self,
+        method: str,
+        target: str,
+        query: dict[str, str] | None,
+        headers: dict[str, str],
+        content: bytes,
+    ) -> tuple[httpx.Response, str]:
+        """Sign and send a request to ``/r1/{target}``; the response and the sent request hash."""
+        url = str(httpx.URL(f"{self.base_url}/r1/{target}", params=query or None))
         if content:
-            headers["Content-Type"] = "application/json"
+            headers = {**headers, "Content-Type": "application/json"}
         message = signing.Request(method, url, headers)
         signing.sign_request(message, content, key=self.signer.key, key_id=self.keyid)
         response = self._http.request(method, url, headers=message.headers, content=content)
-        return self._result(
-            response, signing.request_hash(message.headers), service_id, headers[h.ID]
-        )
+        return response, signing.request_hash(message.headers)
 
     def _gateway_key(self, keyid: str) -> Any:
         if keyid not in self._gateway_keys:
@@ -188,9 +266,11 @@ class EnlaceClient:
             raise ResponseVerificationError("ledger receipt is for another exchange")
         return receipt
 
-    def _result(
-        self, response: httpx.Response, sent_hash: str, service: ServiceId, sent_id: str
-    ) -> Result:
+    def _verified(
+        self, response: httpx.Response, sent_hash: str, sent_id: str
+    ) -> tuple[Any, int, receipts.Receipt]:
+        """A successful, signed and ledgered answer's payload, index and receipt; a refusal
+        raises its typed error; anything unverifiable, ``ResponseVerificationError``."""
         body = response.content
         try:
             keyid = signing.response_keyid(response.headers)
@@ -222,12 +302,4 @@ class EnlaceClient:
             )
         if ledger_index is None or receipt is None:
             raise ResponseVerificationError("successful response without a ledger index")
-        try:
-            proof = evidence.verify(payload["evidence"], self.ca_cert)
-        except (KeyError, TypeError, evidence.EvidenceError) as exc:
-            raise ResponseVerificationError(f"evidence: {exc}") from exc
-        expected = {"iss": str(service), "exchange_id": sent_id, "client": str(self.client_id)}
-        wrong = sorted(k for k, v in expected.items() if proof.claims.get(k) != v)
-        if wrong:
-            raise ResponseVerificationError(f"evidence has another {', '.join(wrong)}")
-        return Result(payload["exchange_id"], ledger_index, proof, receipt)
+        return payload, ledger_index, receipt

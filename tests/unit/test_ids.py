@@ -64,3 +64,18 @@ def test_slugs_cannot_collide():
     with pytest.raises(InvalidIdentifier):
         MemberId.parse("MX/GOB/A__B")
     assert MemberId.parse("MX/GOB/A_B").slug != MemberId.parse("MX/GOB_A/B").slug
+
+
+def test_metaservice_paths_are_told_from_service_paths():
+    from gateway.kernel.ids import MetaTarget, parse_meta_target
+
+    assert parse_meta_target("MX/listClients") == MetaTarget("listClients", "MX")
+    listed = parse_meta_target("MX/GOB/RENAPO/curp/listMethods")
+    assert listed is not None and listed.service == "MX/GOB/RENAPO/curp/listMethods"
+    assert listed.provider == ClientId.parse("MX/GOB/RENAPO/curp")
+    assert parse_meta_target("MX/GOB/RENAPO/curp/consulta-curp") is None
+    assert parse_meta_target("MX/GOB/RENAPO/curp/listMethods/v1") is None
+    with pytest.raises(InvalidIdentifier, match="reserved"):
+        parse_target("MX/GOB/RENAPO/curp/listMethods/v1")
+    with pytest.raises(InvalidIdentifier):
+        parse_meta_target("M%58/listClients")

@@ -9,6 +9,8 @@ received; ``context.Exchange``, what is known so far), driven by ``pipeline.hand
                     replay
     authorise       client, service, method, contract, subject, grant, request schema
     call            the source's answer, its signer, the answer's schema
+    metaservices    instead of authorise and call, for a metaservice path: X-Road's service
+                    metadata, answered from the registry snapshot
     record          the ledger record of the exchange, and its append
     sign            the response headers, the receipt and the gateway's signature
 

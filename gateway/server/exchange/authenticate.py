@@ -20,13 +20,13 @@ import datetime as dt
 from gateway.kernel import pki
 from gateway.kernel.errors import EnlaceError
 from gateway.kernel.protocol import signing
-from gateway.server.exchange.context import Exchange, Inbound, Parsed
+from gateway.server.exchange.context import Exchange, Inbound, MetaParsed, Parsed
 from gateway.server.exchange.parse import target_uri
 from gateway.server.state import Gateway
 from gateway.storage.registry import CertEntry
 
 
-def authenticate(gw: Gateway, inbound: Inbound, parsed: Parsed, ex: Exchange) -> None:
+def authenticate(gw: Gateway, inbound: Inbound, parsed: Parsed | MetaParsed, ex: Exchange) -> None:
     """Verify the signature and its certificate, then refuse a replayed request."""
     params = signing.read_params(inbound.headers)
     signing.check_created(params)
@@ -53,7 +53,9 @@ def authenticate(gw: Gateway, inbound: Inbound, parsed: Parsed, ex: Exchange) ->
         raise EnlaceError("Client.Replay")
 
 
-def check_certificate(issued: pki.IssuedChecker, entry: CertEntry, parsed: Parsed) -> None:
+def check_certificate(
+    issued: pki.IssuedChecker, entry: CertEntry, parsed: Parsed | MetaParsed
+) -> None:
     """The signing certificate, once its signature verified: not revoked, issued by the
     instance CA and valid now, and the client's member's."""
     if entry.revoked:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass, field
 
-from gateway.kernel.ids import ClientId, ServiceTarget
+from gateway.kernel.ids import ClientId, MetaTarget, ServiceTarget
 from gateway.kernel.protocol.headers import HeaderMap
 from gateway.kernel.schemas import Contract
 from gateway.storage.registry import ServiceEntry
@@ -63,6 +63,14 @@ class Parsed:
     client: ClientId
     #: The data subject's CURP, or None for ``Enlace-Subject: unknown``.
     subject: str | None
+
+
+@dataclass(frozen=True)
+class MetaParsed:
+    """A metaservice request, well formed but not yet authenticated; it has no data subject."""
+
+    target: MetaTarget
+    client: ClientId
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,18 @@ from typing import Any
 
 from gateway.kernel import acl, curp, personal_data
 from gateway.kernel.errors import EnlaceError
-from gateway.kernel.ids import ClientId, InvalidIdentifier, parse_target
+from gateway.kernel.ids import (
+    ClientId,
+    InvalidIdentifier,
+    MetaTarget,
+    parse_meta_target,
+    parse_target,
+)
 from gateway.kernel.protocol import headers as h
 from gateway.kernel.protocol import signing
 from gateway.kernel.protocol.headers import HeaderMap
-from gateway.server.exchange.context import Exchange, Inbound, Parsed
+from gateway.server.exchange import metaservices
+from gateway.server.exchange.context import Exchange, Inbound, MetaParsed, Parsed
 from gateway.server.requests import read_limited
 
 MAX_HEADER = 256
@@ -76,11 +83,15 @@ async def read(
         ) from None
 
 
+def base_url(inbound: Inbound, public_url: str | None) -> str:
+    """The gateway's URL as the client reached it: the configured public URL when the gateway
+    sits behind a TLS-terminating proxy, else the scheme served and the Host header."""
+    return public_url or f"{inbound.scheme}://{inbound.headers.get('host', '')}"
+
+
 def target_uri(inbound: Inbound, public_url: str | None) -> str:
-    """The URI the client signed: from the configured public URL when the gateway sits behind a
-    TLS-terminating proxy, else from the scheme served and the Host header."""
-    base = public_url or f"{inbound.scheme}://{inbound.headers.get('host', '')}"
-    uri = f"{base}{inbound.raw_path}"
+    """The URI the client signed, from ``base_url``."""
+    uri = f"{base_url(inbound, public_url)}{inbound.raw_path}"
     return uri + ("?" + inbound.query_string if inbound.query_string else "")
 
 
@@ -90,18 +101,21 @@ def parse(
     *,
     public_hosts: Collection[str],
     pseudonym: Callable[[str], str],
-) -> Parsed:
+) -> Parsed | MetaParsed:
     """The method, the Host, the service path and the protocol headers, in this order."""
     if inbound.method not in METHODS:
         raise EnlaceError("Client.MethodNotAllowed", "use GET or POST")
     if public_hosts and inbound.headers.get("host") not in public_hosts:
         raise EnlaceError("Client.BadRequest", "unexpected Host")
     try:
-        target = parse_target(service_path(inbound.raw_path))
+        path = service_path(inbound.raw_path)
+        target = parse_meta_target(path) or parse_target(path)
     except InvalidIdentifier as exc:
         raise EnlaceError("Client.InvalidIdentifier", str(exc)) from exc
     ex.service = str(target.service)
     client, subject = read_headers(inbound.headers, ex)
+    if isinstance(target, MetaTarget):
+        return metaservices.parsed(inbound.method, target, client, subject)
     if subject is not None:
         ex.subjects.add(pseudonym(subject))
     return Parsed(target, client, subject)

@@ -1,6 +1,7 @@
 """The exchange's steps in their order, and the one way every exchange ends: ledgered, signed.
 
-``handle`` runs the steps (``parse``, ``authenticate``, ``authorise``, ``call``); whatever they
+``handle`` runs the steps (``parse``, ``authenticate``, ``authorise``, ``call``; for a
+metaservice, ``parse``, ``authenticate`` and ``metaservices``); whatever they
 end with, an answer or a refusal, becomes the response body, is recorded (``record``) and only
 then signed (``sign``) for sending. A failure to record replaces the answer with
 ``Server.LedgerUnavailable``: no data leaves unrecorded.
@@ -17,14 +18,23 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from typing import Any
 
 from gateway.kernel.errors import EnlaceError
 from gateway.kernel.ledger import record as ledger_record
 from gateway.kernel.protocol import headers as h
 from gateway.kernel.protocol import signing
 from gateway.server import limits
-from gateway.server.exchange import authenticate, authorise, call, parse, record, sign
-from gateway.server.exchange.context import Exchange, Inbound
+from gateway.server.exchange import (
+    authenticate,
+    authorise,
+    call,
+    metaservices,
+    parse,
+    record,
+    sign,
+)
+from gateway.server.exchange.context import Exchange, Inbound, MetaParsed
 from gateway.server.responses import dump, error_payload
 from gateway.server.state import Gateway
 
@@ -55,12 +65,11 @@ async def handle(gw: Gateway, inbound: Inbound) -> sign.Signed:
 async def _run(gw: Gateway, inbound: Inbound, ex: Exchange) -> sign.Signed:
     failure: EnlaceError | None = None
     try:
-        token = await _guarded(gw, inbound, ex)
+        payload = await _guarded(gw, inbound, ex)
     except EnlaceError as exc:
-        failure, token = exc, ""
+        failure, payload = exc, {}
     exchange_id = ex.exchange_id or str(uuid.uuid4())
     if failure is None:
-        payload = {"exchange_id": exchange_id, "service": ex.service, "evidence": token}
         return await _respond(gw, ex, exchange_id, dump(payload), None)
     if not ex.client_verified and failure.code.startswith("Client."):
         wait = gw.unsigned.suppressed(inbound.peer, time.monotonic())
@@ -87,7 +96,7 @@ def _unrecorded(gw: Gateway, ex: Exchange, error: EnlaceError, outcome: str) -> 
     return sign.sign(gw, error.status, dump(error_payload(error, exchange_id=exchange_id)), headers)
 
 
-async def _guarded(gw: Gateway, inbound: Inbound, ex: Exchange) -> str:
+async def _guarded(gw: Gateway, inbound: Inbound, ex: Exchange) -> dict[str, Any]:
     try:
         return await _steps(gw, inbound, ex)
     except EnlaceError:
@@ -98,16 +107,23 @@ async def _guarded(gw: Gateway, inbound: Inbound, ex: Exchange) -> str:
         raise EnlaceError("Server.InternalError") from exc
 
 
-async def _steps(gw: Gateway, inbound: Inbound, ex: Exchange) -> str:
-    """The source's evidence for the request, or the first check's refusal."""
+async def _steps(gw: Gateway, inbound: Inbound, ex: Exchange) -> dict[str, Any]:
+    """The answer's payload — the source's evidence, or a metaservice's answer — or the first
+    check's refusal."""
     await parse.read(inbound, ex, max_body=gw.settings.max_body, timeout=gw.settings.body_timeout)
     if gw.registry_stale():
         raise EnlaceError("Server.RegistryUnavailable")
     parsed = parse.parse(inbound, ex, public_hosts=gw.settings.public_hosts, pseudonym=gw.pseudonym)
     authenticate.authenticate(gw, inbound, parsed, ex)
+    if isinstance(parsed, MetaParsed):
+        server = parse.base_url(inbound, gw.settings.public_url)
+        return metaservices.answer(
+            gw.snapshot, gw.contracts, gw.client_limits, parsed, ex, inbound.query, server=server
+        )
     allowed = authorise.authorise(gw.snapshot, gw.contracts, gw.client_limits, parsed, ex)
     request = authorise.source_request(inbound, parsed, allowed, ex.request_body)
-    return await call.call(gw, parsed, allowed, request, ex)
+    token = await call.call(gw, parsed, allowed, request, ex)
+    return {"exchange_id": ex.exchange_id, "service": ex.service, "evidence": token}
 
 
 async def _respond(
