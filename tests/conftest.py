@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import ssl
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
 from gateway.devtools import bootstrap
 from gateway.devtools.population import generate
+from gateway.kernel import pki
 from gateway.kernel.settings import Settings
 from gateway.server.run import running
 from gateway.storage import db as dbm
@@ -94,3 +97,17 @@ def gateway_url(dev: bootstrap.DevInstance) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def people() -> list[Person]:
     return list(generate(CITIZENS, seed=0))
+
+
+@pytest.fixture
+def http(dev: bootstrap.DevInstance) -> Iterator[httpx.Client]:
+    """An HTTPS client trusting the instance CA (generous time-out: a loaded machine is slow)."""
+    context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
+    with httpx.Client(verify=context, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def sep(dev: bootstrap.DevInstance) -> pki.KeyPair:
+    """The scholarship office's (MX/GOB/SEP) signing key pair."""
+    return dev.pki.load_pair(dev.pki.member(bootstrap.BECAS.member))

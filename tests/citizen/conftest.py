@@ -4,18 +4,15 @@ configured for e.firma login, and a login helper that signs challenges as the br
 from __future__ import annotations
 
 import asyncio
-import ssl
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from gateway.devtools import bootstrap
 from gateway.devtools import sat_ca as devca
 from gateway.devtools import sat_pki as devpki
 from gateway.devtools.ocsp_responder import Responder
@@ -117,10 +114,3 @@ def settings(tmp_path: Path, sat: devpki.SatDevPki, ocsp_url: str) -> Settings:
         citizen_privacy_url=PRIVACY_URL,
         citizen_operator="Agencia de Transformación Digital (instancia de pruebas)",
     )
-
-
-@pytest.fixture
-def http(dev: bootstrap.DevInstance) -> Iterator[httpx.Client]:
-    context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
-    with httpx.Client(verify=context, timeout=15) as client:
-        yield client

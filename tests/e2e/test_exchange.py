@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import ssl
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -20,18 +19,6 @@ from gateway.storage import registry
 from gateway.storage.db import certificates, ledger_entries, ledger_state, registry_state
 from services.sdk import EnlaceClient, NotFound, ResponseVerificationError
 from tests.e2e.helpers import Call, error_code, ledger_entry
-
-
-@pytest.fixture
-def http(dev: bootstrap.DevInstance) -> Iterator[httpx.Client]:
-    context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
-    with httpx.Client(verify=context, timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
-def sep(dev: bootstrap.DevInstance) -> pki.KeyPair:
-    return dev.pki.load_pair(dev.pki.member(bootstrap.BECAS.member))
 
 
 def _active(people):

@@ -3,10 +3,8 @@ any exchange, refuses what any exchange refuses; allowedMethods shows only the c
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from gateway.devtools import bootstrap
@@ -33,13 +31,6 @@ def url(dev: bootstrap.DevInstance) -> Iterator[str]:
     )
     with running(dev.settings) as base:
         yield base
-
-
-@pytest.fixture
-def http(dev: bootstrap.DevInstance) -> Iterator[httpx.Client]:
-    context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
-    with httpx.Client(verify=context, timeout=10) as client:
-        yield client
 
 
 def _client(dev: bootstrap.DevInstance, url: str, client: object) -> EnlaceClient:

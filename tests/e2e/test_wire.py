@@ -3,9 +3,6 @@ ledgered and answered under the request's own X-Road-Id, and typed by the SDK.""
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from http_message_signatures import HTTPMessageSigner, HTTPSignatureKeyResolver, algorithms
@@ -16,18 +13,6 @@ from gateway.kernel.protocol import headers as h
 from gateway.kernel.protocol import signing
 from services.sdk import EnlaceClient, InvalidRequest
 from tests.e2e.helpers import Call, error_code, ledger_entry
-
-
-@pytest.fixture
-def http(dev: bootstrap.DevInstance) -> Iterator[httpx.Client]:
-    context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
-    with httpx.Client(verify=context, timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
-def sep(dev: bootstrap.DevInstance) -> pki.KeyPair:
-    return dev.pki.load_pair(dev.pki.member(bootstrap.BECAS.member))
 
 
 @pytest.fixture

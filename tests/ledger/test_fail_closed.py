@@ -3,9 +3,7 @@ does not extend the last signed head (gateway.storage.ledger.guard; docs/ledger.
 
 from __future__ import annotations
 
-import ssl
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,13 +97,6 @@ def settings(tmp_path: Path) -> Settings:
         pki_dir=tmp_path / "certs",
         checkpoint_interval=3600,
     )
-
-
-@pytest.fixture
-def http(dev: bootstrap.DevInstance) -> Iterator[httpx.Client]:
-    context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
-    with httpx.Client(verify=context, timeout=10) as client:
-        yield client
 
 
 def _kept_size(dev: bootstrap.DevInstance) -> int:

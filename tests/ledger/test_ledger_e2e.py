@@ -4,9 +4,7 @@ the public proof endpoints, with nothing but the gateway's checkpoint key."""
 from __future__ import annotations
 
 import base64
-import ssl
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,13 +25,6 @@ def settings(tmp_path: Path) -> Settings:
         pki_dir=tmp_path / "certs",
         checkpoint_interval=0.1,
     )
-
-
-@pytest.fixture
-def http(dev: bootstrap.DevInstance) -> Iterator[httpx.Client]:
-    context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
-    with httpx.Client(verify=context, timeout=10) as client:
-        yield client
 
 
 def _hashes(values: list[str]) -> list[bytes]:

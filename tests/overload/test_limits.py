@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -90,13 +89,6 @@ def test_unsigned_requests_past_the_budget_are_counted_by_address() -> None:
 
 def _settings(dev: bootstrap.DevInstance, **limits: object) -> Settings:
     return dev.settings.model_copy(update=limits)
-
-
-@pytest.fixture
-def http(dev: bootstrap.DevInstance) -> Iterator[httpx.Client]:
-    context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
-    with httpx.Client(verify=context, timeout=30) as client:
-        yield client
 
 
 def _verify_signed(dev: bootstrap.DevInstance, response: httpx.Response) -> None:
