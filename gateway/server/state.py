@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 
@@ -23,12 +24,15 @@ from gateway.server.metrics import Metrics
 from gateway.server.sources import build_source
 from gateway.storage import registry
 from gateway.storage.db import Database, check_durable, open_database
-from gateway.storage.ledger import publisher
+from gateway.storage.ledger import publisher, queries
 from gateway.storage.ledger.errors import LedgerCorrupt
 from gateway.storage.ledger.guard import HistoryGuard
 from gateway.storage.ledger.sequencer import LedgerWriter
 
 log = logging.getLogger("enlace.gateway")
+
+#: Seconds a nonce or X-Road-Id is remembered: the signature window, its skew, and a margin.
+REPLAY_WINDOW = signing.MAX_AGE_SECONDS + signing.MAX_SKEW_SECONDS + 5
 
 
 class Gateway:
@@ -64,7 +68,7 @@ class Gateway:
         )
         self.unsigned = limits.UnsignedFloods(settings.unsigned_per_minute, settings.unsigned_burst)
         self._floods_since = record.timestamp()
-        self.replay = replay.ReplayCache(signing.MAX_AGE_SECONDS + signing.MAX_SKEW_SECONDS + 5)
+        self.replay = replay.ReplayCache(REPLAY_WINDOW)
         with self.db.read.connect() as conn:
             self.snapshot = registry.load(conn)
         self._registry_checked = time.monotonic()
@@ -126,10 +130,20 @@ class Gateway:
         self._sources.clear()
 
     async def start(self) -> None:
+        await asyncio.to_thread(self._seed_replay)
         self.writer.start()
         self._poller = asyncio.create_task(self._poll_registry())
         self._checkpointer = asyncio.create_task(self._sign_checkpoints())
         self._flood_recorder = asyncio.create_task(self._record_floods())
+
+    def _seed_replay(self) -> None:
+        """Remember the X-Road-Ids this ledger recorded within the replay window: the same
+        signed bytes must be refused after a restart as before it."""
+        since = record.timestamp(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=REPLAY_WINDOW))
+        with self.db.read.connect() as conn:
+            ids = queries.recent_exchange_ids(conn, since)
+            seeded = self.replay.seed(f"i:{key}" for key in ids)
+        log.info("replay cache seeded from the ledger", extra={"exchange_ids": seeded})
 
     async def stop(self) -> None:
         for task in (self._poller, self._checkpointer, self._flood_recorder):

@@ -15,6 +15,7 @@ from gateway.kernel import pki
 from gateway.kernel.ids import MemberId
 from gateway.kernel.protocol import evidence, signing
 from gateway.kernel.protocol import headers as h
+from gateway.server.run import free_port, running
 from gateway.storage import registry
 from gateway.storage.db import certificates, ledger_entries, ledger_state, registry_state
 from services.sdk import EnlaceClient, NotFound, ResponseVerificationError
@@ -175,6 +176,17 @@ def test_replayed_request_is_refused(dev, gateway_url, http, sep, people):
         gateway_url, sep, headers={h.SUBJECT: _active(people).curp, h.ID: call.headers[h.ID]}
     )
     _refused(dev, reuse.sign().send(http), "Client.Replay", 409)
+
+
+def test_a_request_accepted_before_a_restart_is_refused_after_it(dev, http, sep, people):
+    # The same port both times: the signature covers the authority, so the bytes stay valid.
+    port = free_port()
+    with running(dev.settings, port=port) as url:
+        call = Call(url, sep, headers={h.SUBJECT: _active(people).curp}).sign()
+        first = call.send(http)
+        assert first.status_code == 200, first.text
+    with running(dev.settings, port=port):
+        _refused(dev, call.send(http), "Client.Replay", 409)
 
 
 def test_stale_signature_is_refused(dev, gateway_url, http, sep, people):

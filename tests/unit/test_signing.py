@@ -138,3 +138,10 @@ def test_replay_cache_remembers_for_the_window():
     assert not cache.first_use("n:c", "i:a", now=5)
     assert cache.first_use("n:a", "i:a", now=11)  # expired, usable again
     assert not cache.first_use("n:x", "i:x", now=12)  # full of live entries: fail closed
+
+
+def test_a_seeded_replay_cache_refuses_what_it_was_seeded_with():
+    cache = replay.ReplayCache(window_seconds=10, max_entries=3)
+    assert cache.seed(["i:a", "i:b", "i:c", "i:d"], now=0) == 3  # bounded like any use
+    assert not cache.first_use("n:1", "i:a", now=5)
+    assert cache.first_use("n:2", "i:z", now=11)  # seeded keys expire with the window

@@ -3,12 +3,15 @@
 A request older than the window is already refused by its ``created`` time, so a key only has
 to be remembered for that long. The store is per process and bounded; a deployment with several
 gateway processes must route a client to one process or share the store (see docs/operations.md).
+A restarted process is seeded from the ledger (``seed``): the X-Road-Ids of the exchanges it
+recorded within the window, so the same signed bytes are refused after a restart too.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 
 
 class ReplayCache:
@@ -36,3 +39,14 @@ class ReplayCache:
         for key in keys:
             self._seen[key] = now + self._window
         return True
+
+    def seed(self, keys: Iterable[str], now: float | None = None) -> int:
+        """Remember ``keys`` as used now (a restarted process's recent history); their count."""
+        now = time.monotonic() if now is None else now
+        count = 0
+        for key in keys:
+            if len(self._seen) >= self._max:
+                break
+            self._seen[key] = now + self._window
+            count += 1
+        return count
