@@ -13,14 +13,13 @@ One table for every family of codes:
   operations, the command line, PKI, datasets, schemas, evidence, CURP and signature checks.
 
 A code is part of the protocol: once published it keeps its meaning and status. The table of
-docs/operations.md is this catalogue: ``python -m gateway.kernel.errors --markdown`` prints it.
+docs/operations.md is this catalogue: ``python -m gateway.devtools.doctables`` rewrites it.
 ``CodedError`` is the base of every error family that carries one of these codes, so a route or
 the command line renders any of them from ``code``, ``status`` and ``message`` alone.
 """
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 #: The status an error answers with when its code has none of its own: such a code reaching
@@ -317,17 +316,3 @@ def markdown_table() -> str:
         status = "—" if kind.status is None else str(kind.status)
         lines.append(f"| `{kind.code}` | {status} | {kind.title} |")
     return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Enlace's error codes.")
-    parser.add_argument("--markdown", action="store_true", help="print the docs error table")
-    args = parser.parse_args(argv)
-    if args.markdown:
-        print(markdown_table(), end="")
-    else:
-        parser.print_help()
-
-
-if __name__ == "__main__":
-    main()

@@ -3,7 +3,7 @@
 Each field ``name`` is read from the environment variable ``ENLACE_<NAME>`` by
 ``Settings.from_env``; an empty variable counts as unset. The defaults are the embedded mode
 (SQLite, the development PKI in ``certs/``). Each field's description is the line
-docs/operations.md shows for it: ``python -m gateway.kernel.settings --markdown`` prints that
+docs/operations.md shows for it: ``python -m gateway.devtools.doctables`` rewrites that
 table and ``tests/unit/test_settings.py`` keeps the two equal.
 
 Constructing ``Settings(...)`` directly (tests, the demo) takes the defaults and the arguments
@@ -13,7 +13,6 @@ in docs/protocol.md) are not settings: they stay constants in the modules that e
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -332,17 +331,3 @@ def markdown_table() -> str:
     for name, field in Settings.model_fields.items():
         lines.append(f"| `{env_var(name)}` | {_shown_default(name)} | {field.description} |")
     return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="The gateway's settings.")
-    parser.add_argument("--markdown", action="store_true", help="print the docs settings table")
-    args = parser.parse_args(argv)
-    if args.markdown:
-        print(markdown_table(), end="")
-    else:
-        parser.print_help()
-
-
-if __name__ == "__main__":
-    main()

@@ -158,7 +158,7 @@ def test_the_operations_table_is_the_catalogue() -> None:
     docs = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
     assert markdown_table() in docs.read_text(encoding="utf-8"), (
         "docs/operations.md's error table is stale: replace it with the output of "
-        "`python -m gateway.kernel.errors --markdown`"
+        "`python -m gateway.devtools.doctables`"
     )
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from gateway.kernel import settings as settings_module
+from gateway.devtools import doctables
+from gateway.kernel import errors
 from gateway.kernel.settings import Settings, SettingsError, env_var, markdown_table
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
@@ -145,7 +146,7 @@ def test_the_operations_table_is_the_settings_object() -> None:
     documented = _table(OPERATIONS.read_text(encoding="utf-8"))
     assert documented == markdown_table(), (
         "docs/operations.md's settings table is stale: replace it with the output of "
-        "`python -m gateway.kernel.settings --markdown`"
+        "`python -m gateway.devtools.doctables`"
     )
 
 
@@ -154,6 +155,12 @@ def test_the_table_lists_every_variable_once() -> None:
     assert [row.split("`")[1] for row in rows] == [env_var(n) for n in Settings.model_fields]
 
 
-def test_the_module_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
-    settings_module.main(["--markdown"])
-    assert capsys.readouterr().out == markdown_table()
+def test_the_doc_tables_tool_rewrites_a_stale_table() -> None:
+    stale = (
+        "intro\n\n| variable | default | meaning |\n|---|---|---|\n| `OLD` | 1 | gone |\n\nrest\n"
+    )
+    stale += errors.markdown_table() + "\nend\n"
+    fresh = doctables.refreshed(stale)
+    assert markdown_table() in fresh and "`OLD`" not in fresh
+    assert fresh.endswith("end\n") and fresh.startswith("intro\n")
+    assert doctables.main(["--check"]) == 0  # docs/operations.md is in step
