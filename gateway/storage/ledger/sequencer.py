@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import queue
 import threading
@@ -359,9 +360,10 @@ class LedgerWriter:
 
     async def _compensate(self, waiter: _Waiter, stored: Appended) -> None:
         exchange_id = waiter.entry.fields[2]
+        covert = json.loads(waiter.entry.fields[-1]).get("hidden_until")
         try:
             await self.append(
-                rec.undelivered(exchange_id, stored.index, list(waiter.entry.subjects))
+                rec.undelivered(exchange_id, stored.index, list(waiter.entry.subjects), covert)
             )
         except Exception as exc:  # the log is then the only trace: say so loudly
             log.error(
