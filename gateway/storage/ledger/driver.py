@@ -222,12 +222,16 @@ class BatchStore:
                     cursor.execute("BEGIN IMMEDIATE")
                 yield BatchTransaction(cursor, self._sql)
             try:
-                conn.commit()
+                self._commit(conn)
             except Exception as exc:
                 raise CommitFailed("commit failed") from exc
         except BaseException:
             self.close()  # rolls back; the next batch gets a fresh connection
             raise
+
+    @staticmethod
+    def _commit(conn: Any) -> None:
+        conn.commit()
 
     def close(self) -> None:
         if self._conn is not None:
