@@ -1,7 +1,7 @@
 """The state one gateway process holds, and its lifecycle.
 
 ``Gateway`` owns the keys, the registry snapshot (polled, with its freshness), the ledger writer
-and the periodic checkpoint signing, the built sources and the metrics. Routes receive it; it
+and the periodic checkpoint signing (when this process holds the signer role), the built sources and the metrics. Routes receive it; it
 knows nothing of HTTP.
 """
 
