@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from gateway.devtools import bootstrap
 from gateway.devtools.population import seeded_dataset
+from gateway.kernel import pki
 from gateway.kernel.settings import Settings
 from gateway.server.run import free_port
 from gateway.storage import db as dbm
@@ -66,6 +67,7 @@ def _second_instance(dev: bootstrap.DevInstance, root: Path) -> bootstrap.DevIns
     """Another gateway's instance: a copy of the PKI (each ledger keeps its checkpoint state
     there), its own SQLite file, the same registry and population."""
     shutil.copytree(dev.settings.pki_dir, root / "certs")
+    pki.PkiDir(root / "certs").checkpoint_last.unlink(missing_ok=True)  # another ledger's
     settings = Settings(database_url=f"sqlite:///{root / 'enlace.db'}", pki_dir=root / "certs")
     dataset = seeded_dataset(bootstrap.datasets_dir(dev.settings), CITIZENS)
     return bootstrap.create(settings, dataset=dataset)
