@@ -183,7 +183,7 @@ class Settings(BaseSettings):
     max_connections_per_address: int = _setting(
         256,
         "connections one client address (IPv6: its /64) may hold open; more are closed at "
-        "once (behind a proxy every client shares its address: size it there)",
+        "once (a trusted proxy's are not capped: it caps per client itself)",
         gt=0,
     )
     graceful_shutdown: int = _setting(
