@@ -49,7 +49,7 @@ from gateway.kernel import pki
 from gateway.kernel.errors import CodedError
 from gateway.kernel.settings import Settings, SettingsError
 from gateway.storage import db as dbm
-from gateway.storage import registry
+from gateway.storage import exclusive, registry
 
 app = typer.Typer(help="Enlace once-only data-exchange gateway.", no_args_is_help=True)
 for sub, name in (
@@ -84,6 +84,12 @@ def serve(
     ] = False,
     database_url: common.DatabaseOpt = None,
     pki_dir: common.PkiOpt = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Gateway processes on this port (PostgreSQL only; SQLite: 1)."
+        ),
+    ] = 1,
 ) -> None:
     """Run the gateway over HTTPS with the instance's TLS certificate.
 
@@ -100,10 +106,18 @@ def serve(
         raise common.CliError(
             "pki.missing", f"no PKI in {settings.pki_dir}: run `enlace pki init` first"
         )
-    common.existing_database(settings).dispose()
+    opened = common.existing_database(settings)
+    opened.dispose()
+    if opened.is_sqlite and workers > 1:
+        raise common.CliError(
+            "db.single_process",
+            "SQLite serves from one process: --workers needs PostgreSQL (ENLACE_DATABASE_URL)",
+        )
+    # SQLite: this process holds the database for its whole life (a second one is refused).
+    exclusive.acquire(settings.database_url)
     for line in _citizen_login_status(settings):
         typer.echo(line, err=True)
-    run.serve(settings, host, port, tls=not insecure_http)
+    run.serve(settings, host, port, tls=not insecure_http, workers=workers)
 
 
 def _citizen_login_status(settings: Settings) -> list[str]:

@@ -79,6 +79,9 @@ _EXCHANGE = [
     ErrorKind("Server.RegistryUnavailable", 503, "The gateway cannot confirm the registry"),
     ErrorKind("Server.InternalError", 500, "The gateway failed unexpectedly"),
     ErrorKind("Server.Overloaded", 503, "The gateway is serving all the requests it can"),
+    ErrorKind(
+        "Server.ReplayUnavailable", 503, "The shared replay store could not check the request"
+    ),
 ]
 
 # What a source service answers the gateway when it cannot answer at all (docs/protocol.md §6).
@@ -178,6 +181,8 @@ _OFFLINE = _kinds(
     ("evidence.wrong_signer", "The evidence is not signed by the service's provider"),
     ("config.invalid", "A setting has a value the gateway cannot use"),
     ("db.unsafe", "The database does not make commits durable"),
+    ("db.in_use", "Another gateway process serves this SQLite database"),
+    ("db.single_process", "SQLite serves from one process: several workers need PostgreSQL"),
     ("schemas.invalid", "The schema catalogue is broken"),
     ("dataset.missing", "No dataset file"),
     ("dataset.format", "Not an Enlace dataset file"),

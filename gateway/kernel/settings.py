@@ -130,6 +130,14 @@ class Settings(BaseSettings):
         "`503 Server.LedgerUnavailable` (see Known limits)",
         gt=0,
     )
+    redis_url: str | None = _setting(
+        None,
+        "`redis://host:port/db`: replay claims shared by every gateway kept in Redis "
+        "(`SET NX PX`) instead of PostgreSQL's `replay_claims` table",
+    )
+    redis_timeout: float = _setting(
+        2.0, "seconds a Redis round trip may take before `503 Server.ReplayUnavailable`", gt=0
+    )
     max_inflight: int = _setting(
         1000,
         "exchanges in flight at once; beyond it `503 Server.Overloaded` at once, signed, "

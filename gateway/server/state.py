@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+from pathlib import Path
 
 from gateway.kernel import pki, schemas
 from gateway.kernel.errors import EnlaceError
@@ -21,12 +22,15 @@ from gateway.kernel.settings import Settings
 from gateway.kernel.sources import Source
 from gateway.server import limits
 from gateway.server.metrics import Metrics
+from gateway.server.replay_claims import SharedReplay
 from gateway.server.sources import build_source
-from gateway.storage import registry
+from gateway.storage import exclusive, registry
+from gateway.storage import replay as replay_store
 from gateway.storage.db import Database, check_durable, open_database
 from gateway.storage.ledger import publisher, queries
 from gateway.storage.ledger.errors import LedgerCorrupt
 from gateway.storage.ledger.guard import HistoryGuard
+from gateway.storage.ledger.leader import SignerElection
 from gateway.storage.ledger.sequencer import LedgerWriter
 
 log = logging.getLogger("enlace.gateway")
@@ -61,6 +65,9 @@ class Gateway:
             on_commit=lambda batch: self.metrics.ledger_batch.observe(len(batch)),
             guard=self.guard,
         )
+        #: Whether this process signs checkpoints (one signer among N processes, ``leader``).
+        self.election = SignerElection(self.db.write)
+        self._exclusive: Path | None = None
         self.contracts = schemas.catalogue(settings.schema_dir)  # validators built once
         self.inflight = limits.InFlight(settings.max_inflight)
         self.client_limits = limits.ClientLimiter(
@@ -68,7 +75,10 @@ class Gateway:
         )
         self.unsigned = limits.UnsignedFloods(settings.unsigned_per_minute, settings.unsigned_burst)
         self._floods_since = record.timestamp()
-        self.replay = replay.ReplayCache(REPLAY_WINDOW)
+        self.replay = replay.ReplayCache(REPLAY_WINDOW)  # this process's first filter
+        #: Claims every gateway process shares (PostgreSQL or Redis; None on SQLite).
+        store = replay_store.open_store(self.db.write, settings.redis_url, settings.redis_timeout)
+        self.shared_replay = SharedReplay(store, REPLAY_WINDOW) if store is not None else None
         with self.db.read.connect() as conn:
             self.snapshot = registry.load(conn)
         self._registry_checked = time.monotonic()
@@ -77,6 +87,7 @@ class Gateway:
         self._poller: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
         self._flood_recorder: asyncio.Task[None] | None = None
+        self._replay_purger: asyncio.Task[None] | None = None
 
     def pseudonym(self, curp: str) -> str:
         return record.pseudonym(self._pseudonym_key, curp)
@@ -130,11 +141,15 @@ class Gateway:
         self._sources.clear()
 
     async def start(self) -> None:
+        # SQLite: one gateway process per database file (``db.in_use`` for a second one).
+        self._exclusive = exclusive.acquire(self.db.url)
         await asyncio.to_thread(self._seed_replay)
         self.writer.start()
         self._poller = asyncio.create_task(self._poll_registry())
         self._checkpointer = asyncio.create_task(self._sign_checkpoints())
         self._flood_recorder = asyncio.create_task(self._record_floods())
+        if self.shared_replay is not None:
+            self._replay_purger = asyncio.create_task(self._purge_replay_claims())
 
     def _seed_replay(self) -> None:
         """Remember the X-Road-Ids this ledger recorded within the replay window: the same
@@ -146,7 +161,8 @@ class Gateway:
         log.info("replay cache seeded from the ledger", extra={"exchange_ids": seeded})
 
     async def stop(self) -> None:
-        for task in (self._poller, self._checkpointer, self._flood_recorder):
+        tasks = (self._poller, self._checkpointer, self._flood_recorder, self._replay_purger)
+        for task in tasks:
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -155,7 +171,12 @@ class Gateway:
         await self._close_sources()
         await asyncio.to_thread(self.writer.stop)
         await asyncio.to_thread(self._sign_checkpoint_logged)  # cover every receipt handed out
+        await asyncio.to_thread(self.election.release)
+        if self.shared_replay is not None:
+            self.shared_replay.close()
         self.db.dispose()
+        exclusive.release(self._exclusive)
+        self._exclusive = None
 
     def sign_checkpoint(self) -> publisher.StoredCheckpoint:
         """Sign a checkpoint of the ledger now, unless the newest one already covers it
@@ -163,6 +184,9 @@ class Gateway:
         return self.guard.sign(self.db.write)
 
     def _sign_checkpoint_logged(self) -> None:
+        """Sign if this process holds the signer role (else try to take it, for next time)."""
+        if not self.election.holds():
+            return
         try:
             self.sign_checkpoint()
         except LedgerCorrupt:  # the guard logged why, once; exchanges are refused
@@ -192,6 +216,15 @@ class Gateway:
         while True:
             await asyncio.sleep(self.settings.unsigned_flood_interval)
             await self.record_floods()
+
+    async def _purge_replay_claims(self) -> None:
+        assert self.shared_replay is not None
+        while True:
+            await asyncio.sleep(REPLAY_WINDOW)
+            try:
+                await asyncio.to_thread(self.shared_replay.purge)
+            except Exception as exc:  # the next round retries; claims expire regardless
+                log.warning("replay purge failed", extra={"error": type(exc).__name__})
 
     def registry_stale(self) -> bool:
         """True when the registry has not been confirmed for ``registry_max_age`` seconds."""

@@ -47,9 +47,12 @@ def router(gateway: Gateway) -> APIRouter:
             with gateway.db.read.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
 
+        # ``signer``: this process holds the checkpoint signer role (docs/ledger.md §6).
+        signer = {"signer": gateway.election.signer}
         if gateway.guard.reason is not None:
             return JSONResponse(
-                {
+                signer
+                | {
                     "status": "unhealthy",
                     "ledger": "corrupt",
                     "code": "Server.LedgerCorrupt",
@@ -60,10 +63,14 @@ def router(gateway: Gateway) -> APIRouter:
         try:
             await asyncio.to_thread(check)
         except Exception:
-            return JSONResponse({"status": "unhealthy", "database": "down"}, status_code=503)
+            return JSONResponse(
+                signer | {"status": "unhealthy", "database": "down"}, status_code=503
+            )
         if gateway.registry_stale():
-            return JSONResponse({"status": "unhealthy", "registry": "stale"}, status_code=503)
-        return JSONResponse({"status": "ok", "registry_version": gateway.snapshot.version})
+            return JSONResponse(
+                signer | {"status": "unhealthy", "registry": "stale"}, status_code=503
+            )
+        return JSONResponse(signer | {"status": "ok", "registry_version": gateway.snapshot.version})
 
     @routes.get("/metrics")
     async def metrics(_request: Request) -> Response:

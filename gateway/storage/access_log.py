@@ -141,6 +141,8 @@ class Entry:
     leaf: str
     record: dict[str, Any]
     disclosed_at: str | None
+    #: The index of an ``undelivered`` entry correcting this exchange: its answer never went out.
+    undelivered: int | None = None
 
 
 def _select(subject: str, query: Query, today: dt.date) -> sa.Select:
@@ -177,10 +179,33 @@ def fetch(
     not withheld ones lie beyond.
     """
     rows = conn.execute(_select(subject, query, today)).all()
-    shown = [Entry(idx, body, json.loads(body), disclosed_at) for idx, body, disclosed_at in rows]
+    corrected = _corrections(conn, subject, rows)
+    shown = [
+        Entry(idx, body, record, disclosed_at, corrected.get(record.get("exchange_id")))
+        for idx, body, disclosed_at, record in ((*row, json.loads(row[1])) for row in rows)
+    ]
     if len(shown) > query.limit:
         return shown[: query.limit], shown[query.limit - 1].index
     return shown, None
+
+
+def _corrections(conn: Connection, subject: str, rows: Sequence[Any]) -> dict[str, int]:
+    """Exchange id → index of the ``undelivered`` entry (of this subject) correcting it, for the
+    exchanges among ``rows``; the correction always comes later in the log."""
+    if not rows:
+        return {}
+    s, e = ledger_subjects.c, ledger_entries.c
+    found = conn.execute(
+        sa.select(e.exchange_id, e.idx, e.body)
+        .select_from(ledger_subjects.join(ledger_entries, e.idx == s.idx))
+        .where(s.subject == subject, e.kind == "undelivered", s.idx > min(r[0] for r in rows))
+    ).all()
+    indexes = {r[0] for r in rows}
+    return {
+        exchange_id: idx
+        for exchange_id, idx, body in found
+        if json.loads(body).get("corrects") in indexes
+    }
 
 
 def attach_proofs(
@@ -289,11 +314,13 @@ def present(
         "legal_basis_title": basis.title if basis else None,
         "legal_basis_url": basis.url if basis else None,
         "case": r.get("issue"),
-        "outcome": r.get("outcome"),
+        # Corrected by a later entry: the answer recorded never went out (docs/ledger.md §1).
+        "outcome": "undelivered" if entry.undelivered is not None else r.get("outcome"),
         "error": r.get("error"),
         "exchange_id": r.get("exchange_id"),
         "hidden_until": r.get("hidden_until"),
         "disclosed_at": entry.disclosed_at,
+        "undelivered": entry.undelivered,
     }
 
 
@@ -328,6 +355,7 @@ _WORDS: dict[str, dict[Any, tuple[str, str]]] = {
         "refused": ("consulta rechazada", "request refused"),
         "not_found": ("sin datos", "no data"),
         "failed": ("falló", "failed"),
+        "undelivered": ("no entregada", "not delivered"),
     },
     "agency_verified": {True: ("sí", "yes"), False: ("no", "no")},
 }

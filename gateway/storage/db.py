@@ -191,6 +191,15 @@ ledger_checkpoints = sa.Table(
     sa.Column("cosigned_at", sa.DateTime(timezone=True)),
 )
 
+# Replay claims shared by every gateway process (``gateway.storage.replay``): a signed request's
+# nonce and X-Road-Id, by SHA-256, until the signature window has passed.
+replay_claims = sa.Table(
+    "replay_claims",
+    metadata,
+    sa.Column("key", sa.LargeBinary(32), primary_key=True),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),  # ms since the epoch
+)
+
 
 #: The database systems Enlace runs on (SQLAlchemy backend names).
 BACKENDS = ("sqlite", "postgresql")

@@ -73,7 +73,8 @@ def _disclosed() -> sa.Exists:
 
 def withheld(today: dt.date) -> sa.ColumnElement[bool]:
     """Whether the enclosing query's ``ledger_entries`` row is hidden from its data subjects
-    on ``today`` (UTC): an exchange whose ``hidden_until`` is after ``today``, not disclosed.
+    on ``today`` (UTC): an exchange whose ``hidden_until`` is after ``today``, not disclosed
+    (or the ``undelivered`` entry correcting one, which carries its ``hidden_until``).
 
     Visible from the date on (``today >= hidden_until``). Never NULL, so ``~withheld(...)``
     keeps every other row.
@@ -81,7 +82,7 @@ def withheld(today: dt.date) -> sa.ColumnElement[bool]:
     e = ledger_entries.c
     until = hidden_until(e.body)
     return sa.and_(
-        e.kind == "exchange",
+        e.kind.in_(("exchange", "undelivered")),
         # Canonical JSON (RFC 8785) has no spaces: a cheap test before the JSON is parsed.
         e.body.contains('"hidden_until":"', autoescape=True),
         until.is_not(None),

@@ -192,11 +192,25 @@ async def test_an_append_not_committed_in_time_times_out(tmp_path):
         with database.write.begin(), pytest.raises(TimeoutError):
             await writer.append(_record(0))
         # Whether the writer had taken it before it gave up decides if it is stored; either
-        # way the ledger goes on densely.
-        after = await writer.append(_record(1))
+        # way the ledger goes on densely, and a stored one is corrected as undelivered.
+        await writer.append(_record(1))
+        for _ in range(600):  # the correction is appended once its batch is resolved
+            if not writer._compensating:
+                break
+            await asyncio.sleep(0.05)
         rows = _rows(database)
     finally:
         writer.stop()
         database.dispose()
-    assert [idx for idx, _ in rows] == list(range(after.index + 1))
-    assert rows[-1][1]["exchange_id"] == "x-1"
+    assert [idx for idx, _ in rows] == list(range(len(rows)))
+    by_id = {
+        entry.get("exchange_id"): (idx, entry) for idx, entry in rows if entry["kind"] == "exchange"
+    }
+    assert "x-1" in by_id
+    corrections = [entry for _, entry in rows if entry["kind"] == "undelivered"]
+    if "x-0" in by_id:
+        assert [(c["exchange_id"], c["corrects"]) for c in corrections] == [
+            ("x-0", by_id["x-0"][0])
+        ]
+    else:
+        assert corrections == []

@@ -181,3 +181,23 @@ def flood(address: str, count: int, since: str) -> dict[str, Any]:
         "outcome": "refused",
         "error": "Client.RateLimited",
     }
+
+
+def undelivered(
+    exchange_id: str | None, index: int, subjects: list[str], hidden_until: str | None = None
+) -> dict[str, Any]:
+    """The exchange recorded at ``index`` was not delivered after all: its batch committed
+    after the request had stopped waiting (``Server.LedgerUnavailable`` went out instead, no
+    data). Same subjects, so that the citizen's log shows it beside the entry it corrects, and
+    the same ``hidden_until`` (a covert exchange's correction must not reveal it early)."""
+    covert = {"hidden_until": hidden_until} if hidden_until else {}
+    return covert | {
+        "v": VERSION,
+        "kind": "undelivered",
+        "recorded_at": timestamp(),
+        "exchange_id": exchange_id,
+        "corrects": index,
+        "subjects": subjects,
+        "outcome": "undelivered",
+        "error": "Server.LedgerUnavailable",
+    }

@@ -26,8 +26,11 @@ from gateway.server.state import Gateway
 from gateway.storage.registry import CertEntry
 
 
-def authenticate(gw: Gateway, inbound: Inbound, parsed: Parsed | MetaParsed, ex: Exchange) -> None:
-    """Verify the signature and its certificate, then refuse a replayed request."""
+async def authenticate(
+    gw: Gateway, inbound: Inbound, parsed: Parsed | MetaParsed, ex: Exchange
+) -> None:
+    """Verify the signature and its certificate, then refuse a replayed request: this
+    process's cache first, then the claims every gateway shares (``replay_claims``)."""
     params = signing.read_params(inbound.headers)
     signing.check_created(params)
     entry = gw.snapshot.certs.get(params.keyid)
@@ -47,9 +50,10 @@ def authenticate(gw: Gateway, inbound: Inbound, parsed: Parsed | MetaParsed, ex:
     covert = gw.snapshot.grants.get((str(parsed.client), str(parsed.target.service)))
     if covert is not None and covert.hidden_until:
         ex.hidden_until = covert.hidden_until.isoformat()
-    if not gw.replay.first_use(
-        f"n:{params.keyid}:{params.nonce}", f"i:{parsed.client}:{ex.exchange_id}"
-    ):
+    keys = (f"n:{params.keyid}:{params.nonce}", f"i:{parsed.client}:{ex.exchange_id}")
+    if not gw.replay.first_use(*keys):
+        raise EnlaceError("Client.Replay")
+    if gw.shared_replay is not None and not await gw.shared_replay.first_use(*keys):
         raise EnlaceError("Client.Replay")
 
 

@@ -114,7 +114,7 @@ async def _steps(gw: Gateway, inbound: Inbound, ex: Exchange) -> dict[str, Any]:
     if gw.registry_stale():
         raise EnlaceError("Server.RegistryUnavailable")
     parsed = parse.parse(inbound, ex, public_hosts=gw.settings.public_hosts, pseudonym=gw.pseudonym)
-    authenticate.authenticate(gw, inbound, parsed, ex)
+    await authenticate.authenticate(gw, inbound, parsed, ex)
     if isinstance(parsed, MetaParsed):
         server = parse.base_url(inbound, gw.settings.public_url)
         return metaservices.answer(

@@ -185,6 +185,18 @@ def store_batch(conn: Connection, rows: Rows, tree: merkle.CompactRange) -> None
     )
 
 
+class CommitFailed(Exception):
+    """COMMIT itself failed (its cause attached): the transaction may or may not be stored."""
+
+
+def leaf_at(conn: Connection, index: int) -> bytes | None:
+    """The stored leaf hash at ``index``, if any."""
+    found = conn.execute(
+        sa.select(ledger_entries.c.leaf_hash).where(ledger_entries.c.idx == index)
+    ).scalar_one_or_none()
+    return bytes(found) if found is not None else None
+
+
 class BatchStore:
     """The group-commit writer's own DBAPI connection: a batch is a handful of statements
     (the state row, three bulk inserts, the commit), none of them through SQLAlchemy.
@@ -209,10 +221,17 @@ class BatchStore:
                 if not self._sql.postgres:  # pysqlite runs in autocommit: we say when to begin
                     cursor.execute("BEGIN IMMEDIATE")
                 yield BatchTransaction(cursor, self._sql)
-            conn.commit()
+            try:
+                self._commit(conn)
+            except Exception as exc:
+                raise CommitFailed("commit failed") from exc
         except BaseException:
             self.close()  # rolls back; the next batch gets a fresh connection
             raise
+
+    @staticmethod
+    def _commit(conn: Any) -> None:
+        conn.commit()
 
     def close(self) -> None:
         if self._conn is not None:

@@ -7,9 +7,11 @@ be an append-only extension of the last signed checkpoint (the publisher's ancho
 the process restarts — an operator must look before anything is signed again.
 
 * Appends (receipts): the writer calls ``check`` with the locked tree before each batch. The
-  fast path is the tree this process produced last (no I/O); any other tree — the first batch,
-  another writer's appends, a rewrite of storage — is proven consistent with the last signed
-  head first, so no receipt is ever issued over a tree that does not extend it.
+  fast path is the tree this process produced last (no I/O); a larger tree — another gateway's
+  or the CLI's appends — is proven consistent with the last tree this process verified (one
+  node query, no note to read or verify: that tree extends the last signed head already); any
+  other tree — the first batch, a rewrite of storage — is proven consistent with the last
+  signed head, so no receipt is ever issued over a tree that does not extend it.
 * Checkpoints: ``sign`` signs through the publisher, which refuses inconsistent heads; a refusal
   makes the guard corrupt.
 * Publication: ``published`` is the newest stored checkpoint, verified with the log key and
@@ -45,7 +47,7 @@ class HistoryGuard:
         self._last_file = last_file
         self._lock = threading.Lock()
         self._signing = threading.Lock()
-        self._verified: bytes | None = None  # packed frontier of the tree last checked
+        self._verified: merkle.CompactRange | None = None  # the tree last checked
         self._published: publisher.StoredCheckpoint | None = None
         self._floor = 0
         self.reason: str | None = None
@@ -82,20 +84,26 @@ class HistoryGuard:
         """Before appending to ``tree`` (the locked frontier): it must extend the last signed
         head. Raises ``LedgerCorrupt`` (and stays corrupt) if not."""
         self.ensure_sound()
-        if tree.to_bytes() == self._verified:
+        verified = self._verified
+        if verified is not None and tree.to_bytes() == verified.to_bytes():
             return
+        anchor: checkpoint.Checkpoint | None
         try:
-            latest = publisher.latest_checkpoint(conn)
-            anchor = publisher.last_signed(self._signer, self._kept(), latest)
+            if verified is not None and tree.size > verified.size:
+                # ``verified`` extends the last signed head: extending it is enough.
+                anchor = checkpoint.Checkpoint(self._signer.name, verified.size, verified.root())
+            else:
+                latest = publisher.latest_checkpoint(conn)
+                anchor = publisher.last_signed(self._signer, self._kept(), latest)
             if anchor is not None:
                 publisher.check_extends(conn, anchor, tree.size, tree.root())
         except LedgerCorrupt as exc:
             raise self.fail(str(exc)) from None
-        self._verified = tree.to_bytes()
+        self._verified = tree
 
     def extended(self, tree: merkle.CompactRange) -> None:
         """``tree`` is the checked tree with a batch appended: the next fast path."""
-        self._verified = tree.to_bytes()
+        self._verified = tree
 
     def sign(self, engine: sa.Engine) -> publisher.StoredCheckpoint:
         """Sign a checkpoint of the committed tree (``publisher.sign_checkpoint_kept``)."""

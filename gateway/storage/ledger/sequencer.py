@@ -20,7 +20,13 @@ another appender went first, or after any failed transaction, the frontier is re
 storage under the lock. A commit is durable when it returns (SQLite ``synchronous=FULL``,
 PostgreSQL default), so an entry is acknowledged only after commit: an index handed back means
 the entry is on disk. If the transaction fails, every waiter of the batch gets
-``LedgerUnavailable`` and nothing of the batch is stored: the exchange fails closed.
+``LedgerUnavailable`` and nothing of the batch is stored: the exchange fails closed. A failed
+batch is tried once more on a fresh connection when nothing of it was committed; when the
+failure came during COMMIT (committed or not, the client cannot tell), a fresh connection asks
+whether the batch's first leaf is stored at its index: if so the batch committed. A waiter
+that stopped waiting (its commit wait expired, its request was cancelled) while its batch
+committed was answered without data although its exchange is recorded: the writer then appends
+an ``undelivered`` record correcting it (docs/ledger.md §1).
 With a history guard
 (``guard.HistoryGuard``, the gateway's), a batch is appended only to a tree that extends the
 last signed head; otherwise every waiter gets ``LedgerCorrupt`` and nothing is stored.
@@ -31,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import queue
 import threading
@@ -117,6 +124,14 @@ def append(
     return batch.appended
 
 
+class _Uncertain(Exception):
+    """COMMIT failed: ``batch`` may or may not be stored."""
+
+    def __init__(self, batch: Batch) -> None:
+        super().__init__("commit failed")
+        self.batch = batch
+
+
 class _Waiter(NamedTuple):
     entry: Entry
     future: asyncio.Future[Appended]
@@ -154,8 +169,11 @@ class LedgerWriter:
         self._taken = 0
         self._tree: merkle.CompactRange | None = None  # as last committed; None: read storage
         self._thread: threading.Thread | None = None
+        self._compensating: set[asyncio.Task[None]] = set()
         self.batches = 0
         self.appended = 0
+        self.retried = 0
+        self.compensated = 0
 
     @property
     def mean_batch(self) -> float:
@@ -225,32 +243,72 @@ class LedgerWriter:
             batch, pending = pending[: self._max_batch], pending[self._max_batch :]
             self._taken += len(batch)
             # A waiter that gave up (time-out, cancelled request) was answered 503 without
-            # data: do not record its exchange as if the response had gone out. A waiter
-            # that gives up while its batch commits is the remaining, documented window.
+            # data: do not record its exchange as if the response had gone out. One that
+            # gives up while its batch commits gets an ``undelivered`` record (``_resolve``).
             batch = [waiter for waiter in batch if not waiter.future.done()]
             if batch:
                 self._commit(batch)
 
     def _store_batch(self, entries: list[Entry]) -> list[Appended]:
+        """Store a batch, trying once more on a fresh connection if nothing was committed."""
+        for attempt in (1, 2):
+            try:
+                return self._store_once(entries)
+            except LedgerCorrupt:
+                raise
+            except _Uncertain as exc:
+                if self._committed(exc.batch):
+                    return self._stored(exc.batch)
+                if attempt == 2:
+                    raise exc.__cause__ or exc from None
+            except Exception:
+                if attempt == 2:
+                    raise
+            self._tree = None  # the stored state is the truth: read it again
+            self.retried += 1
+            log.warning("ledger batch failed, nothing committed: retrying once")
+        raise AssertionError("unreachable")
+
+    def _store_once(self, entries: list[Entry]) -> list[Appended]:
         if self._guard is not None:
             self._guard.ensure_sound()
-        with self._store.transaction() as txn:
-            batch = None
-            if self._tree is not None:
-                # Our own last tree, which the guard has checked already.
-                batch = sequence(self._tree, entries)
-                if not txn.swap_state(self._tree, batch.tree):
-                    batch = None  # another appender (a registry change, the CLI) went first
-            if batch is None:
-                tree = txn.locked_state()
-                self._check_history(tree)
-                batch = sequence(tree, entries)
-                txn.set_state(batch.tree)
-            txn.insert(batch.rows)
+        batch: Batch | None = None
+        try:
+            with self._store.transaction() as txn:
+                if self._tree is not None:
+                    # Our own last tree, which the guard has checked already.
+                    batch = sequence(self._tree, entries)
+                    if not txn.swap_state(self._tree, batch.tree):
+                        batch = None  # another appender (a gateway, the CLI) went first
+                if batch is None:
+                    tree = txn.locked_state()
+                    self._check_history(tree)
+                    batch = sequence(tree, entries)
+                    txn.set_state(batch.tree)
+                txn.insert(batch.rows)
+        except driver.CommitFailed as exc:
+            assert batch is not None
+            raise _Uncertain(batch) from exc.__cause__
+        assert batch is not None
+        return self._stored(batch)
+
+    def _stored(self, batch: Batch) -> list[Appended]:
         self._tree = batch.tree
         if self._guard is not None:
             self._guard.extended(batch.tree)
         return batch.appended
+
+    def _committed(self, batch: Batch) -> bool:
+        """After a failed COMMIT, on a fresh connection: is the batch's first leaf stored at
+        its index? (Indexes are given under the lock: if it is, the whole batch is.)"""
+        first = batch.appended[0]
+        try:
+            with self._read.connect() as conn:
+                stored = driver.leaf_at(conn, first.index)
+        except Exception:  # cannot tell: not committed as far as anyone was told
+            log.error("ledger commit outcome unknown", extra={"index": first.index})
+            raise
+        return stored == first.leaf_hash
 
     def _check_history(self, tree: merkle.CompactRange) -> None:
         """With a guard: ``tree`` (locked, so nobody appends meanwhile) must extend the last
@@ -279,25 +337,44 @@ class LedgerWriter:
             self.appended += len(batch)
             if self._on_commit is not None:
                 self._on_commit(results)  # type: ignore[arg-type]
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Any]]] = {}
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Waiter, Any]]] = {}
         for waiter, result in zip(batch, results, strict=True):
-            by_loop.setdefault(waiter.loop, []).append((waiter.future, result))
+            by_loop.setdefault(waiter.loop, []).append((waiter, result))
         for loop, pairs in by_loop.items():
             # A loop that closed while we committed has nobody waiting on it.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve, pairs)
+                loop.call_soon_threadsafe(self._resolve, pairs)
+
+    def _resolve(self, pairs: list[tuple[_Waiter, Any]]) -> None:
+        for waiter, result in pairs:
+            if not waiter.future.done():
+                if isinstance(result, Exception):
+                    waiter.future.set_exception(result)
+                else:
+                    waiter.future.set_result(result)
+            elif isinstance(result, Appended) and waiter.entry.fields[0] == "exchange":
+                # Stored, but its request stopped waiting and was answered without data.
+                task = asyncio.get_running_loop().create_task(self._compensate(waiter, result))
+                self._compensating.add(task)
+                task.add_done_callback(self._compensating.discard)
+
+    async def _compensate(self, waiter: _Waiter, stored: Appended) -> None:
+        exchange_id = waiter.entry.fields[2]
+        covert = json.loads(waiter.entry.fields[-1]).get("hidden_until")
+        try:
+            await self.append(
+                rec.undelivered(exchange_id, stored.index, list(waiter.entry.subjects), covert)
+            )
+        except Exception as exc:  # the log is then the only trace: say so loudly
+            log.error(
+                "undelivered exchange not corrected in the ledger",
+                extra={"index": stored.index, "error": type(exc).__name__},
+            )
+            return
+        self.compensated += 1
+        log.warning("undelivered exchange corrected in the ledger", extra={"index": stored.index})
 
 
 def _expire(future: asyncio.Future[Appended]) -> None:
     if not future.done():  # the writer skips it if it has not taken it yet
         future.set_exception(TimeoutError("ledger commit timed out"))
-
-
-def _resolve(pairs: list[tuple[asyncio.Future, Any]]) -> None:
-    for future, result in pairs:
-        if future.done():  # the waiter timed out or was cancelled
-            continue
-        if isinstance(result, Exception):
-            future.set_exception(result)
-        else:
-            future.set_result(result)

@@ -399,7 +399,10 @@
   // One access as a card. What it says comes from the record text whose inclusion is checked;
   // the server adds only the registry's words for its codes (agency, service, data delivered,
   // purpose, legal basis, contact route).
-  function renderCard({ entry, record, proof, size }) {
+  function renderCard({ entry, record: leafRecord, proof, size }) {
+    // An exchange corrected by a later "undelivered" entry (docs/ledger.md §1): no data left.
+    const undelivered = entry.undelivered !== undefined && entry.undelivered !== null;
+    const record = undelivered ? { ...leafRecord, outcome: "undelivered" } : leafRecord;
     const li = element("li", "card");
     li.dataset.index = entry.index;
     li.dataset.kind = entry.kind;
@@ -482,7 +485,7 @@
 
   function renderRows() {
     const exchanges = state.rows.filter((row) => row.entry.kind === "exchange");
-    const logins = state.rows.filter((row) => row.entry.kind !== "exchange");
+    const logins = state.rows.filter((row) => row.entry.kind === "login");
     $("accesses").replaceChildren(...exchanges.map(renderCard));
     renderLogins(logins);
     const empty = $("empty");

@@ -69,10 +69,13 @@ const TEXTS = {
     "outcome.refused": "Consulta rechazada",
     "outcome.not_found": "Sin datos",
     "outcome.failed": "No se completó",
+    "outcome.undelivered": "No entregada",
     "meaning.allowed": "La dependencia recibió de la fuente los datos que se listan abajo.",
     "meaning.refused": "Enlace rechazó la consulta: la dependencia no recibió ningún dato suyo.",
     "meaning.not_found": "La fuente no encontró datos con lo que se pidió: no se entregó nada.",
     "meaning.failed": "La consulta falló por un problema técnico: no se entregó ningún dato suyo.",
+    "meaning.undelivered": "La respuesta no llegó a la dependencia (el registro tardó " +
+      "demasiado): no recibió ningún dato suyo. Una entrada posterior del registro lo corrige.",
     "refusal.Client.PurposeNotGranted": "La dependencia pidió sus datos para una finalidad " +
       "que no tiene autorizada; Enlace se los negó y no recibió nada.",
     "refusal.Client.LegalBasisNotGranted": "La dependencia invocó un fundamento legal que no " +
@@ -241,10 +244,13 @@ const TEXTS = {
     "outcome.refused": "Request refused",
     "outcome.not_found": "No data",
     "outcome.failed": "Not completed",
+    "outcome.undelivered": "Not delivered",
     "meaning.allowed": "The agency received the data listed below from the source.",
     "meaning.refused": "Enlace refused the request: the agency received no data about you.",
     "meaning.not_found": "The source found no data matching the request: nothing was delivered.",
     "meaning.failed": "The request failed for a technical reason: no data about you was delivered.",
+    "meaning.undelivered": "The answer never reached the agency (recording it took too " +
+      "long): it received no data about you. A later ledger entry corrects this one.",
     "refusal.Client.PurposeNotGranted": "The agency asked for your data for a purpose it is " +
       "not authorised for; Enlace refused and it received nothing.",
     "refusal.Client.LegalBasisNotGranted": "The agency cited a legal basis it is not " +
