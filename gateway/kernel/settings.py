@@ -13,6 +13,7 @@ in docs/protocol.md) are not settings: they stay constants in the modules that e
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -95,6 +96,13 @@ class Settings(BaseSettings):
         None,
         "`https://host[:port]` clients use, when a TLS-terminating proxy is in front: "
         "the signed target URI is rebuilt from it",
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = _setting(
+        (),
+        "comma-separated addresses or networks (CIDR) of the reverse proxies in front: only "
+        "from these is `X-Forwarded-For`/`-Proto` believed (the client's address for every "
+        "per-address limit), and their connections are not capped per address",
+        shown="(none: forwarding headers are ignored)",
     )
     registry_poll: float = _setting(
         1.0, "seconds between a running gateway's checks of the registry for changes", gt=0
@@ -183,7 +191,7 @@ class Settings(BaseSettings):
     max_connections_per_address: int = _setting(
         256,
         "connections one client address (IPv6: its /64) may hold open; more are closed at "
-        "once (behind a proxy every client shares its address: size it there)",
+        "once (a trusted proxy's are not capped: it caps per client itself)",
         gt=0,
     )
     graceful_shutdown: int = _setting(
@@ -280,6 +288,19 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(host for host in (part.strip() for part in value.split(",")) if host)
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _check_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        networks = []
+        for item in value:
+            try:  # "*" or a name is refused: trust must be a list of places, fail closed
+                networks.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an IP address or network") from exc
+        return tuple(networks)
 
     @field_validator("citizen_time_zone")
     @classmethod

@@ -11,7 +11,10 @@ protocol (uvicorn's httptools one, extended) adds both:
   ``header_timeout`` seconds, else the connection is aborted (no TLS close handshake is waited
   for: the peer is the slow one);
 * a **cap per address** (IPv6: its /64, as ``throttle.client_key``): a peer already holding
-  ``max_connections_per_address`` connections has a new one aborted at once.
+  ``max_connections_per_address`` connections has a new one aborted at once. A trusted proxy
+  (``ENLACE_TRUSTED_PROXIES``) is not capped: it carries every client's connections and caps
+  them per client itself (docs/nginx/enlace.conf's ``limit_conn``); the header deadline and
+  ``limit_concurrency`` still hold for it.
 
 The body's own deadline is the exchange's (``exchange/parse.py``), answered as a signed
 refusal.
@@ -20,7 +23,9 @@ refusal.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections import Counter
+from collections.abc import Collection
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -36,6 +41,7 @@ class GuardedProtocol(HttpToolsProtocol):
     header_timeout: float
     per_address: int
     open_by_address: Counter[str]
+    proxies: Collection[ipaddress.IPv4Network | ipaddress.IPv6Network]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -44,14 +50,24 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
         peer = transport.get_extra_info("peername")
-        address = client_key(peer[0] if isinstance(peer, tuple) else None)
-        if self.open_by_address[address] >= self.per_address:
+        host = peer[0] if isinstance(peer, tuple) else None
+        address = client_key(host)
+        if self.open_by_address[address] >= self.per_address and not self._proxy(host):
             transport.abort()  # type: ignore[attr-defined]
             return
         self.open_by_address[address] += 1
         self._address = address
         super().connection_made(transport)  # type: ignore[arg-type]
         self._arm()
+
+    def _proxy(self, host: str | None) -> bool:
+        if not self.proxies or not host:
+            return False
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.proxies)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._address is None:
@@ -91,5 +107,6 @@ def guarded_protocol(settings: Settings) -> type[GuardedProtocol]:
         "header_timeout": settings.header_timeout,
         "per_address": settings.max_connections_per_address,
         "open_by_address": Counter(),
+        "proxies": [ipaddress.ip_network(n) for n in settings.trusted_proxies],
     }
     return type("GuardedProtocol", (GuardedProtocol,), limits)

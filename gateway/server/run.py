@@ -10,7 +10,8 @@ share one PostgreSQL (docs/operations.md, "Several processes"). SQLite refuses i
 The server's own limits: connections and requests at once (``limit_concurrency``), the idle
 keep-alive time, the header size (h11's only), the header deadline and the cap per address
 (``guard.py``), and how long an exit waits for requests in flight (``timeout_graceful_shutdown``:
-past it they are cancelled and the gateway stops, idle keep-alive clients or not).
+past it they are cancelled and the gateway stops, idle keep-alive clients or not). Forwarding
+headers are believed from the trusted proxies alone (``ENLACE_TRUSTED_PROXIES``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def _options(settings: Settings, *, tls: bool) -> dict[str, Any]:
         # bounds headers.
         "h11_max_incomplete_event_size": 16 * 1024,
         "timeout_graceful_shutdown": settings.graceful_shutdown,
+        # X-Forwarded-For/-Proto only from the configured proxies (uvicorn would otherwise
+        # believe any loopback peer): they become the request's client address and scheme.
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies),
         **ssl,
     }
 

@@ -6,9 +6,9 @@ by single address the limit would mean nothing). The table keeps at most ``max_c
 buckets and forgets the least recently seen first; a forgotten bucket starts full again, which
 only forgives the client that has been quiet longest.
 
-Each gateway process counts on its own. The address is the TCP peer's: forwarding headers are
-not believed (anyone can write them), so behind a reverse proxy every client shares the proxy's
-bucket and the limit becomes a global one; size it accordingly there.
+Each gateway process counts on its own. The address is the TCP peer's; forwarding headers are
+believed only from a trusted proxy (``ENLACE_TRUSTED_PROXIES``: uvicorn then puts the client's
+address in the request, ``run.py``), since anyone else can write them.
 """
 
 from __future__ import annotations

@@ -89,22 +89,27 @@ def second(instance: Instance, work: Path, name: str, database_url: str) -> Sett
     own checkpoint state there) and the dev registry in that database."""
     pki_dir = work / name / "certs"
     shutil.copytree(instance.pki_dir, pki_dir)
+    # Not the first gateway's last signed head: this ledger is another one.
+    pki.PkiDir(pki_dir).checkpoint_last.unlink(missing_ok=True)
     settings = Settings(database_url=database_url, pki_dir=pki_dir)
     bootstrap.create(settings, dataset=instance.dataset).database.dispose()
     return settings
 
 
 @contextlib.contextmanager
-def postgres(instance: Instance, work: Path, server_url: str = DEFAULT_PG) -> Iterator[Settings]:
-    """A fresh database on ``server_url``'s server with the dev registry; dropped on exit."""
-    name = f"enlace_bench_{uuid.uuid4().hex[:12]}"
+def postgres(
+    instance: Instance, work: Path, server_url: str = DEFAULT_PG, *, name: str = "pg"
+) -> Iterator[Settings]:
+    """A fresh database on ``server_url``'s server with the dev registry (its PKI copy in
+    ``work/name``); dropped on exit."""
+    database = f"enlace_bench_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(dbm.normalise_url(server_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
     try:
-        url = sa.engine.make_url(server_url).set(database=name).render_as_string(False)
-        yield second(instance, work, "pg", url)
+        url = sa.engine.make_url(server_url).set(database=database).render_as_string(False)
+        yield second(instance, work, name, url)
     finally:
         with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         admin.dispose()

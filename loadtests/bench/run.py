@@ -37,15 +37,23 @@ import sqlalchemy as sa
 from gateway.kernel import pki
 from gateway.kernel.settings import Settings
 from gateway.server.run import free_port
-from loadtests.bench import instance, metrics, procstat, report, scenarios, servers, stats, wrk
+from loadtests.bench import (
+    instance,
+    metrics,
+    procstat,
+    report,
+    scale,
+    scenarios,
+    servers,
+    stats,
+    wrk,
+)
 from loadtests.bench.pool import Signer, sign
 from loadtests.bench.scenarios import Case
 from services.apps import catalogue
 
-WORKERS_NOTE = (
-    "workers-2: not measured, `enlace serve` has no --workers yet (two workers wait for the "
-    "scale-out issue's shared replay store)"
-)
+#: Cases measured against another: ``workers`` and ``gateways2`` against ``postgres``.
+COMPARED = {"workers": "postgres", "gateways2": "postgres"}
 
 
 @dataclass
@@ -66,6 +74,7 @@ class Run:
     unanswered: list[str] = field(default_factory=list)  # cases whose probe failed
     signing_seconds: float = 0.0
     setup_seconds: float = 0.0
+    extra: scale.Extras | None = None  # the extra cases' figures, once measured
 
     @property
     def ca(self) -> Path:
@@ -78,8 +87,8 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--cases",
-        default=",".join(scenarios.ALL),
-        help="comma-separated: " + ",".join(scenarios.ALL),
+        default=",".join(scenarios.ALL + scale.EXTRA),
+        help="comma-separated: " + ",".join(scenarios.ALL + scale.EXTRA),
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="per measured round")
@@ -95,11 +104,13 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs)")
     args = parser.parse_args(argv)
     chosen = [name.strip() for name in args.cases.split(",") if name.strip()]
-    unknown = sorted(set(chosen) - set(scenarios.ALL))
+    unknown = sorted(set(chosen) - set(scenarios.ALL) - set(scale.EXTRA))
     if unknown:
         parser.error(f"unknown cases: {', '.join(unknown)}")
-    # The ratios need the baselines; they are cheap.
-    args.cases = [name for name in scenarios.ALL if name in {*chosen, *scenarios.BASELINES}]
+    # The ratios need the baselines (they are cheap) and the cases compared against.
+    wanted = {*chosen, *scenarios.BASELINES, *(COMPARED[n] for n in chosen if n in COMPARED)}
+    args.cases = [name for name in scenarios.ALL if name in wanted]
+    args.extras = [name for name in scale.EXTRA if name in chosen]
     return args
 
 
@@ -142,20 +153,20 @@ def start_servers(run: Run, dev: instance.Instance, stack: contextlib.ExitStack)
             scenarios.GATEWAY_PG, database_url=pg.database_url, pki_dir=pg.pki_dir, work=work
         )
         started.append((_keep(run, stack, gateway_pg), "/livez"))
-    if "workers-2" in cases:
-        if servers.serve_has_workers():
-            url = f"sqlite:///{work / 'workers-2.db'}"
-            second = instance.second(dev, work, "workers-2", url)
+    if "workers" in cases:
+        missing = scale.scale_available()
+        pg_2w = _postgres(run, dev, stack, "pg-2w") if missing is None else None
+        if missing is not None:
+            run.notes.append(f"workers: not measured, {missing}")
+        elif pg_2w is not None:  # several workers need PostgreSQL: SQLite has one writer
             gateway_2w = servers.gateway(
                 scenarios.GATEWAY_2W,
-                database_url=url,
-                pki_dir=second.pki_dir,
+                database_url=pg_2w.database_url,
+                pki_dir=pg_2w.pki_dir,
                 work=work,
                 workers=2,
             )
             started.append((_keep(run, stack, gateway_2w), "/livez"))
-        else:
-            run.notes.append(WORKERS_NOTE)
     if cases & {"source", "source-1c"}:
         port = free_port()
         argv = ["-m", "loadtests.bench.source_direct", pki_dir, str(dev.dataset), str(port)]
@@ -168,10 +179,12 @@ def start_servers(run: Run, dev: instance.Instance, stack: contextlib.ExitStack)
             servers.wait_http(server, path, run.ca)
 
 
-def _postgres(run: Run, dev: instance.Instance, stack: contextlib.ExitStack) -> Settings | None:
-    """The PostgreSQL instance's settings; None (and a note) if the server is not there."""
+def _postgres(
+    run: Run, dev: instance.Instance, stack: contextlib.ExitStack, name: str = "pg"
+) -> Settings | None:
+    """A PostgreSQL instance's settings; None (and a note) if the server is not there."""
     try:
-        return stack.enter_context(instance.postgres(dev, run.work, run.args.pg_url))
+        return stack.enter_context(instance.postgres(dev, run.work, run.args.pg_url, name=name))
     except sa.exc.OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         run.notes.append(f"postgres: not measured, no PostgreSQL server ({reason}; make services)")
@@ -340,12 +353,14 @@ def measured_round(run: Run, case: Case, dev: instance.Instance) -> None:
 
 
 def execute(run: Run, dev: instance.Instance, cases: list[Case], started: float) -> None:
+    """The wrk cases' rounds, leaving the extra cases the time they may take."""
+    budget = run.args.budget - sum(scale.RESERVED[name] for name in run.args.extras)
     for case in cases:
         warm_up(run, case, dev)
     for number in range(run.args.rounds):
         order = cases[number % len(cases) :] + cases[: number % len(cases)]
         for case in order:
-            if time.monotonic() - started + run.args.seconds > run.args.budget:
+            if time.monotonic() - started + run.args.seconds > budget:
                 run.notes.append(f"stopped after {number} full rounds: --budget reached")
                 return
             measured_round(run, case, dev)
@@ -375,6 +390,46 @@ def prepare(run: Run, dev: instance.Instance, stack: contextlib.ExitStack) -> li
     return usable
 
 
+def extras(run: Run, dev: instance.Instance) -> scale.Extras:
+    """The extra cases (``scale``) the run was asked for, measured after the wrk rounds."""
+    catalogue_cases = scenarios.cases(dev.subjects, run.args.connections)
+    curp, flooder = catalogue_cases["curp"].template, catalogue_cases["refused-grant"].template
+    assert curp is not None and flooder is not None
+    found = scale.Extras(
+        work=run.work,
+        dev=dev,
+        signer=run.signer,
+        ca=run.ca,
+        pg_url=run.args.pg_url,
+        seconds=min(run.args.seconds, 2.0),
+        rounds=run.args.rounds,
+        connections=run.args.connections,
+        curp=curp,
+        flooder=flooder,
+    )
+    scale.execute(found, run.args.extras)
+    return found
+
+
+def compared(summaries: dict[str, stats.Summary]) -> list[str]:
+    """``workers`` against one worker (``postgres``), the issue's target beside it."""
+    two, one = summaries.get("workers"), summaries.get("postgres")
+    if two is None or one is None or not one.rps:
+        return []
+    cpu = ""
+    if two.cpu_us and one.cpu_us:
+        cpu = f"; CPU per exchange {two.cpu_us:.0f} µs vs {one.cpu_us:.0f} µs"
+    return [
+        f"workers: 2 workers {two.rps:.0f} exchanges/s vs 1 worker {one.rps:.0f}/s on "
+        f"PostgreSQL: {two.rps / one.rps:.2f}× (target ≥ 1.7){cpu}"
+    ]
+
+
+def _single_pg(summaries: dict[str, stats.Summary]) -> dict[str, float] | None:
+    one = summaries.get("postgres")
+    return {"rps": one.rps, "cpu_us": one.cpu_us or 0.0} if one else None
+
+
 def document(run: Run, cases: list[Case], summaries: dict[str, stats.Summary]) -> dict[str, Any]:
     return {
         "command": reproduce(),
@@ -390,6 +445,7 @@ def document(run: Run, cases: list[Case], summaries: dict[str, stats.Summary]) -
             for case in cases
             if case.name in summaries
         },
+        "extras": run.extra.figures if run.extra else {},
         "notes": run.notes,
     }
 
@@ -412,6 +468,8 @@ def print_report(run: Run, cases: list[Case], seconds: float) -> dict[str, stats
         report.added_latency(summaries),
         "errors: other statuses than expected + socket errors; * = a pool ran dry in a round",
         "batch: mean ledger entries per commit; (a) bare Starlette, (b) RENAPO's service direct",
+        *compared(summaries),
+        *(scale.lines(run.extra, _single_pg(summaries)) if run.extra else []),
         *run.notes,
         f"setup took {run.setup_seconds:.0f} s, pre-signing {run.signing_seconds:.0f} s, "
         f"the whole run {seconds:.0f} s",
@@ -438,10 +496,13 @@ def main(argv: list[str] | None = None) -> int:
             cases = prepare(run, dev, stack)
             run.setup_seconds = time.monotonic() - started
             execute(run, dev, cases, started)
+            if args.extras:
+                run.extra = extras(run, dev)
         summaries = print_report(run, cases, time.monotonic() - started)
         if args.json:
             report.write_json(args.json, document(run, cases, summaries))
-        return 1 if run.unanswered or any(s.errors for s in summaries.values()) else 0
+        failed = run.unanswered or any(s.errors for s in summaries.values())
+        return 1 if failed or (run.extra and run.extra.failed) else 0
     except (servers.ServerError, wrk.WrkError, subprocess.SubprocessError) as exc:
         print(f"bench failed: {exc}\n(logs in {work})", file=sys.stderr)
         args.keep = True

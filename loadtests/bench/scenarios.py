@@ -65,7 +65,7 @@ ALL = (
     "postgres",
     "source-1c",
     "curp-1c",
-    "workers-2",
+    "workers",
 )
 
 
@@ -111,7 +111,7 @@ def cases(subjects: Subjects, connections: int) -> dict[str, Case]:
         Case("postgres", "CURP, in process, PostgreSQL", GATEWAY_PG, c, 200, curp),
         Case("source-1c", "RENAPO service direct, 1 conn", SOURCE, 1, 200),
         Case("curp-1c", "CURP, SQLite, 1 conn", GATEWAY, 1, 200, curp),
-        Case("workers-2", "CURP, SQLite, 2 workers", GATEWAY_2W, c, 200, curp),
+        Case("workers", "CURP, PostgreSQL, 2 workers", GATEWAY_2W, c, 200, curp),
     ]  # fmt: skip
     return {case.name: case for case in listed}
 

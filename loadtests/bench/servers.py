@@ -125,17 +125,32 @@ UNLIMITED = {
 }
 
 
-def gateway(name: str, *, database_url: str, pki_dir: Path, work: Path, workers: int = 1) -> Server:
-    """``enlace serve`` over HTTPS on a free port, pinned to the server CPU; with several
-    workers, on every CPU (wrk's included: the figure to read is then CPU per exchange)."""
+#: Every CPU (wrk's included): for several gateway processes; the figure to read is then CPU
+#: per exchange.
+ALL_CPUS = ",".join(str(n) for n in range(os.cpu_count() or 2))
+
+
+def gateway(
+    name: str,
+    *,
+    database_url: str,
+    pki_dir: Path,
+    work: Path,
+    workers: int = 1,
+    limited: bool = False,
+    cpu: str | None = None,
+) -> Server:
+    """``enlace serve`` over HTTPS on a free port, pinned to the server CPU (with several
+    workers, ``ALL_CPUS``); ``limited``: with the default client limits, not ``UNLIMITED``."""
     port = free_port()
-    env = {"ENLACE_DATABASE_URL": database_url, "ENLACE_PKI_DIR": str(pki_dir), **UNLIMITED}
+    env = {"ENLACE_DATABASE_URL": database_url, "ENLACE_PKI_DIR": str(pki_dir)}
+    if not limited:
+        env.update(UNLIMITED)
     argv = ["-m", "gateway", "serve", "--port", str(port)]
-    cpu = SERVER_CPU
     if workers > 1:
         argv += ["--workers", str(workers)]
-        cpu = ",".join(str(n) for n in range(os.cpu_count() or 2))
-    return start(name, argv, cpu=cpu, port=port, work=work, env=env)
+    pinned = cpu or (ALL_CPUS if workers > 1 else SERVER_CPU)
+    return start(name, argv, cpu=pinned, port=port, work=work, env=env)
 
 
 def serve_has_workers() -> bool:

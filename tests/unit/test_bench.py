@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.bench import metrics, procstat, stats, wrk
+from loadtests.bench import metrics, procstat, run, scale, stats, wrk
 from loadtests.bench.pool import Signed, corrupt
 from loadtests.bench.scenarios import post
 
@@ -156,3 +156,51 @@ def test_raw_requests_carry_host_and_the_body_length() -> None:
         b'Content-Length: 7\r\n\r\n{"a":1}'
     )
     assert post("/v1/call", "h:1", b"{}").endswith(b"Content-Length: 2\r\n\r\n{}")
+
+
+def test_the_extra_cases_are_chosen_with_what_they_are_compared_against() -> None:
+    args = run.options(["--cases", "workers,flood,takeover"])
+    assert args.extras == ["flood", "takeover"]
+    assert "postgres" in args.cases and "workers" in args.cases
+    assert {"flood", "takeover"}.isdisjoint(args.cases)  # not wrk cases
+    every = run.options([])
+    assert every.extras == list(scale.EXTRA)
+
+
+def test_the_workers_line_gives_the_ratio_to_one_worker() -> None:
+    def summary(rps: float, cpu: float) -> stats.Summary:
+        return stats.Summary(3, rps, 1.0, 2.0, 3.0, 0, cpu, None, False)
+
+    [line] = run.compared({"workers": summary(170.0, 900.0), "postgres": summary(100.0, 1000.0)})
+    assert "1.70×" in line and "900 µs vs 1000 µs" in line
+    assert run.compared({"postgres": summary(100.0, 1000.0)}) == []
+
+
+def test_the_extra_cases_lines_state_the_targets_and_what_was_not_measured(
+    tmp_path: Path,
+) -> None:
+    found = scale.Extras(
+        tmp_path,
+        None,
+        None,
+        tmp_path,
+        "",
+        2.0,
+        3,
+        50,
+        None,
+        None,  # type: ignore[arg-type]
+    )
+    found.figures["flood"] = {
+        "alone": {"rps": 100.0, "p50": 5.0, "p99": 10.0},
+        "flooded": {"rps": 50.0, "p50": 8.0, "p99": 15.0},
+        "flooder": {"rps": 900.0, "answered_429": 1200, "statuses": {429: 1200}},
+        "p99_ratio": 1.5,
+        "good_client_errors": 0,
+    }
+    found.figures["takeover"] = {"signer_after_s": 1.25, "newer_checkpoint_after_s": None}
+    found.notes.append("gateways2: not measured, why")
+    lines = scale.lines(found, None)
+    assert "p99 ratio 1.50 (target ≤ 2)" in lines[0] and "1200 × 429" in lines[0]
+    assert "signer after 1.2 s" in lines[1] and "never (within 60 s)" in lines[1]
+    assert lines[2] == "gateways2: not measured, why"

@@ -29,7 +29,7 @@ class Inbound:
     #: The query parameters, the last value of a repeated one.
     query: Mapping[str, str]
     body: AsyncIterable[bytes]
-    #: The TCP peer's address (forwarding headers are not believed), if known.
+    #: The client's address: the TCP peer's, or a trusted proxy's X-Forwarded-For, if known.
     peer: str | None = None
 
 
