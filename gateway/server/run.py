@@ -45,6 +45,8 @@ def uvicorn_config(
         port=port,
         log_level=kwargs.pop("log_level", "warning"),
         access_log=False,  # access logs would carry request paths; we log our own events
+        # The TCP peer is the client: forwarding headers are never believed (nor parsed).
+        proxy_headers=False,
         timeout_keep_alive=settings.keep_alive,
         limit_concurrency=kwargs.pop("limit_concurrency", settings.max_concurrency),
         # h11's limit only: the default httptools parser has none, exchange/parse.py

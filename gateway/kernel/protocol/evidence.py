@@ -27,7 +27,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import rfc8785
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -37,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from gateway.kernel import pki
+from gateway.kernel import canonical_json, pki
 from gateway.kernel.encoding import (
     EncodingError,
     b64decode,
@@ -79,7 +78,9 @@ class Evidence:
 
 
 def canonical(value: Any) -> bytes:
-    return rfc8785.dumps(value)
+    """The RFC 8785 form of ``value``: the ledger's fast canonicaliser, which falls back to
+    ``rfc8785`` for what it does not prove identical (floats, large integers)."""
+    return canonical_json.canonical(value)
 
 
 class EvidenceSigner:
