@@ -33,10 +33,7 @@ def _plain(value: Any) -> bool:
     """
     kind = type(value)
     if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str or not key.isascii() or not _plain(item):
-                return False
-        return True
+        return _plain_object(value)
     if kind in _SCALARS:
         return True
     if kind is int:
@@ -44,6 +41,17 @@ def _plain(value: Any) -> bool:
     if kind is list or kind is tuple:
         return all(map(_plain, value))
     return False
+
+
+def _plain_object(value: dict[Any, Any]) -> bool:
+    # The keys joined and tested at once (a key that is not a string makes ``join`` raise);
+    # a string, boolean or null value needs no call: most of a record's values are these.
+    try:
+        if not "".join(value).isascii():
+            return False
+    except TypeError:
+        return False
+    return all(type(item) in _SCALARS or _plain(item) for item in value.values())
 
 
 def canonical(record: dict[str, Any]) -> bytes:
