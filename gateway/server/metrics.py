@@ -24,5 +24,19 @@ class Metrics:
             registry=self.registry,
         )
 
+        # Each exchange counts once and times its source once: the labelled children are
+        # looked up once per label rather than through ``labels()`` (a lock and a dict) each time.
+        self._outcomes: dict[str, Counter] = {}
+        self._sources: dict[str, Histogram] = {}
+
+    def count_exchange(self, outcome: str) -> None:
+        child = self._outcomes.get(outcome)
+        if child is None:
+            child = self._outcomes[outcome] = self.exchanges.labels(outcome)
+        child.inc()
+
     def observe_source(self, source: str, seconds: float) -> None:
-        self.source_seconds.labels(source).observe(seconds)
+        child = self._sources.get(source)
+        if child is None:
+            child = self._sources[source] = self.source_seconds.labels(source)
+        child.observe(seconds)

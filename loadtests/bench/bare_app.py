@@ -47,6 +47,7 @@ def main(argv: list[str]) -> None:
         port=int(port),
         log_level="warning",
         access_log=False,
+        proxy_headers=False,
         timeout_keep_alive=30,
         limit_concurrency=2000,
         h11_max_incomplete_event_size=16 * 1024,

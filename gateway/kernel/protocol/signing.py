@@ -83,15 +83,30 @@ class UnsignableMessage(ValueError):
     character)."""
 
 
+#: Key class → its algorithm family, so that the (abstract-class) checks run once per class.
+_FAMILIES: dict[type, str] = {}
+
+
+def _family(key: Any) -> str:
+    kind = type(key)
+    family = _FAMILIES.get(kind)
+    if family is None:
+        if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+            family = ECDSA_P256
+        elif isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
+            family = ED25519
+        else:
+            raise ValueError(f"unsupported key type {kind.__name__}")
+        _FAMILIES[kind] = family
+    return family
+
+
 def algorithm_for(key: Any) -> str:
     """The RFC 9421 algorithm name for ``key`` (a P-256 or Ed25519 key, private or public)."""
-    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
-        if key.curve.name != "secp256r1":
-            raise ValueError("only the P-256 curve is accepted")
-        return ECDSA_P256
-    if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
-        return ED25519
-    raise ValueError(f"unsupported key type {type(key).__name__}")
+    family = _family(key)
+    if family == ECDSA_P256 and key.curve.name != "secp256r1":
+        raise ValueError("only the P-256 curve is accepted")
+    return family
 
 
 @dataclass

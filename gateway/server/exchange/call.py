@@ -33,7 +33,8 @@ async def call(
     if signer is None or signer.revoked:
         log.error("source signed with an unregistered or revoked key", extra={"source": code})
         raise EnlaceError("Server.SourceError", "the source's signing key is not valid")
-    ex.subjects.update(gw.pseudonym(s) for s in answer.subjects)
+    # The request's subject is in already (parse.py): its pseudonym is not computed twice.
+    ex.subjects.update(gw.pseudonym(s) for s in answer.subjects if s != parsed.subject)
     check_answer(allowed.contract, answer.token, code)
     return answer.token
 

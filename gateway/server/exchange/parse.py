@@ -74,6 +74,10 @@ async def read(
     seconds: a body trickled in must not hold the exchange open) into the exchange."""
     check_sizes(inbound.headers)
     declared = inbound.headers.get("content-length")
+    if declared in (None, "0") and "transfer-encoding" not in inbound.headers:
+        # No body can follow (RFC 9112 §6.3): the server has it complete, nothing to time out.
+        ex.request_body = await read_limited(declared, inbound.body, max_body)
+        return
     try:
         async with asyncio.timeout(timeout):
             ex.request_body = await read_limited(declared, inbound.body, max_body)

@@ -92,7 +92,7 @@ def _unrecorded(gw: Gateway, ex: Exchange, error: EnlaceError, outcome: str) -> 
     """``error`` answered signed but not recorded (shed, or one of an unsigned flood)."""
     exchange_id = ex.exchange_id or str(uuid.uuid4())
     headers = sign.headers_for(ex, exchange_id) | {h.ERROR: error.code} | _retry_after(error)
-    gw.metrics.exchanges.labels(outcome).inc()
+    gw.metrics.count_exchange(outcome)
     return sign.sign(gw, error.status, dump(error_payload(error, exchange_id=exchange_id)), headers)
 
 
@@ -149,7 +149,7 @@ async def _respond(
     headers |= sign.receipt_headers(appended, exchange_id, gw.checkpoint_signer)
     headers |= sign.error_header(error)
     outcome = record.outcome(error)
-    gw.metrics.exchanges.labels(outcome).inc()
+    gw.metrics.count_exchange(outcome)
     _log(ex, exchange_id, outcome, status, failure, appended.index)
     return sign.sign(gw, status, body, headers)
 

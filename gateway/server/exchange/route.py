@@ -55,12 +55,25 @@ def inbound(scope: Scope, receive: Receive) -> Inbound:
     )
 
 
+#: Response header names as sent: a handful of names, encoded once each.
+_NAMES: dict[str, bytes] = {}
+
+
+def _name(name: str) -> bytes:
+    encoded = _NAMES.get(name)
+    if encoded is None:
+        encoded = name.lower().encode("latin-1")
+        if len(_NAMES) < 64:  # the gateway's own names; never grows with what clients send
+            _NAMES[name] = encoded
+    return encoded
+
+
 def application(gw: Gateway) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """The ASGI application answering every ``/r1/`` request of ``gw``."""
 
     async def exchange(scope: Scope, receive: Receive, send: Send) -> None:
         signed = await pipeline.handle(gw, inbound(scope, receive))
-        headers = [(k.lower().encode(), v.encode("latin-1")) for k, v in signed.headers.items()]
+        headers = [(_name(k), v.encode("latin-1")) for k, v in signed.headers.items()]
         headers.append((b"content-length", str(len(signed.body)).encode()))
         await send({"type": "http.response.start", "status": signed.status, "headers": headers})
         await send({"type": "http.response.body", "body": signed.body})
