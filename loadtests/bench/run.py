@@ -87,7 +87,9 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--cases",
-        default=",".join(scenarios.ALL + scale.EXTRA),
+        # Issue 9's extra cases only when asked for: with them every case would not fit in
+        # the 3 minutes on this machine.
+        default=",".join(scenarios.ALL),
         help="comma-separated: " + ",".join(scenarios.ALL + scale.EXTRA),
     )
     parser.add_argument("--rounds", type=int, default=3)
