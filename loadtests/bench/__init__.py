@@ -12,6 +12,8 @@ printed. Modules, one idea each:
 - ``instance``:  the dev instance the run measures (SQLite, PostgreSQL, remote source);
 - ``servers``:   the pinned subprocesses and waiting for them;
 - ``scenarios``: what each case sends, to which server, and what it expects back;
+- ``scale``:     issue 9's cases that are not one wrk against one server (flood, two
+                 gateways on one PostgreSQL, the signer's take-over);
 - ``stats``:     medians and ratios;
 - ``report``:    the table and the JSON file;
 - ``run``:       the command line and the rounds;

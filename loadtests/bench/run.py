@@ -87,7 +87,9 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--cases",
-        default=",".join(scenarios.ALL + scale.EXTRA),
+        # Issue 9's extra cases only when asked for: with them every case would not fit in
+        # the 3 minutes on this machine.
+        default=",".join(scenarios.ALL),
         help="comma-separated: " + ",".join(scenarios.ALL + scale.EXTRA),
     )
     parser.add_argument("--rounds", type=int, default=3)
@@ -296,9 +298,10 @@ def measure(run: Run, case: Case, pool: Path, seconds: float) -> stats.Round:
     """One wrk run of the case with the server's CPU and ledger batches around it.
 
     A gateway's CPU is divided by the exchanges it counted (those wrk left in flight at the
-    end included, since their work is in the window); a baseline's by wrk's responses."""
+    end included, since their work is in the window); a baseline's, and that of a gateway of
+    several workers (a ``/metrics`` reading is one worker's), by wrk's responses."""
     server = run.servers[case.server]
-    before = gateway_reading(run, server) if case.ledgered else None
+    before = gateway_reading(run, server) if case.ledgered and server.workers == 1 else None
     cpu = procstat.tree_cpu_seconds(server.pid)
     result = wrk.run(
         server.url,

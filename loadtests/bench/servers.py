@@ -37,6 +37,7 @@ class Server:
     url: str
     log: Path
     metrics: httpx.Client | None = field(default=None, repr=False)
+    workers: int = 1  # processes serving its port (each has its own /metrics)
 
     @property
     def pid(self) -> int:
@@ -150,7 +151,9 @@ def gateway(
     if workers > 1:
         argv += ["--workers", str(workers)]
     pinned = cpu or (ALL_CPUS if workers > 1 else SERVER_CPU)
-    return start(name, argv, cpu=pinned, port=port, work=work, env=env)
+    server = start(name, argv, cpu=pinned, port=port, work=work, env=env)
+    server.workers = workers
+    return server
 
 
 def serve_has_workers() -> bool:

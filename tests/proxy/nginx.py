@@ -44,6 +44,7 @@ class Site:
     gateway_name: str  # a name in the gateways' TLS certificates
     header_timeout: str = "10s"
     proxy_bind: str | None = None  # the source address of nginx's upstream connections
+    agencies_ca: Path | None = None  # mutual TLS on, clients' certificates issued by this CA
 
 
 def render(site: Site) -> str:
@@ -60,6 +61,13 @@ def render(site: Site) -> str:
         "client_header_timeout 10s;": f"client_header_timeout {site.header_timeout};",
         "proxy_http_version 1.1;": "proxy_http_version 1.1;" + bind,
     }
+    if site.agencies_ca is not None:  # the documented lines, uncommented
+        replacements |= {
+            "# ssl_client_certificate /etc/enlace/proxy/agencies-ca.pem;":
+                f"ssl_client_certificate {site.agencies_ca};",
+            "# ssl_verify_client on;": "ssl_verify_client on;",
+            "# ssl_verify_depth 2;": "ssl_verify_depth 2;",
+        }  # fmt: skip
     for old, new in replacements.items():
         found = text.count(old)
         if found != 1:

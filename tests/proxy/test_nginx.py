@@ -1,6 +1,6 @@
 """docs/nginx/enlace.conf in front of two real `enlace serve` processes (each its own SQLite
-file): signed exchanges through it with the SDK, its limits, and the gateways' per-address
-accounting seeing the client's address, not nginx's.
+file): signed exchanges through it with the SDK, its limits, its optional mutual TLS, and the
+gateways' per-address accounting seeing the client's address, not nginx's.
 
 nginx runs from the Debian package (.ci/test-deps.sh installs it); without it the tests skip.
 The client connects from 127.0.0.2 and nginx to the gateways from 127.0.0.3 (``proxy_bind``),
@@ -95,7 +95,11 @@ def _serve(instance: bootstrap.DevInstance, log: Path) -> tuple[subprocess.Popen
 
 
 @pytest.fixture
-def front(nginx_binary: str, dev: bootstrap.DevInstance, tmp_path: Path) -> Iterator[Front]:
+def front(
+    request: pytest.FixtureRequest, nginx_binary: str, dev: bootstrap.DevInstance, tmp_path: Path
+) -> Iterator[Front]:
+    """Two gateways behind nginx; ``indirect`` parameter True: with mutual TLS for agencies."""
+    mutual = bool(getattr(request, "param", False))
     instances = [dev, _second_instance(dev, tmp_path / "b")]
     started = [_serve(i, tmp_path / f"gateway-{n}.log") for n, i in enumerate(instances)]
     try:
@@ -111,6 +115,7 @@ def front(nginx_binary: str, dev: bootstrap.DevInstance, tmp_path: Path) -> Iter
             gateway_name="localhost",
             header_timeout="1s",
             proxy_bind=PROXY,
+            agencies_ca=dev.pki.ca_cert if mutual else None,
         )
         with nginx.running(nginx_binary, site, tmp_path / "nginx") as url:
             yield Front(
@@ -233,3 +238,31 @@ def test_nginx_refuses_an_oversize_body_and_cuts_a_slow_header(front: Front) -> 
     assert b"200 OK" not in got  # closed (nginx logs a 408), never served
     # Neither reached a gateway: nothing recorded.
     assert [len(_entries(db, "exchange")) for db in front.databases] == before
+
+
+@pytest.mark.parametrize("front", [True], indirect=True, ids=["mutual-tls"])
+def test_with_mutual_tls_only_a_certified_agency_gets_through(
+    front: Front, dev: bootstrap.DevInstance, people: list[Person]
+) -> None:
+    context = ssl.create_default_context(cafile=str(front.ca))
+    with httpx.Client(verify=context, timeout=30) as http:
+        bare = http.get(f"{front.url}/livez")
+    assert bare.status_code == 400 and bare.headers["server"].startswith("nginx")
+    # An agency's TLS certificate from the instance CA (nginx checks the chain; the gateway
+    # then checks the request signature, SEP's, as always).
+    cert, key = dev.pki.member(bootstrap.RENAPO.member, "tls")
+    context.load_cert_chain(str(cert), str(key))
+    transport = httpx.HTTPTransport(verify=context, local_address=CLIENT)
+    citizen = next(p for p in people if p.estatus_curp == "AN")
+    with EnlaceClient.from_pki(
+        front.url, str(bootstrap.BECAS), front.pki, transport=transport
+    ) as client:
+        result = client.call(
+            str(bootstrap.CURP_SERVICE),
+            subject=citizen.curp,
+            purpose=bootstrap.BECAS_PURPOSE,
+            legal_basis=bootstrap.BECAS_LEGAL_BASIS,
+            user_id="MX-SEP-000123",
+            issue="BECA-2026-7",
+        )
+    assert result.data["curp"] == citizen.curp
