@@ -45,7 +45,8 @@ from loadtests.bench.servers import UNLIMITED
 AUTHORITY = "127.0.0.1:8443"
 
 
-def _scope(signed: pool.Signed) -> dict[str, Any]:
+def scope(signed: pool.Signed) -> dict[str, Any]:
+    """The ASGI scope uvicorn would give for ``signed`` sent over HTTPS."""
     headers = [(b"host", AUTHORITY.encode())]
     headers += [(k.lower().encode(), v.encode("latin-1")) for k, v in signed.headers.items()]
     return {
@@ -75,7 +76,7 @@ async def _one(app: Any, signed: pool.Signed) -> int:
         else:
             body = message["body"]
 
-    await app(_scope(signed), receive, send)
+    await app(scope(signed), receive, send)
     if status != 200:
         raise SystemExit(f"unexpected answer {status}: {body[:300]!r}")
     return status
@@ -138,8 +139,14 @@ def _callgrind(option: str) -> float:
     if option != "-d":
         return 0.0
     (dump,) = set(Path.cwd().glob(f"callgrind.out.{pid}*")) - before
-    found = re.search(rb"^(?:summary|totals): (\d+)", dump.read_bytes(), re.MULTILINE)
-    assert found is not None
+    return instructions(dump.read_bytes())
+
+
+def instructions(dump: bytes) -> float:
+    """The instruction count (``Ir``) of a callgrind dump: its ``summary`` (or ``totals``)."""
+    found = re.search(rb"^(?:summary|totals): (\d+)", dump, re.MULTILINE)
+    if found is None:
+        raise ValueError("not a callgrind dump")
     return float(found.group(1))
 
 
