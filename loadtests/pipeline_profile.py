@@ -20,10 +20,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
+import dataclasses
+import json
+import os
+import re
 import statistics
+import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +45,8 @@ from loadtests.bench.servers import UNLIMITED
 AUTHORITY = "127.0.0.1:8443"
 
 
-def _scope(signed: pool.Signed) -> dict[str, Any]:
+def scope(signed: pool.Signed) -> dict[str, Any]:
+    """The ASGI scope uvicorn would give for ``signed`` sent over HTTPS."""
     headers = [(b"host", AUTHORITY.encode())]
     headers += [(k.lower().encode(), v.encode("latin-1")) for k, v in signed.headers.items()]
     return {
@@ -66,7 +76,7 @@ async def _one(app: Any, signed: pool.Signed) -> int:
         else:
             body = message["body"]
 
-    await app(_scope(signed), receive, send)
+    await app(scope(signed), receive, send)
     if status != 200:
         raise SystemExit(f"unexpected answer {status}: {body[:300]!r}")
     return status
@@ -89,26 +99,93 @@ async def _round(app: Any, requests: list[pool.Signed], concurrency: int) -> flo
     return spent / len(requests) * 1e6
 
 
-async def _run(args: argparse.Namespace, work: Path) -> list[float]:
+def _sign(args: tuple[pool.Template, str, int, int]) -> list[pool.Signed]:
+    template, pki_dir, start, count = args
+    return pool.sign(template, pki_dir, f"https://{AUTHORITY}", start, count)
+
+
+def _instance(work: Path) -> bench_instance.Instance:
+    """The dev instance in ``work``, made on first use (its subjects kept beside it)."""
+    saved = work / "subjects.json"
+    if saved.exists():
+        subjects = scenarios.Subjects(**json.loads(saved.read_text()))
+        settings = Settings(database_url=f"sqlite:///{work / 'enlace.db'}", pki_dir=work / "certs")
+        return bench_instance.Instance(settings, work, subjects)
     made = bench_instance.create(work, citizens=1000, ocsp_url="http://127.0.0.1:9/ocsp")
+    saved.write_text(json.dumps(dataclasses.asdict(made.subjects)))
+    return made
+
+
+@contextlib.contextmanager
+def _callgrind_window(enabled: bool, figures: list[float], count: int) -> Iterator[None]:
+    """Under ``valgrind --tool=callgrind``: count the instructions of the block alone."""
+    if not enabled:
+        yield
+        return
+    _callgrind("-z")
+    yield
+    dump = _callgrind("-d")
+    figures.append(dump / count)
+
+
+def _callgrind(option: str) -> float:
+    """Send ``callgrind_control option`` to this process; busy-wait (the tool answers between
+    guest instructions); the instruction count of the newest dump after ``-d``."""
+    pid = os.getpid()
+    before = set(Path.cwd().glob(f"callgrind.out.{pid}*"))
+    control = subprocess.Popen(["callgrind_control", option, str(pid)], stdout=subprocess.DEVNULL)
+    while control.poll() is None:
+        time.sleep(0.001)
+    if option != "-d":
+        return 0.0
+    (dump,) = set(Path.cwd().glob(f"callgrind.out.{pid}*")) - before
+    return instructions(dump.read_bytes())
+
+
+def instructions(dump: bytes) -> float:
+    """The instruction count (``Ir``) of a callgrind dump: its ``summary`` (or ``totals``)."""
+    found = re.search(rb"^(?:summary|totals): (\d+)", dump, re.MULTILINE)
+    if found is None:
+        raise ValueError("not a callgrind dump")
+    return float(found.group(1))
+
+
+async def _run(args: argparse.Namespace, work: Path) -> list[float]:
+    made = _instance(work)
     # The bench's unlimited client (servers.UNLIMITED), as settings.
     unlimited = {k.removeprefix("ENLACE_").lower(): v for k, v in UNLIMITED.items()}
-    settings = Settings(database_url=made.settings.database_url, pki_dir=made.pki_dir, **unlimited)
+    # A registry check may lag under valgrind: it must not fail the exchanges closed.
+    settings = Settings(
+        database_url=made.settings.database_url,
+        pki_dir=made.pki_dir,
+        registry_max_age=3600.0,
+        **unlimited,
+    )
     app = create_app(settings)
     template = scenarios.cases(made.subjects, args.concurrency)["curp"].template
     assert template is not None
 
+    # Signed in other processes: not in this one's CPU time, nor under valgrind.
+    signer = ProcessPoolExecutor(2, mp_context=get_context("spawn"))
+
     def requests(start: int) -> list[pool.Signed]:
-        base = f"https://{AUTHORITY}"
-        return pool.sign(template, str(made.pki_dir), base, start, args.requests)
+        half = args.requests // 2
+        jobs = [
+            (template, str(made.pki_dir), start, half),
+            (template, str(made.pki_dir), start + half, args.requests - half),
+        ]
+        return [signed for part in signer.map(_sign, jobs) for signed in part]
 
     await app.gateway.start()
+    figures: list[float] = []
     try:
         await _round(app, requests(0), args.concurrency)  # warm-up
-        figures = [
-            await _round(app, requests(n * args.requests), args.concurrency)
-            for n in range(1, args.rounds + 1)
-        ]
+        for n in range(1, args.rounds + 1):
+            batch = requests(n * args.requests)
+            with _callgrind_window(args.callgrind, figures, len(batch)):
+                spent = await _round(app, batch, args.concurrency)
+            if not args.callgrind:
+                figures.append(spent)
         if args.profile:
             batch = requests(0)
             profiler = cProfile.Profile()
@@ -118,6 +195,7 @@ async def _run(args: argparse.Namespace, work: Path) -> list[float]:
             profiler.dump_stats(args.profile)
     finally:
         await app.gateway.stop()
+        signer.shutdown()
     return figures
 
 
@@ -127,12 +205,23 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=600, help="per round")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--profile", help="write a cProfile of one more round here")
+    parser.add_argument("--instance", help="keep the dev instance here (made once, reused)")
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="run under valgrind --tool=callgrind: count instructions, not CPU time",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="enlace-pipeline-") as work:
+    with contextlib.ExitStack() as stack:
+        work = args.instance or stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="enlace-pipeline-")
+        )
+        Path(work).mkdir(parents=True, exist_ok=True)
         figures = asyncio.run(_run(args, Path(work)))
+    unit = "instructions/exchange" if args.callgrind else "CPU µs/exchange"
     print(
         f"CURP exchange, in process, SQLite, {args.concurrency} in flight, no HTTP/TLS: "
-        f"CPU µs/exchange min {min(figures):,.0f}, median {statistics.median(figures):,.0f} "
+        f"{unit} min {min(figures):,.0f}, median {statistics.median(figures):,.0f} "
         f"over {len(figures)} rounds of {args.requests}"
     )
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import functools
 import hashlib
 import re
 import secrets
@@ -162,7 +163,8 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(18)
 
 
-def _inner_list(components: Iterable[str]) -> str:
+@functools.lru_cache(maxsize=16)  # the profile's few component lists, serialised once each
+def _inner_list(components: tuple[str, ...]) -> str:
     return "(" + " ".join(f'"{name}"' for name in components) + ")"
 
 

@@ -49,7 +49,7 @@ def inbound(scope: Scope, receive: Receive) -> Inbound:
         query_string=query_string,
         headers=HeaderMap.from_raw(scope["headers"]),
         # The last value of a repeated parameter, as the schema check and the source see it.
-        query=dict(parse_qsl(query_string, keep_blank_values=True)),
+        query=dict(parse_qsl(query_string, keep_blank_values=True)) if query_string else {},
         body=_body(receive),
         peer=(scope.get("client") or (None,))[0],
     )

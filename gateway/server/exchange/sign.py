@@ -59,6 +59,7 @@ def error_header(error: str | None) -> dict[str, str]:
 
 
 def sign(gw: Gateway, status: int, body: bytes, headers: dict[str, str]) -> Signed:
-    message = signing.Response(status, dict(headers))
+    """``headers`` (the caller's own, completed in place) signed with ``body``."""
+    message = signing.Response(status, headers)
     signing.sign_response(message, body, key=gw.signer.key, key_id=gw.signer_keyid)
     return Signed(status, body, message.headers)
