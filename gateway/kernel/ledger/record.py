@@ -181,3 +181,16 @@ def flood(address: str, count: int, since: str) -> dict[str, Any]:
         "outcome": "refused",
         "error": "Client.RateLimited",
     }
+
+
+def map_head(covers: int, keys: int, root: bytes) -> dict[str, Any]:
+    """The subject map's root over the entries with index < ``covers`` (the head's own index):
+    every checkpoint the gateway signs ends with one (docs/ledger.md §12). No ``subjects``."""
+    return {
+        "v": VERSION,
+        "kind": "map_head",
+        "recorded_at": timestamp(),
+        "covers": covers,
+        "keys": keys,
+        "root": b64encode(root),
+    }

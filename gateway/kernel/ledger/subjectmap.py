@@ -1,0 +1,367 @@
+"""The subject map: a compact sparse Merkle tree from subject pseudonym to that subject's chain.
+
+Owns the maths of completeness (docs/ledger.md §12, "Completeness"; pure, no I/O):
+
+* a subject's **value** (``Value``): how many entries name it, the index of the latest, and a
+  hash chain over every one of them (``chain_step``), hashed as ``Value.hash``;
+* the **map tree** over (key, value hash) pairs: a leaf "floats up" to the highest node where it
+  is alone (``map_leaf``), two or more pairs make an inner node (``inner``); ``reference_root``
+  is that definition written out, slow, for tests and independent verifiers;
+* the **incremental update** (``update``) of a stored tree through a node reader (``NodeReader``,
+  one call per depth touched, so storage answers with one query per level) that returns the new
+  root and the nodes to write: keys are only ever added or changed, never removed, so a node
+  position goes empty → leaf → inner and never back, and no stored node needs deleting;
+* **map proofs** (``prove``, ``MapProof``, ``verify``) of membership or absence.
+
+Nodes are addressed by ``NodePos`` = (depth, path): ``path`` is the key's first ``depth`` bits
+(``prefix``), as whole bytes with the unused low bits zero.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from gateway.kernel.encoding import EncodingError, b64decode, b64encode
+
+__all__ = [
+    "EMPTY",
+    "KEY_BITS",
+    "MapNode",
+    "MapProof",
+    "MapProofError",
+    "MemoryStore",
+    "NodePos",
+    "NodeReader",
+    "Value",
+    "bit",
+    "chain_step",
+    "inner",
+    "key_of",
+    "map_leaf",
+    "prefix",
+    "prove",
+    "reference_root",
+    "update",
+    "verify",
+]
+
+EMPTY = bytes(32)
+KEY_BITS = 256
+_CHAIN, _VALUE, _LEAF, _INNER = b"\x12", b"\x13", b"\x10", b"\x11"
+#: Depths read per call when walking a key's path for a proof.
+_PROOF_WINDOW = 24
+
+NodePos = tuple[int, bytes]
+
+
+class MapProofError(ValueError):
+    """A map proof is malformed or does not verify."""
+
+
+def _h(*parts: bytes) -> bytes:
+    return hashlib.sha256(b"".join(parts)).digest()
+
+
+def _be64(value: int) -> bytes:
+    return value.to_bytes(8, "big")
+
+
+def key_of(hex_key: str) -> bytes:
+    """The 32-byte key of a pseudonym written as 64 lower-case hex characters."""
+    if len(hex_key) != 64 or hex_key != hex_key.lower():
+        raise ValueError("a subject key is 64 lower-case hex characters")
+    return bytes.fromhex(hex_key)
+
+
+def bit(key: bytes, i: int) -> int:
+    """Bit ``i`` of ``key``, most significant first."""
+    return (key[i >> 3] >> (7 - (i & 7))) & 1
+
+
+def prefix(key: bytes, depth: int) -> bytes:
+    """The path of the depth-``depth`` node on ``key``'s path: its first ``depth`` bits."""
+    path = bytearray(key[: (depth + 7) >> 3])
+    if depth & 7:
+        path[-1] &= (0xFF << (8 - (depth & 7))) & 0xFF
+    return bytes(path)
+
+
+def _child(path: bytes, depth: int, side: int) -> bytes:
+    """The path of child ``side`` of the node at (``depth``, ``path``)."""
+    if depth & 7 == 0:
+        return path + bytes([side << 7])
+    return path[:-1] + bytes([path[-1] | (side << (7 - (depth & 7)))])
+
+
+def chain_step(chain: bytes, index: int, leaf_hash: bytes) -> bytes:
+    """c_j = H(0x12 || c_{j-1} || be64(i_j) || leaf_hash(i_j))."""
+    return _h(_CHAIN, chain, _be64(index), leaf_hash)
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A subject's entries up to a map head: their number, the latest index, their chain."""
+
+    count: int
+    latest: int
+    chain: bytes
+
+    def hash(self) -> bytes:
+        """V = H(0x13 || be64(n) || be64(i_n) || c_n)."""
+        return _h(_VALUE, _be64(self.count), _be64(self.latest), self.chain)
+
+    def extend(self, index: int, leaf_hash: bytes) -> Value:
+        """This value with the entry at ``index`` (after ``latest``) appended."""
+        return Value(self.count + 1, index, chain_step(self.chain, index, leaf_hash))
+
+    @staticmethod
+    def first(index: int, leaf_hash: bytes) -> Value:
+        return Value(1, index, chain_step(EMPTY, index, leaf_hash))
+
+
+def map_leaf(key: bytes, value_hash: bytes) -> bytes:
+    return _h(_LEAF, key, value_hash)
+
+
+def inner(left: bytes, right: bytes) -> bytes:
+    return _h(_INNER, left, right)
+
+
+def reference_root(pairs: Mapping[bytes, bytes], depth: int = 0) -> bytes:
+    """Root(S, d) exactly as specified (key → value hash), recursively: slow, for checking."""
+    if not pairs:
+        return EMPTY
+    if len(pairs) == 1:
+        ((key, value),) = pairs.items()
+        return map_leaf(key, value)
+    sides: tuple[dict[bytes, bytes], dict[bytes, bytes]] = ({}, {})
+    for key, value in pairs.items():
+        sides[bit(key, depth)][key] = value
+    return inner(reference_root(sides[0], depth + 1), reference_root(sides[1], depth + 1))
+
+
+class MapNode(NamedTuple):
+    """A stored node: its hash; a leaf also has its key and value hash (None for inner)."""
+
+    hash: bytes
+    key: bytes | None = None
+    value: bytes | None = None
+
+
+#: Stored nodes at the given positions; absent positions are empty (simply missing).
+NodeReader = Callable[[Sequence[NodePos]], Mapping[NodePos, MapNode]]
+
+
+def _prefetch(read: NodeReader, keys: Iterable[bytes]) -> dict[NodePos, MapNode]:
+    """Every stored node an update of ``keys`` looks at, one ``read`` per depth: the nodes on
+    their paths down to the first leaf or empty one, and the siblings of those paths."""
+    cache: dict[NodePos, MapNode] = {}
+    groups: dict[bytes, list[bytes]] = {b"": sorted(set(keys))}
+    depth = 0
+    positions: list[NodePos] = [(0, b"")]
+    while positions:
+        cache.update(read(positions))
+        following: dict[bytes, list[bytes]] = {}
+        for path, members in groups.items():
+            node = cache.get((depth, path))
+            if node is None or node.key is not None:
+                continue  # empty or a leaf: nothing is stored below it
+            for key in members:
+                following.setdefault(prefix(key, depth + 1), []).append(key)
+        depth += 1
+        groups = following
+        positions = [(depth, path) for path in following]
+        # An inner node's other child: its hash is needed, its subtree is unchanged.
+        siblings = {_flip(path, depth - 1) for path in following} - following.keys()
+        positions += [(depth, path) for path in sorted(siblings)]
+    return cache
+
+
+def _flip(path: bytes, bit_index: int) -> bytes:
+    """``path`` with bit ``bit_index`` (its last one) inverted: the sibling's path."""
+    flipped = bytearray(path)
+    flipped[bit_index >> 3] ^= 1 << (7 - (bit_index & 7))
+    return bytes(flipped)
+
+
+class _Update:
+    """One update's recursion over the prefetched nodes, collecting the nodes to write."""
+
+    def __init__(self, cache: Mapping[NodePos, MapNode], changes: Mapping[bytes, bytes]) -> None:
+        self.cache = cache
+        self.changes = changes
+        self.writes: dict[NodePos, MapNode] = {}
+
+    def subtree(self, depth: int, path: bytes, keys: list[bytes]) -> bytes:
+        """The new hash of the stored node at (depth, path), ``keys`` changing below it."""
+        node = self.cache.get((depth, path))
+        if node is None:
+            return self.fresh(depth, path, {k: self.changes[k] for k in keys})
+        if node.key is not None:  # a leaf: it and the changes make a new subtree
+            pairs = {k: self.changes[k] for k in keys}
+            pairs.setdefault(node.key, node.value or EMPTY)
+            return self.fresh(depth, path, pairs)
+        sides: tuple[list[bytes], list[bytes]] = ([], [])
+        for key in keys:
+            sides[bit(key, depth)].append(key)
+        hashes = []
+        for side in (0, 1):
+            child = _child(path, depth, side)
+            if sides[side]:
+                hashes.append(self.subtree(depth + 1, child, sides[side]))
+            else:
+                kept = self.cache.get((depth + 1, child))
+                hashes.append(kept.hash if kept is not None else EMPTY)
+        digest = inner(hashes[0], hashes[1])
+        self.writes[(depth, path)] = MapNode(digest)
+        return digest
+
+    def fresh(self, depth: int, path: bytes, pairs: Mapping[bytes, bytes]) -> bytes:
+        """The hash of a subtree holding ``pairs`` where nothing is stored yet."""
+        if not pairs:
+            return EMPTY
+        if len(pairs) == 1:
+            ((key, value),) = pairs.items()
+            digest = map_leaf(key, value)
+            self.writes[(depth, path)] = MapNode(digest, key, value)
+            return digest
+        sides: tuple[dict[bytes, bytes], dict[bytes, bytes]] = ({}, {})
+        for key, value in pairs.items():
+            sides[bit(key, depth)][key] = value
+        digest = inner(
+            self.fresh(depth + 1, _child(path, depth, 0), sides[0]),
+            self.fresh(depth + 1, _child(path, depth, 1), sides[1]),
+        )
+        self.writes[(depth, path)] = MapNode(digest)
+        return digest
+
+
+def update(
+    read: NodeReader, changes: Mapping[bytes, bytes], root: bytes | None = None
+) -> tuple[bytes, dict[NodePos, MapNode]]:
+    """Set ``changes`` (key → value hash) in the stored tree; the new root and the nodes to
+    write (an upsert per position). ``root`` is the current root, returned as it is when
+    nothing changes (None: read it)."""
+    if not changes:
+        if root is None:
+            found = read([(0, b"")]).get((0, b""))
+            root = found.hash if found is not None else EMPTY
+        return root, {}
+    for key in changes:
+        if len(key) != KEY_BITS // 8:
+            raise ValueError("a subject key is 32 bytes")
+    work = _Update(_prefetch(read, changes), changes)
+    new_root = work.subtree(0, b"", sorted(changes))
+    return new_root, work.writes
+
+
+class MemoryStore:
+    """A map's nodes in a dict: for verifiers that rebuild a map, and tests."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[NodePos, MapNode] = {}
+        self.root = EMPTY
+
+    def read(self, positions: Sequence[NodePos]) -> dict[NodePos, MapNode]:
+        return {p: self.nodes[p] for p in positions if p in self.nodes}
+
+    def set(self, changes: Mapping[bytes, bytes]) -> bytes:
+        """Apply ``changes`` (key → value hash) and return the new root."""
+        self.root, writes = update(self.read, changes, self.root)
+        self.nodes.update(writes)
+        return self.root
+
+
+@dataclass(frozen=True)
+class MapProof:
+    """The siblings along a key's path (from depth 1's down) and, for an absence proof ending at
+    another key's leaf, that leaf's key and value hash."""
+
+    siblings: tuple[bytes, ...]
+    terminal: tuple[bytes, bytes] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        end = self.terminal
+        return {
+            "siblings": [b64encode(s) for s in self.siblings],
+            "terminal": None if end is None else {"key": end[0].hex(), "value": b64encode(end[1])},
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> MapProof:
+        """Parse the JSON form; ``MapProofError`` if malformed."""
+        if not isinstance(data, Mapping) or set(data) != {"siblings", "terminal"}:
+            raise MapProofError("a map proof is an object with siblings and terminal")
+        siblings, end = data["siblings"], data["terminal"]
+        if not isinstance(siblings, list) or len(siblings) > KEY_BITS:
+            raise MapProofError(f"siblings must be a list of at most {KEY_BITS} hashes")
+        terminal = None
+        if end is not None:
+            if not isinstance(end, Mapping) or set(end) != {"key", "value"}:
+                raise MapProofError("terminal is null or an object with key and value")
+            try:
+                terminal = (key_of(end["key"]), _hash32(end["value"]))
+            except (ValueError, TypeError):
+                raise MapProofError("terminal key or value is malformed") from None
+        return cls(tuple(_hash32(s) for s in siblings), terminal)
+
+
+def _hash32(text: Any) -> bytes:
+    try:
+        raw = b64decode(text, canonical=True) if isinstance(text, str) else b""
+    except EncodingError:
+        raw = b""
+    if len(raw) != 32:
+        raise MapProofError("not a base64 32-byte hash")
+    return raw
+
+
+def prove(read: NodeReader, key: bytes) -> MapProof:
+    """The proof of ``key``'s membership or absence in the stored tree (a read per 24 depths)."""
+    siblings: list[bytes] = []
+    cache: dict[NodePos, MapNode] = {}
+    for depth in range(KEY_BITS + 1):
+        if depth % _PROOF_WINDOW == 0:
+            window = range(depth, min(depth + _PROOF_WINDOW, KEY_BITS + 1))
+            wanted = [(d, prefix(key, d)) for d in window]
+            wanted += [(d + 1, _flip(prefix(key, d + 1), d)) for d in window if d < KEY_BITS]
+            cache.update(read(wanted))
+        node = cache.get((depth, prefix(key, depth)))
+        if node is None:
+            return MapProof(tuple(siblings))
+        if node.key is not None:
+            if node.key == key:
+                return MapProof(tuple(siblings))
+            return MapProof(tuple(siblings), (node.key, node.value or EMPTY))
+        other = cache.get((depth + 1, _flip(prefix(key, depth + 1), depth)))
+        siblings.append(other.hash if other is not None else EMPTY)
+    raise MapProofError("the stored map has no leaf or empty node on the key's path")
+
+
+def verify(root: bytes, key: bytes, value_hash: bytes | None, proof: MapProof) -> None:
+    """Check ``proof`` against ``root``: membership of ``key`` with ``value_hash``, or (None)
+    its absence. Raises ``MapProofError`` if it does not verify."""
+    m = len(proof.siblings)
+    if len(key) != KEY_BITS // 8 or m > KEY_BITS:
+        raise MapProofError("malformed key or proof")
+    if value_hash is not None:
+        if proof.terminal is not None:
+            raise MapProofError("a membership proof has no terminal")
+        node = map_leaf(key, value_hash)
+    elif proof.terminal is None:
+        node = EMPTY
+    else:
+        other, other_value = proof.terminal
+        if other == key:
+            raise MapProofError("an absence proof cannot end at the key itself")
+        if prefix(other, m) != prefix(key, m):
+            raise MapProofError("the terminal leaf is not on the key's path")
+        node = map_leaf(other, other_value)
+    for j in range(m - 1, -1, -1):
+        sibling = proof.siblings[j]
+        node = inner(node, sibling) if bit(key, j) == 0 else inner(sibling, node)
+    if node != root:
+        raise MapProofError("the map proof does not lead to the map root")
