@@ -58,6 +58,11 @@ def describe_entry(index: int, entry: dict[str, Any]) -> str:
             f"#{index:<5} {entry['recorded_at']}  flood     {entry['error']:<18} "
             f"{entry['count']} unverified requests from {entry['address']} since {entry['since']}"
         )
+    if entry.get("kind") == "map_head":
+        return (
+            f"#{index:<5} {entry['recorded_at']}  map head  covers {entry['covers']:<11} "
+            f"{entry['keys']} subject keys, root {entry['root']}"
+        )
     subject = (entry.get("subjects") or ["-"])[0][:12]
     if entry.get("kind") == "citizen":
         return f"#{index:<5} {entry['recorded_at']}  citizen   {entry['action']:<18} {subject}…"

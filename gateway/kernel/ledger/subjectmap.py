@@ -38,7 +38,9 @@ __all__ = [
     "Value",
     "bit",
     "chain_step",
+    "fold_chains",
     "inner",
+    "is_key",
     "key_of",
     "map_leaf",
     "prefix",
@@ -69,9 +71,18 @@ def _be64(value: int) -> bytes:
     return value.to_bytes(8, "big")
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_key(subject: str) -> bool:
+    """Whether a record's subject can be a map key (64 lower-case hex characters): any other
+    string is no citizen's pseudonym, and is left out of the map."""
+    return len(subject) == 64 and _HEX.issuperset(subject)
+
+
 def key_of(hex_key: str) -> bytes:
     """The 32-byte key of a pseudonym written as 64 lower-case hex characters."""
-    if len(hex_key) != 64 or hex_key != hex_key.lower():
+    if not isinstance(hex_key, str) or not is_key(hex_key):
         raise ValueError("a subject key is 64 lower-case hex characters")
     return bytes.fromhex(hex_key)
 
@@ -120,6 +131,25 @@ class Value:
     @staticmethod
     def first(index: int, leaf_hash: bytes) -> Value:
         return Value(1, index, chain_step(EMPTY, index, leaf_hash))
+
+
+def fold_chains(
+    values: Mapping[str, Value], rows: Iterable[tuple[str, int, bytes]]
+) -> dict[str, Value]:
+    """The values of the keys that ``rows`` (subject hex, index, leaf hash; in increasing index
+    order) change, extending ``values`` (their values before, for those that had one).
+    Subjects that are not keys (``is_key``) are skipped."""
+    changed: dict[str, Value] = {}
+    for subject, index, leaf in rows:
+        if not is_key(subject):
+            continue
+        before = changed.get(subject) or values.get(subject)
+        if before is not None and index <= before.latest:
+            raise ValueError(f"subject rows out of order at index {index}")
+        changed[subject] = (
+            Value.first(index, leaf) if before is None else before.extend(index, leaf)
+        )
+    return changed
 
 
 def map_leaf(key: bytes, value_hash: bytes) -> bytes:
