@@ -117,12 +117,13 @@ def _snapshot_verify(
     database: Database,
     verifier: checkpoint.NoteVerifier | None,
     trusted: list[checkpoint.Checkpoint],
+    covert_key: bytes | None = None,
 ) -> audit.Report:
     with database.read.connect() as conn:
         if not database.is_sqlite:  # every stream must read the same snapshot
             conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            return audit.verify(conn, verifier, trusted=trusted)
+            return audit.verify(conn, verifier, trusted=trusted, covert_key=covert_key)
 
 
 def _trusted_checkpoint(
@@ -191,14 +192,19 @@ def ledger_verify(
     rewritten consistently together with the checkpoints that covered it, or truncated.
     """
     verifier = None if no_signatures else _log_verifier(vkey, pki_dir)
-    last = pki.PkiDir(common.settings(pki_dir=pki_dir).pki_dir).checkpoint_last
+    folder = pki.PkiDir(common.settings(pki_dir=pki_dir).pki_dir)
+    last = folder.checkpoint_last
+    # With the covert key, each covert lookup row's key is recomputed (docs/ledger.md §12).
+    covert_key = (
+        folder.ledger_covert_key.read_bytes() if folder.ledger_covert_key.exists() else None
+    )
     # Without the key the kept note cannot be verified, so it cannot be trusted either.
     kept_file = last if kept and verifier is not None and last.exists() else None
     paths = [*([kept_file] if kept_file else []), *(trusted_checkpoint or [])]
     trusted = [_trusted_checkpoint(path, verifier) for path in paths]
     database = common.existing_database(common.settings(database_url))
     try:
-        report = _snapshot_verify(database, verifier, trusted)
+        report = _snapshot_verify(database, verifier, trusted, covert_key)
     finally:
         database.dispose()
     kept_head = (kept_file, trusted[0].size) if kept_file else None
@@ -221,7 +227,8 @@ def _print_report(
     )
     typer.echo(
         f"ledger of {report.tree_size} entries: {report.entries} records, "
-        f"{report.nodes} nodes, {report.checkpoints} checkpoints ({checked})"
+        f"{report.nodes} nodes, {report.checkpoints} checkpoints ({checked}), "
+        f"{report.map_heads} map heads checked against the subject map recomputed from the log"
     )
     if kept is not None:
         typer.echo(f"checked against the kept last signed checkpoint of size {kept[1]} ({kept[0]})")
