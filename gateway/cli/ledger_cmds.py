@@ -308,9 +308,18 @@ def ledger_check_proof(
         list[Path] | None, typer.Option("--witness-vkey", help="Trusted witness key file.")
     ] = None,
     quorum: Annotated[int, typer.Option(help="Witness cosignatures required.")] = 0,
+    older: Annotated[
+        Path | None,
+        typer.Option(
+            "--older",
+            help="An earlier v2 bundle of the same citizen: the bundle must extend it (its "
+            "tree, every entry of it unchanged, each key's chain continued).",
+        ),
+    ] = None,
     as_json: common.JsonOpt = False,
 ) -> None:
-    """Verify a proof bundle offline against the gateway's key (and witnesses'). Exit 1 if not."""
+    """Verify a proof bundle offline against the gateway's key (and witnesses'); a v2 bundle
+    is also proven complete up to its checkpoint. Exit 1 if anything fails."""
     verifier = _verifier(vkey)
     try:
         witnesses = [
@@ -320,28 +329,47 @@ def ledger_check_proof(
     except checkpoint.KeyFormatError as exc:
         raise common.CliError("ledger.key", f"witness key: {exc}") from exc
     data = _read_bundle(path)
+    earlier = _read_bundle(older) if older is not None else None
     try:
         verified = bundle.verify_bundle(data, verifier, witnesses=witnesses, quorum=quorum)
+        if earlier is not None:
+            before = bundle.verify_bundle(earlier, verifier, witnesses=witnesses, quorum=quorum)
+            bundle.verify_against_older(verified, before)
     except (ValueError, bundle.BundleError) as exc:
         result = {"ok": False, "error": str(exc), "index": getattr(exc, "index", None)}
         typer.echo(json.dumps(result) if as_json else f"INVALID: {exc}")
         raise typer.Exit(1) from None
+    _print_verified(verified, as_json, earlier is not None)
+
+
+def _print_verified(verified: bundle.VerifiedBundle, as_json: bool, extends: bool) -> None:
+    head = verified.checkpoint
     if as_json:
         result = {
             "ok": True,
-            "origin": verified.checkpoint.origin,
-            "tree_size": verified.checkpoint.size,
+            "origin": head.origin,
+            "tree_size": head.size,
             "signed_by": list(verified.signed_by),
             "indexes": [e.index for e in verified.entries],
+            "complete": verified.complete,
+            "keys": [{"key": k.key, "role": k.role, "count": k.count} for k in verified.keys],
+            "extends_older": extends,
         }
         typer.echo(json.dumps(result))
         return
-    head = verified.checkpoint
     typer.echo(
         f"checkpoint {head.origin} size {head.size}, signed by {', '.join(verified.signed_by)}"
     )
     for entry in verified.entries:
         typer.echo(describe_entry(entry.index, entry.decoded()))
+    if extends:
+        typer.echo("extends the older bundle: same history, every older entry still there")
+    if verified.complete:
+        covert = sum(1 for k in verified.keys if k.role == "covert")
+        typer.echo(
+            f"complete up to {head.size}: {len(verified.entries)} entries"
+            + (f" ({covert} disclosed covert)" if covert else "")
+        )
     typer.echo(f"OK: {len(verified.entries)} entries proven")
 
 
