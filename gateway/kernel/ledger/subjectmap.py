@@ -19,6 +19,7 @@ Nodes are addressed by ``NodePos`` = (depth, path): ``path`` is the key's first 
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -100,13 +101,6 @@ def prefix(key: bytes, depth: int) -> bytes:
     return bytes(path)
 
 
-def _child(path: bytes, depth: int, side: int) -> bytes:
-    """The path of child ``side`` of the node at (``depth``, ``path``)."""
-    if depth & 7 == 0:
-        return path + bytes([side << 7])
-    return path[:-1] + bytes([path[-1] | (side << (7 - (depth & 7)))])
-
-
 def chain_step(chain: bytes, index: int, leaf_hash: bytes) -> bytes:
     """c_j = H(0x12 || c_{j-1} || be64(i_j) || leaf_hash(i_j))."""
     return _h(_CHAIN, chain, _be64(index), leaf_hash)
@@ -185,31 +179,6 @@ class MapNode(NamedTuple):
 NodeReader = Callable[[Sequence[NodePos]], Mapping[NodePos, MapNode]]
 
 
-def _prefetch(read: NodeReader, keys: Iterable[bytes]) -> dict[NodePos, MapNode]:
-    """Every stored node an update of ``keys`` looks at, one ``read`` per depth: the nodes on
-    their paths down to the first leaf or empty one, and the siblings of those paths."""
-    cache: dict[NodePos, MapNode] = {}
-    groups: dict[bytes, list[bytes]] = {b"": sorted(set(keys))}
-    depth = 0
-    positions: list[NodePos] = [(0, b"")]
-    while positions:
-        cache.update(read(positions))
-        following: dict[bytes, list[bytes]] = {}
-        for path, members in groups.items():
-            node = cache.get((depth, path))
-            if node is None or node.key is not None:
-                continue  # empty or a leaf: nothing is stored below it
-            for key in members:
-                following.setdefault(prefix(key, depth + 1), []).append(key)
-        depth += 1
-        groups = following
-        positions = [(depth, path) for path in following]
-        # An inner node's other child: its hash is needed, its subtree is unchanged.
-        siblings = {_flip(path, depth - 1) for path in following} - following.keys()
-        positions += [(depth, path) for path in sorted(siblings)]
-    return cache
-
-
 def _flip(path: bytes, bit_index: int) -> bytes:
     """``path`` with bit ``bit_index`` (its last one) inverted: the sibling's path."""
     flipped = bytearray(path)
@@ -217,55 +186,111 @@ def _flip(path: bytes, bit_index: int) -> bytes:
     return bytes(flipped)
 
 
+# The update works on keys as integers, sorted once: the keys below a node are a contiguous
+# range of that list, split between its children by one binary search, so an update costs per
+# node it touches, not per key and depth. A node is then (depth, path as an integer).
+
+
+def _pos(depth: int, path: int) -> NodePos:
+    """The stored position of the node at ``depth`` whose path is the integer ``path``."""
+    size = (depth + 7) >> 3
+    return depth, (path << (size * 8 - depth)).to_bytes(size, "big")
+
+
+def _split(keys: Sequence[int], lo: int, hi: int, depth: int, path: int) -> int:
+    """Where the keys[lo:hi] below node (depth, path) with bit ``depth`` = 1 begin."""
+    return bisect.bisect_left(keys, ((path << 1) | 1) << (KEY_BITS - 1 - depth), lo, hi)
+
+
+def _prefetch(read: NodeReader, keys: Sequence[int]) -> dict[tuple[int, int], MapNode]:
+    """Every stored node an update of ``keys`` (sorted) looks at, one ``read`` per depth: the
+    nodes on their paths down to the first leaf or empty one, and those paths' siblings."""
+    cache: dict[tuple[int, int], MapNode] = {}
+    groups = [(0, len(keys), 0)]  # (lo, hi, path) of the changed nodes at this depth
+    wanted = [(0, 0)]
+    depth = 0
+    while wanted:
+        found = read([_pos(d, p) for d, p in wanted])
+        for d, p in wanted:
+            node = found.get(_pos(d, p))
+            if node is not None:
+                cache[(d, p)] = node
+        following, wanted = [], []
+        for lo, hi, path in groups:
+            node = cache.get((depth, path))
+            if node is None or node.key is not None:
+                continue  # empty or a leaf: nothing is stored below it
+            mid = _split(keys, lo, hi, depth, path)
+            following += [
+                (a, b, c) for a, b, c in ((lo, mid, 2 * path), (mid, hi, 2 * path + 1)) if a < b
+            ]
+            # Both children: the changed one's node, the other's hash (its subtree unchanged).
+            wanted += [(depth + 1, 2 * path), (depth + 1, 2 * path + 1)]
+        groups = following
+        depth += 1
+    return cache
+
+
 class _Update:
     """One update's recursion over the prefetched nodes, collecting the nodes to write."""
 
-    def __init__(self, cache: Mapping[NodePos, MapNode], changes: Mapping[bytes, bytes]) -> None:
-        self.cache = cache
-        self.changes = changes
+    def __init__(self, read: NodeReader, changes: Mapping[bytes, bytes]) -> None:
+        self.values = {int.from_bytes(k, "big"): v for k, v in changes.items()}
+        self.keys = sorted(self.values)
+        self.cache = _prefetch(read, self.keys)
         self.writes: dict[NodePos, MapNode] = {}
 
-    def subtree(self, depth: int, path: bytes, keys: list[bytes]) -> bytes:
-        """The new hash of the stored node at (depth, path), ``keys`` changing below it."""
+    def _hash(self, depth: int, path: int) -> bytes:
+        kept = self.cache.get((depth, path))
+        return kept.hash if kept is not None else EMPTY
+
+    def subtree(self, depth: int, path: int, lo: int, hi: int) -> bytes:
+        """The new hash of the stored node at (depth, path), keys[lo:hi] changing below it."""
         node = self.cache.get((depth, path))
         if node is None:
-            return self.fresh(depth, path, {k: self.changes[k] for k in keys})
+            return self.fresh(depth, path, lo, hi, None)
         if node.key is not None:  # a leaf: it and the changes make a new subtree
-            pairs = {k: self.changes[k] for k in keys}
-            pairs.setdefault(node.key, node.value or EMPTY)
-            return self.fresh(depth, path, pairs)
-        sides: tuple[list[bytes], list[bytes]] = ([], [])
-        for key in keys:
-            sides[bit(key, depth)].append(key)
-        hashes = []
-        for side in (0, 1):
-            child = _child(path, depth, side)
-            if sides[side]:
-                hashes.append(self.subtree(depth + 1, child, sides[side]))
-            else:
-                kept = self.cache.get((depth + 1, child))
-                hashes.append(kept.hash if kept is not None else EMPTY)
-        digest = inner(hashes[0], hashes[1])
-        self.writes[(depth, path)] = MapNode(digest)
+            key = int.from_bytes(node.key, "big")
+            extra = None if key in self.values else (key, node.value or EMPTY)
+            return self.fresh(depth, path, lo, hi, extra)
+        mid = _split(self.keys, lo, hi, depth, path)
+        left = (
+            self.subtree(depth + 1, 2 * path, lo, mid)
+            if lo < mid
+            else self._hash(depth + 1, 2 * path)
+        )
+        right = (
+            self.subtree(depth + 1, 2 * path + 1, mid, hi)
+            if mid < hi
+            else self._hash(depth + 1, 2 * path + 1)
+        )
+        digest = inner(left, right)
+        self.writes[_pos(depth, path)] = MapNode(digest)
         return digest
 
-    def fresh(self, depth: int, path: bytes, pairs: Mapping[bytes, bytes]) -> bytes:
-        """The hash of a subtree holding ``pairs`` where nothing is stored yet."""
-        if not pairs:
+    def fresh(
+        self, depth: int, path: int, lo: int, hi: int, extra: tuple[int, bytes] | None
+    ) -> bytes:
+        """The hash of a subtree where nothing is stored yet, holding keys[lo:hi] and
+        ``extra`` (a key and value hash moved down from a leaf)."""
+        count = hi - lo + (extra is not None)
+        if count == 0:
             return EMPTY
-        if len(pairs) == 1:
-            ((key, value),) = pairs.items()
-            digest = map_leaf(key, value)
-            self.writes[(depth, path)] = MapNode(digest, key, value)
+        if count == 1:
+            key, value = extra if extra is not None else (self.keys[lo], self.values[self.keys[lo]])
+            raw = key.to_bytes(KEY_BITS // 8, "big")
+            digest = map_leaf(raw, value)
+            self.writes[_pos(depth, path)] = MapNode(digest, raw, value)
             return digest
-        sides: tuple[dict[bytes, bytes], dict[bytes, bytes]] = ({}, {})
-        for key, value in pairs.items():
-            sides[bit(key, depth)][key] = value
+        mid = _split(self.keys, lo, hi, depth, path)
+        sides: list[tuple[int, bytes] | None] = [None, None]
+        if extra is not None:
+            sides[(extra[0] >> (KEY_BITS - 1 - depth)) & 1] = extra
         digest = inner(
-            self.fresh(depth + 1, _child(path, depth, 0), sides[0]),
-            self.fresh(depth + 1, _child(path, depth, 1), sides[1]),
+            self.fresh(depth + 1, 2 * path, lo, mid, sides[0]),
+            self.fresh(depth + 1, 2 * path + 1, mid, hi, sides[1]),
         )
-        self.writes[(depth, path)] = MapNode(digest)
+        self.writes[_pos(depth, path)] = MapNode(digest)
         return digest
 
 
@@ -283,8 +308,8 @@ def update(
     for key in changes:
         if len(key) != KEY_BITS // 8:
             raise ValueError("a subject key is 32 bytes")
-    work = _Update(_prefetch(read, changes), changes)
-    new_root = work.subtree(0, b"", sorted(changes))
+    work = _Update(read, changes)
+    new_root = work.subtree(0, 0, 0, len(work.keys))
     return new_root, work.writes
 
 

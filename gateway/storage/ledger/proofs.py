@@ -9,12 +9,14 @@ beyond the ledger is ``OutOfRange`` and a proof missing nodes inside it is ``Led
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gateway.kernel.encoding import b64decode
 from gateway.kernel.ledger import bundle, merkle, subjectmap
 from gateway.kernel.ledger.bundle import (
     MAX_ENTRIES,
@@ -130,6 +132,19 @@ def _key_indexes(conn: Connection, key: str, below: int) -> list[int]:
     return list(conn.execute(query).scalars())
 
 
+def _check_keys(map_head: BundleEntry, keys: Sequence[ProvenKey]) -> None:
+    """Every key's proof against the map head's root, as a verifier will check it: a map read
+    while another checkpoint was folded would not verify (``MapMoved``: build again)."""
+    try:
+        root = b64decode(json.loads(map_head.record)["root"])
+        for key in keys:
+            value = key.value()
+            digest = None if value is None else value.hash()
+            subjectmap.verify(root, subjectmap.key_of(key.key), digest, key.proof)
+    except (KeyError, ValueError, subjectmap.MapProofError) as exc:
+        raise MapMoved(f"a map proof does not verify against the map head: {exc}") from None
+
+
 def build_complete_bundle(
     conn: Connection,
     keys: Sequence[tuple[str, str]],
@@ -166,6 +181,7 @@ def build_complete_bundle(
     map_head = entries.pop()
     if maps.state(conn).head != closing:  # a checkpoint landed while we read
         raise MapMoved(f"the map moved past the checkpoint of size {head.size}")
+    _check_keys(map_head, proven_keys)
     consistency = None
     if consistency_from is not None:
         if not 0 <= consistency_from <= head.size:

@@ -15,8 +15,9 @@ proof as of the newest map head.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,20 +35,36 @@ from gateway.storage.db import (
 from gateway.storage.ledger import driver
 from gateway.storage.ledger.batch import prepare, sequence
 
-#: Keys per ``IN`` list (values, nodes of one depth); positions per OR query (proofs).
+#: Keys per ``IN`` list on SQLite (PostgreSQL takes one array per depth).
 _PER_QUERY = 500
-_PAIRS_PER_QUERY = 128
 
-_UPSERT_NODE = sa.text(
-    f"INSERT INTO {ledger_map_nodes.name} (depth, path, hash, key, value) "
-    "VALUES (:depth, :path, :hash, :key, :value) ON CONFLICT (depth, path) DO UPDATE SET "
-    "hash = excluded.hash, key = excluded.key, value = excluded.value"
-)
-_UPSERT_VALUE = sa.text(
-    f"INSERT INTO {ledger_map_values.name} (subject, count, latest, chain) "
-    "VALUES (:subject, :count, :latest, :chain) ON CONFLICT (subject) DO UPDATE SET "
-    "count = excluded.count, latest = excluded.latest, chain = excluded.chain"
-)
+_NODE_COLUMNS = "depth, path, hash, key, value"
+_VALUE_COLUMNS = "subject, count, latest, chain"
+
+
+def _upsert(table: str, columns: str, key: str, mark: str) -> str:
+    names = [c.strip() for c in columns.split(",")]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in names if c not in key)
+    marks = ", ".join(mark for _ in names)
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    )
+
+
+@contextlib.contextmanager
+def _cursor(conn: Connection) -> Iterator[tuple[Any, bool]]:
+    """A DBAPI cursor inside ``conn``'s transaction, and whether it is PostgreSQL's: the map's
+    reads and writes are many small rows, where SQLAlchemy's per-statement and per-parameter
+    work cost more than the database (as for the ledger's own bulk inserts, ``driver``)."""
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    try:
+        with contextlib.closing(raw.cursor()) as cursor:
+            yield cursor, conn.dialect.name == "postgresql"
+    except dbapi_error as exc:
+        raise sa.exc.DBAPIError.instance("subject map", None, exc, dbapi_error) from exc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,53 +84,56 @@ def state(conn: Connection) -> MapState:
     return MapState(int(row[0]), int(row[1]), bytes(row[2]))
 
 
-def _node(row: Any) -> subjectmap.MapNode:
-    key, value = row.key, row.value
+def _node(key: Any, digest: Any, value: Any) -> subjectmap.MapNode:
     return subjectmap.MapNode(
-        bytes(row.hash),
-        None if key is None else bytes(key),
-        None if value is None else bytes(value),
+        bytes(digest), None if key is None else bytes(key), None if value is None else bytes(value)
     )
+
+
+def _select(cursor: Any, postgres: bool, table: str, columns: str, where: str, chunk: list) -> list:
+    """Rows of ``table`` where ``where`` (ending in the key column) is in ``chunk``."""
+    if postgres:
+        cursor.execute(f"SELECT {columns} FROM {table} WHERE {where} = ANY(%s)", (chunk,))
+    else:
+        marks = ", ".join("?" for _ in chunk)
+        cursor.execute(f"SELECT {columns} FROM {table} WHERE {where} IN ({marks})", chunk)
+    return list(cursor.fetchall())
 
 
 def read_nodes(
     conn: Connection, positions: Sequence[subjectmap.NodePos]
 ) -> dict[subjectmap.NodePos, subjectmap.MapNode]:
-    """Stored nodes at ``positions``: by depth with ``IN`` lists for many, one OR query for few."""
-    n = ledger_map_nodes.c
-    found: dict[subjectmap.NodePos, subjectmap.MapNode] = {}
-    columns = (n.depth, n.path, n.hash, n.key, n.value)
-    wanted = sorted(set(positions))
-    if len(wanted) <= _PAIRS_PER_QUERY:
-        if wanted:
-            pairs = [sa.and_(n.depth == d, n.path == p) for d, p in wanted]
-            for row in conn.execute(sa.select(*columns).where(sa.or_(*pairs))):
-                found[(row.depth, bytes(row.path))] = _node(row)
-        return found
+    """Stored nodes at ``positions``: one query per depth (and per 500 paths on SQLite)."""
     by_depth: dict[int, list[bytes]] = {}
-    for depth, path in wanted:
+    for depth, path in set(positions):
         by_depth.setdefault(depth, []).append(path)
-    for depth, paths in by_depth.items():
-        for start in range(0, len(paths), _PER_QUERY):
-            chunk = paths[start : start + _PER_QUERY]
-            query = sa.select(*columns).where(n.depth == depth, n.path.in_(chunk))
-            for row in conn.execute(query):
-                found[(depth, bytes(row.path))] = _node(row)
+    found: dict[subjectmap.NodePos, subjectmap.MapNode] = {}
+    table = ledger_map_nodes.name
+    with _cursor(conn) as (cursor, postgres):
+        for depth, paths in sorted(by_depth.items()):
+            step = len(paths) if postgres else _PER_QUERY
+            for start in range(0, len(paths), step):
+                chunk = paths[start : start + step]
+                where = f"depth = {int(depth)} AND path"
+                rows = _select(cursor, postgres, table, "path, hash, key, value", where, chunk)
+                for path, digest, key, value in rows:
+                    found[(depth, bytes(path))] = _node(key, digest, value)
     return found
 
 
 def read_values(conn: Connection, subjects: Iterable[str]) -> dict[str, subjectmap.Value]:
     """The values of ``subjects`` in the newest map head (absent ones are not in the map)."""
-    v = ledger_map_values.c
     wanted = sorted(set(subjects))
     found = {}
-    for start in range(0, len(wanted), _PER_QUERY):
-        chunk = wanted[start : start + _PER_QUERY]
-        rows = conn.execute(
-            sa.select(v.subject, v.count, v.latest, v.chain).where(v.subject.in_(chunk))
-        )
-        for subject, count, latest, chain in rows:
-            found[subject] = subjectmap.Value(count, latest, bytes(chain))
+    with _cursor(conn) as (cursor, postgres):
+        step = max(len(wanted), 1) if postgres else _PER_QUERY
+        for start in range(0, len(wanted), step):
+            chunk = wanted[start : start + step]
+            rows = _select(
+                cursor, postgres, ledger_map_values.name, _VALUE_COLUMNS, "subject", chunk
+            )
+            for subject, count, latest, chain in rows:
+                found[subject] = subjectmap.Value(count, latest, bytes(chain))
     return found
 
 
@@ -134,22 +154,19 @@ def _write(
     nodes: Mapping[subjectmap.NodePos, subjectmap.MapNode],
     values: Mapping[str, subjectmap.Value],
 ) -> None:
-    if nodes:
-        conn.execute(
-            _UPSERT_NODE,
-            [
-                {"depth": d, "path": p, "hash": n.hash, "key": n.key, "value": n.value}
-                for (d, p), n in nodes.items()
-            ],
-        )
-    if values:
-        conn.execute(
-            _UPSERT_VALUE,
-            [
-                {"subject": k, "count": v.count, "latest": v.latest, "chain": v.chain}
-                for k, v in values.items()
-            ],
-        )
+    """Upsert the changed nodes and values (``executemany``: pipelined on PostgreSQL)."""
+    with _cursor(conn) as (cursor, postgres):
+        mark = "%s" if postgres else "?"
+        if nodes:
+            statement = _upsert(ledger_map_nodes.name, _NODE_COLUMNS, "depth, path", mark)
+            cursor.executemany(
+                statement, [(d, p, n.hash, n.key, n.value) for (d, p), n in nodes.items()]
+            )
+        if values:
+            statement = _upsert(ledger_map_values.name, _VALUE_COLUMNS, "subject", mark)
+            cursor.executemany(
+                statement, [(k, v.count, v.latest, v.chain) for k, v in values.items()]
+            )
 
 
 def fold(conn: Connection, current: MapState, size: int) -> MapState:
