@@ -3,8 +3,11 @@ membership and both kinds of absence proven, tampered proofs refused."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -208,3 +211,34 @@ def test_reads_one_call_per_depth() -> None:
     store.nodes.update(writes)
     pairs.update(changes)
     assert root == sm.reference_root(pairs)
+
+
+VECTORS = Path(__file__).resolve().parent.parent / "data" / "completeness-vectors.json"
+
+
+def test_the_published_test_vectors() -> None:
+    """tests/data/completeness-vectors.json (docs/ledger.md §12) is what this code computes."""
+    data = json.loads(VECTORS.read_text())
+    assert base64.b64decode(data["empty_root"]) == sm.EMPTY
+    pairs = {}
+    for subject in data["subjects"]:
+        chain, value = sm.EMPTY, None
+        for entry, step in zip(subject["entries"], subject["chain_steps"], strict=True):
+            leaf = base64.b64decode(entry["leaf_hash"])
+            chain = sm.chain_step(chain, entry["index"], leaf)
+            assert base64.b64encode(chain).decode() == step
+            value = sm.Value(len(subject["chain_steps"]), entry["index"], chain)
+        assert value is not None
+        assert (value.count, value.latest) == (subject["count"], subject["latest"])
+        assert base64.b64encode(value.hash()).decode() == subject["value_hash"]
+        pairs[sm.key_of(subject["key"])] = value.hash()
+    root = sm.reference_root(pairs)
+    assert base64.b64encode(root).decode() == data["root"] == data["map_head_record"]["root"]
+    assert sm.MemoryStore().set(pairs) == root
+    kinds = set()
+    for case in data["proofs"]:
+        proof = sm.MapProof.from_json(case["proof"])
+        value = case["value_hash"] and base64.b64decode(case["value_hash"])
+        sm.verify(root, sm.key_of(case["key"]), value or None, proof)
+        kinds.add(case["kind"])
+    assert kinds == {"membership", "absence-empty", "absence-terminal"}
