@@ -39,6 +39,7 @@ from gateway.kernel.settings import Settings
 from gateway.server.run import free_port
 from loadtests.bench import (
     instance,
+    mapfold,
     metrics,
     procstat,
     report,
@@ -54,6 +55,7 @@ from services.apps import catalogue
 
 #: Cases measured against another: ``workers`` and ``gateways2`` against ``postgres``.
 COMPARED = {"workers": "postgres", "gateways2": "postgres"}
+MAP_CASE = "map"
 
 
 @dataclass
@@ -89,8 +91,8 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         "--cases",
         # Issue 9's extra cases only when asked for: with them every case would not fit in
         # the 3 minutes on this machine.
-        default=",".join(scenarios.ALL),
-        help="comma-separated: " + ",".join(scenarios.ALL + scale.EXTRA),
+        default=",".join((*scenarios.ALL, MAP_CASE)),
+        help="comma-separated: " + ",".join((*scenarios.ALL, MAP_CASE, *scale.EXTRA)),
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="per measured round")
@@ -106,6 +108,9 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs)")
     args = parser.parse_args(argv)
     chosen = [name.strip() for name in args.cases.split(",") if name.strip()]
+    # The map case measures no server: it runs apart (loadtests.bench.mapfold).
+    args.map = MAP_CASE in chosen
+    chosen = [name for name in chosen if name != MAP_CASE]
     unknown = sorted(set(chosen) - set(scenarios.ALL) - set(scale.EXTRA))
     if unknown:
         parser.error(f"unknown cases: {', '.join(unknown)}")
@@ -483,6 +488,15 @@ def print_report(run: Run, cases: list[Case], seconds: float) -> dict[str, stats
     return summaries
 
 
+def _map_case(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``map`` case (the subject map's fold per entry), after the servers stopped."""
+    if not args.map:
+        return None
+    folds = mapfold.run(mapfold.ENTRIES, mapfold.SUBJECTS, args.pg_url)
+    print(mapfold.table(folds, mapfold.ENTRIES, mapfold.SUBJECTS))
+    return folds
+
+
 def main(argv: list[str] | None = None) -> int:
     args = options(argv)
     check_tools()
@@ -502,8 +516,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.extras:
                 run.extra = extras(run, dev)
         summaries = print_report(run, cases, time.monotonic() - started)
+        folds = _map_case(args)
         if args.json:
-            report.write_json(args.json, document(run, cases, summaries))
+            doc = document(run, cases, summaries)
+            if folds is not None:
+                doc["map"] = mapfold.document(folds)
+            report.write_json(args.json, doc)
         failed = run.unanswered or any(s.errors for s in summaries.values())
         return 1 if failed or (run.extra and run.extra.failed) else 0
     except (servers.ServerError, wrk.WrkError, subprocess.SubprocessError) as exc:
