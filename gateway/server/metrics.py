@@ -24,5 +24,12 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.witness_submissions = Counter(
+            "enlace_witness_submissions",
+            "Checkpoint submissions to witnesses by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+
     def observe_source(self, source: str, seconds: float) -> None:
         self.source_seconds.labels(source).observe(seconds)

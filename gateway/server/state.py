@@ -1,8 +1,8 @@
 """The state one gateway process holds, and its lifecycle.
 
 ``Gateway`` owns the keys, the registry snapshot (polled, with its freshness), the ledger writer
-and the periodic checkpoint signing, the built sources and the metrics. Routes receive it; it
-knows nothing of HTTP.
+and the periodic checkpoint signing (and its submission to witnesses), the built sources and the
+metrics. Routes receive it; it knows nothing of HTTP.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from gateway.kernel.sources import Source
 from gateway.server import limits
 from gateway.server.metrics import Metrics
 from gateway.server.sources import build_source
+from gateway.server.witnesses import Witnesses, endpoints
 from gateway.storage import registry
 from gateway.storage.db import Database, check_durable, open_database
 from gateway.storage.ledger import publisher, queries
@@ -74,6 +75,16 @@ class Gateway:
         self._registry_checked = time.monotonic()
         self._sources: dict[str, tuple[registry.SourceEntry, Source]] = {}
         self._retiring: set[asyncio.Task[None]] = set()
+        self.witnesses = Witnesses(
+            endpoints(settings.witnesses),
+            self.db.write,
+            self.db.read,
+            interval=settings.checkpoint_interval,
+            timeout=settings.witness_timeout,
+            max_backoff=settings.witness_max_backoff,
+            counter=self.metrics.witness_submissions,
+        )
+        self._witnessing: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
         self._flood_recorder: asyncio.Task[None] | None = None
@@ -135,6 +146,8 @@ class Gateway:
         self._poller = asyncio.create_task(self._poll_registry())
         self._checkpointer = asyncio.create_task(self._sign_checkpoints())
         self._flood_recorder = asyncio.create_task(self._record_floods())
+        if self.witnesses.states:
+            self._witnessing = asyncio.create_task(self.witnesses.run())
 
     def _seed_replay(self) -> None:
         """Remember the X-Road-Ids this ledger recorded within the replay window: the same
@@ -146,11 +159,12 @@ class Gateway:
         log.info("replay cache seeded from the ledger", extra={"exchange_ids": seeded})
 
     async def stop(self) -> None:
-        for task in (self._poller, self._checkpointer, self._flood_recorder):
+        for task in (self._poller, self._checkpointer, self._flood_recorder, self._witnessing):
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self.witnesses.close()
         await self.record_floods()
         await self._close_sources()
         await asyncio.to_thread(self.writer.stop)
@@ -174,6 +188,7 @@ class Gateway:
     async def _sign_checkpoints(self) -> None:
         while True:
             await asyncio.to_thread(self._sign_checkpoint_logged)
+            self.witnesses.wake()
             await asyncio.sleep(self.settings.checkpoint_interval)
 
     async def record_floods(self) -> int:
