@@ -174,7 +174,9 @@ class Gateway:
     def sign_checkpoint(self) -> publisher.StoredCheckpoint:
         """Sign a checkpoint of the ledger now, unless the newest one already covers it
         (``LedgerCorrupt``, for good, if the tree does not extend the last signed head)."""
-        return self.guard.sign(self.db.write)
+        stored = self.guard.sign(self.db.write)
+        self.witnesses.wake()
+        return stored
 
     def _sign_checkpoint_logged(self) -> None:
         try:
@@ -188,7 +190,6 @@ class Gateway:
     async def _sign_checkpoints(self) -> None:
         while True:
             await asyncio.to_thread(self._sign_checkpoint_logged)
-            self.witnesses.wake()
             await asyncio.sleep(self.settings.checkpoint_interval)
 
     async def record_floods(self) -> int:

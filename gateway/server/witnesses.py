@@ -101,10 +101,13 @@ class Witnesses:
         self._counter = counter
         self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def wake(self) -> None:
-        """A checkpoint was just signed: submit it now rather than at the next round."""
-        self._wake.set()
+        """A checkpoint was just signed: submit it now rather than at the next round (callable
+        from any thread: the signer runs in one)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     def shown(self) -> list[dict[str, Any]]:
         return [state.shown() for state in self.states]
@@ -193,7 +196,8 @@ class Witnesses:
         )
 
     async def run(self) -> None:
-        """Submit after each checkpoint round, until cancelled."""
+        """Submit after each checkpoint signed (or each interval), until cancelled."""
+        self._loop = asyncio.get_running_loop()
         while True:
             try:
                 await self.submit_all()
