@@ -186,10 +186,12 @@ def test_citizen_on_a_phone_and_a_desktop_reads_plain_words_and_checks_the_bundl
     digest = hashlib.sha256(vkey.encode()).hexdigest()[:32].upper()
     fingerprint = " ".join(digest[i : i + 4] for i in range(0, 32, 4))
     expect(page.locator("#trust-key")).to_contain_text(fingerprint)
+    # The key is pinned from the page's own trust document (docs/trust.md), linked first.
     expect(page.locator("#trust-key a").first).to_have_attribute(
-        "href", f"{gateway_url}/.well-known/enlace/trust"
+        "href", f"{gateway_url}/ciudadano/trust.json"
     )
-    expect(page.locator("#completeness")).to_be_hidden()  # the trust issue's line, not yet
+    expect(page.locator("#completeness")).to_be_visible()
+    expect(page.locator("#history")).to_have_attribute("data-outcome", "first")
     expect(page.locator("#who")).to_contain_text(citizen.curp)
     expect(page.locator("#empty")).to_be_hidden()
 
