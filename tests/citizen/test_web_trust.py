@@ -23,7 +23,7 @@ from gateway.kernel.encoding import b64encode
 from gateway.kernel.ledger import checkpoint
 from gateway.server.run import running
 from tests.citizen.helpers import consult
-from tests.citizen.test_web import _files, _log_in, browser, browser_home  # noqa: F401
+from tests.citizen.test_web import _files, _log_in
 from tests.witness.test_gateway_witnessing import _witness
 from tests.witness.test_witness_e2e import serving
 

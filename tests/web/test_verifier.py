@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from gateway.devtools import build_verifier
-from tests.citizen.test_web import CHROMIUM, CHROMIUM_ARGS, INSTALL
+from tests.citizen.chromium import CHROMIUM, CHROMIUM_ARGS, INSTALL
 from tests.web.vectors import sample
 
 
