@@ -8,6 +8,7 @@ machine is slow, and nothing here depends on how fast.
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -108,6 +109,22 @@ def test_every_new_checkpoint_is_cosigned_and_served_cosigned(
         assert health["witnesses"][0]["cosigned_size"] >= witnessed_head.size
         metrics = http.get(f"{gateway_url}/metrics").text
         assert 'enlace_witness_submissions_total{outcome="cosigned"}' in metrics
+        # Offline, the CLI checks an exported bundle against a trust document (k = 1)...
+        trust_file = bootstrap.write_trust(dev.pki, [vkey], 1)
+        exported = dev.pki.root.parent / "bundle.json"
+        made = enlace(
+            "ledger", "bundle", str(result.ledger_index), "--out", exported,
+            "--database-url", settings.database_url,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        checked = enlace("ledger", "check-proof", exported, "--trust", trust_file, "--json")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert json.loads(checked.stdout)["signed_by"][1:] == ["witness.test/w1"]
+        # ... and refuses it under a policy naming a witness that did not cosign it.
+        _, stranger = _witness(dev.pki.root.parent, "witness.test/stranger")
+        strict = bootstrap.write_trust(dev.pki, [stranger], 1)
+        refused = enlace("ledger", "check-proof", exported, "--trust", strict)
+        assert refused.returncode == 1 and "witness cosignatures" in refused.stdout
     shown = enlace("witness", "show", "--dir", directory)
     assert f'"size": {witnessed_head.size}' in shown.stdout or shown.returncode == 0
 
