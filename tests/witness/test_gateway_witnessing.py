@@ -23,7 +23,7 @@ from gateway.devtools import bootstrap
 from gateway.kernel.ledger import checkpoint, trust
 from gateway.kernel.ledger.witness_client import add_checkpoint
 from gateway.kernel.settings import Settings
-from gateway.server.run import running
+from gateway.server.run import free_port, running
 from services.sdk import EnlaceClient
 from tests.witness.logs import Log
 from tests.witness.test_witness_e2e import enlace, serving
@@ -169,3 +169,23 @@ def test_a_witness_that_saw_a_larger_tree_refuses_and_healthz_says_why(
                 trust.WitnessPolicy.of([vkey], 1).check(note, signer.verifier())
             metrics = http.get(f"{gateway_url}/metrics").text
             assert 'enlace_witness_submissions_total{outcome="refused"}' in metrics
+
+
+def test_an_unreachable_witness_is_retried_and_shown_unavailable(
+    dev: bootstrap.DevInstance, tmp_path: Path
+) -> None:
+    _, vkey = _witness(tmp_path, "witness.test/away")
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    settings = dev.settings.model_copy(
+        update={"witnesses": (f"{nobody} {vkey}",), "checkpoint_interval": 0.2}
+    )
+    with running(settings) as gateway_url, _client(dev) as http:
+
+        def retried() -> dict[str, Any] | None:
+            shown = http.get(f"{gateway_url}/healthz").json()["witnesses"][0]
+            return shown if shown["status"] == "unavailable" and shown["failures"] >= 2 else None
+
+        shown = _until("two failed attempts", retried)
+        assert shown["cosigned_size"] == 0 and shown["url"] == nobody
+        # Exchanges and checkpoints go on without the witness.
+        assert http.get(f"{gateway_url}/v1/ledger/checkpoint").status_code == 200

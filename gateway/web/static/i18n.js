@@ -163,8 +163,8 @@ const TEXTS = {
     "trust.missing": "Esta página no tiene su documento de confianza (trust.json): no puede " +
       "comprobar la bitácora. No confíe en esta lista.",
     "check.offline": "Un experto puede comprobarlo también con cualquier verificador " +
-      "independiente, usando la llave publicada (por ejemplo: enlace ledger check-proof " +
-      "enlace-pruebas.json --vkey checkpoint.vkey).",
+      "independiente, usando las llaves publicadas (por ejemplo: enlace ledger check-proof " +
+      "enlace-pruebas.json --trust trust.json, o el verificador sin conexión verifier.html).",
     "arco.title": "Sus derechos ARCO",
     "arco.intro": "La ley de protección de datos personales le da cuatro derechos sobre los " +
       "datos que las dependencias tienen de usted:",
@@ -379,8 +379,8 @@ const TEXTS = {
     "trust.missing": "This page lacks its trust document (trust.json): it cannot check the " +
       "log. Do not trust this list.",
     "check.offline": "An expert can also check it with any independent verifier, using the " +
-      "published key (for example: enlace ledger check-proof enlace-pruebas.json --vkey " +
-      "checkpoint.vkey).",
+      "published keys (for example: enlace ledger check-proof enlace-pruebas.json --trust " +
+      "trust.json, or the offline verifier verifier.html).",
     "arco.title": "Your ARCO rights",
     "arco.intro": "Mexico's personal data protection law gives you four rights over the data " +
       "agencies hold about you:",
