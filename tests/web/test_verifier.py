@@ -18,8 +18,10 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from gateway.devtools import build_verifier
+from gateway.kernel.encoding import b64encode
+from gateway.kernel.ledger import merkle
 from tests.citizen.chromium import CHROMIUM, CHROMIUM_ARGS, INSTALL
-from tests.web.vectors import sample
+from tests.web.vectors import Ledger, sample
 
 
 def test_the_committed_verifier_is_built_from_the_pages_scripts() -> None:
@@ -122,4 +124,44 @@ def test_the_offline_verifier_speaks_spanish(browser: Browser, files: dict[str, 
     expect(result).to_contain_text("La lista está completa hasta el registro 28")
     page.set_input_files("#trust-file", str(files["good"]))  # not a trust document
     expect(page.locator("#result")).to_contain_text("no es un documento de confianza válido")
+    assert problems == []
+
+
+def test_the_browsers_consistency_check_agrees_with_the_kernel(browser: Browser) -> None:
+    """Every (old, new) up to 33 leaves: the kernel's proofs verify in the browser, and a proof
+    with one hash flipped, or claimed for the wrong size, does not."""
+    ledger = Ledger()
+    for n in range(33):
+        ledger.append([], n)
+    nodes = ledger._nodes(33)
+    roots = [merkle.root(size, lambda ids: {i: nodes[i] for i in ids}) for size in range(34)]
+    cases = []
+    for new in range(1, 34):
+        for old in range(1, new + 1):
+            proof = merkle.consistency_proof(old, new, lambda ids: {i: nodes[i] for i in ids})
+            good = [b64encode(h) for h in proof]
+            cases.append([old, new, good, b64encode(roots[old]), b64encode(roots[new]), True])
+            if proof:
+                bad = [b64encode(bytes(32)), *good[1:]]
+                cases.append([old, new, bad, b64encode(roots[old]), b64encode(roots[new]), False])
+            if old > 1:
+                cases.append(
+                    [old - 1, new, good, b64encode(roots[old]), b64encode(roots[new]), False]
+                )
+    page, problems = _open(browser)
+    results = page.evaluate(
+        """async (cases) => {
+          const b = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+          const out = [];
+          for (const [m, n, proof, r1, r2] of cases) {
+            out.push(await EnlaceVerify.verifyConsistency(m, n, proof.map(b), b(r1), b(r2)));
+          }
+          return out;
+        }""",
+        cases,
+    )
+    wrong = [
+        case[:2] + [case[5]] for case, got in zip(cases, results, strict=True) if got != case[5]
+    ]
+    assert wrong == [] and len(cases) > 1000
     assert problems == []
