@@ -58,6 +58,11 @@ def describe_entry(index: int, entry: dict[str, Any]) -> str:
             f"#{index:<5} {entry['recorded_at']}  flood     {entry['error']:<18} "
             f"{entry['count']} unverified requests from {entry['address']} since {entry['since']}"
         )
+    if entry.get("kind") == "map_head":
+        return (
+            f"#{index:<5} {entry['recorded_at']}  map head  covers {entry['covers']:<11} "
+            f"{entry['keys']} subject keys, root {entry['root']}"
+        )
     subject = (entry.get("subjects") or ["-"])[0][:12]
     if entry.get("kind") == "citizen":
         return f"#{index:<5} {entry['recorded_at']}  citizen   {entry['action']:<18} {subject}…"
@@ -112,12 +117,13 @@ def _snapshot_verify(
     database: Database,
     verifier: checkpoint.NoteVerifier | None,
     trusted: list[checkpoint.Checkpoint],
+    covert_key: bytes | None = None,
 ) -> audit.Report:
     with database.read.connect() as conn:
         if not database.is_sqlite:  # every stream must read the same snapshot
             conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            return audit.verify(conn, verifier, trusted=trusted)
+            return audit.verify(conn, verifier, trusted=trusted, covert_key=covert_key)
 
 
 def _trusted_checkpoint(
@@ -186,14 +192,19 @@ def ledger_verify(
     rewritten consistently together with the checkpoints that covered it, or truncated.
     """
     verifier = None if no_signatures else _log_verifier(vkey, pki_dir)
-    last = pki.PkiDir(common.settings(pki_dir=pki_dir).pki_dir).checkpoint_last
+    folder = pki.PkiDir(common.settings(pki_dir=pki_dir).pki_dir)
+    last = folder.checkpoint_last
+    # With the covert key, each covert lookup row's key is recomputed (docs/ledger.md §12).
+    covert_key = (
+        folder.ledger_covert_key.read_bytes() if folder.ledger_covert_key.exists() else None
+    )
     # Without the key the kept note cannot be verified, so it cannot be trusted either.
     kept_file = last if kept and verifier is not None and last.exists() else None
     paths = [*([kept_file] if kept_file else []), *(trusted_checkpoint or [])]
     trusted = [_trusted_checkpoint(path, verifier) for path in paths]
     database = common.existing_database(common.settings(database_url))
     try:
-        report = _snapshot_verify(database, verifier, trusted)
+        report = _snapshot_verify(database, verifier, trusted, covert_key)
     finally:
         database.dispose()
     kept_head = (kept_file, trusted[0].size) if kept_file else None
@@ -216,7 +227,8 @@ def _print_report(
     )
     typer.echo(
         f"ledger of {report.tree_size} entries: {report.entries} records, "
-        f"{report.nodes} nodes, {report.checkpoints} checkpoints ({checked})"
+        f"{report.nodes} nodes, {report.checkpoints} checkpoints ({checked}), "
+        f"{report.map_heads} map heads checked against the subject map recomputed from the log"
     )
     if kept is not None:
         typer.echo(f"checked against the kept last signed checkpoint of size {kept[1]} ({kept[0]})")
@@ -306,33 +318,61 @@ def ledger_check_proof(
             "quorum, instead of --vkey, --witness-vkey and --quorum.",
         ),
     ] = None,
+    older: Annotated[
+        Path | None,
+        typer.Option(
+            "--older",
+            help="An earlier v2 bundle of the same citizen: the bundle must extend it (its "
+            "tree, every entry of it unchanged, each key's chain continued).",
+        ),
+    ] = None,
     as_json: common.JsonOpt = False,
 ) -> None:
-    """Verify a proof bundle offline against the gateway's key (and witnesses'). Exit 1 if not."""
+    """Verify a proof bundle offline against the gateway's key (and witnesses'); a v2 bundle
+    is also proven complete up to its checkpoint. Exit 1 if anything fails."""
     verifier, witnesses, quorum = _pinned_keys(vkey, witness_vkey or [], quorum, trust_file)
     data = _read_bundle(path)
+    earlier = _read_bundle(older) if older is not None else None
     try:
         verified = bundle.verify_bundle(data, verifier, witnesses=witnesses, quorum=quorum)
+        if earlier is not None:
+            before = bundle.verify_bundle(earlier, verifier, witnesses=witnesses, quorum=quorum)
+            bundle.verify_against_older(verified, before)
     except (ValueError, bundle.BundleError) as exc:
         result = {"ok": False, "error": str(exc), "index": getattr(exc, "index", None)}
         typer.echo(json.dumps(result) if as_json else f"INVALID: {exc}")
         raise typer.Exit(1) from None
+    _print_verified(verified, as_json, earlier is not None)
+
+
+def _print_verified(verified: bundle.VerifiedBundle, as_json: bool, extends: bool) -> None:
+    head = verified.checkpoint
     if as_json:
         result = {
             "ok": True,
-            "origin": verified.checkpoint.origin,
-            "tree_size": verified.checkpoint.size,
+            "origin": head.origin,
+            "tree_size": head.size,
             "signed_by": list(verified.signed_by),
             "indexes": [e.index for e in verified.entries],
+            "complete": verified.complete,
+            "keys": [{"key": k.key, "role": k.role, "count": k.count} for k in verified.keys],
+            "extends_older": extends,
         }
         typer.echo(json.dumps(result))
         return
-    head = verified.checkpoint
     typer.echo(
         f"checkpoint {head.origin} size {head.size}, signed by {', '.join(verified.signed_by)}"
     )
     for entry in verified.entries:
         typer.echo(describe_entry(entry.index, entry.decoded()))
+    if extends:
+        typer.echo("extends the older bundle: same history, every older entry still there")
+    if verified.complete:
+        covert = sum(1 for k in verified.keys if k.role == "covert")
+        typer.echo(
+            f"complete up to {head.size}: {len(verified.entries)} entries"
+            + (f" ({covert} disclosed covert)" if covert else "")
+        )
     typer.echo(f"OK: {len(verified.entries)} entries proven")
 
 

@@ -206,6 +206,7 @@ def init_pki(
     write_pair(issue_signing_cert(ca, gw, name="Enlace gateway"), *pki.gateway("sign"))
     _write_private(pki.pseudonym_key, secrets.token_bytes(32))
     _write_private(pki.ledger_digest_key, secrets.token_bytes(32))
+    _write_private(pki.ledger_covert_key, secrets.token_bytes(32))
     _write_checkpoint_key(pki, origin)
     return pki, True
 
@@ -213,9 +214,10 @@ def init_pki(
 def _add_missing_keys(pki: PkiDir, origin: str) -> bool:
     """Give an existing PKI the keys added since it was made; whether any was missing."""
     created = False
-    if not pki.ledger_digest_key.exists():
-        _write_private(pki.ledger_digest_key, secrets.token_bytes(32))
-        created = True
+    for secret in (pki.ledger_digest_key, pki.ledger_covert_key):
+        if not secret.exists():
+            _write_private(secret, secrets.token_bytes(32))
+            created = True
     if not pki.checkpoint_key.exists():
         _write_checkpoint_key(pki, origin)
         created = True

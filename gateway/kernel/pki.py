@@ -11,6 +11,8 @@ by default; generated, never committed):
     pseudonym.key                         HMAC secret for subject pseudonyms (32 random bytes)
     ledger-digest.key                     HMAC secret for the ledger's body digests (32 random
                                           bytes, distinct from the pseudonym key)
+    ledger-covert.key                     HMAC secret for covert entries' subject keys (32
+                                          random bytes, distinct from both others)
     gateway/checkpoint.key, .vkey         ledger checkpoint key: C2SP signed-note Ed25519 signer
                                           key and its public verifier key (docs/ledger.md)
 
@@ -25,6 +27,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -129,6 +132,14 @@ def load_key(path: Path) -> ec.EllipticCurvePrivateKey:
     return key
 
 
+class LedgerSecrets(NamedTuple):
+    """The instance's three ledger secrets (docs/ledger.md §1 and §12)."""
+
+    pseudonym: bytes
+    digest: bytes
+    covert: bytes
+
+
 @dataclass(frozen=True)
 class PkiDir:
     """Paths inside a PKI directory."""
@@ -151,13 +162,26 @@ class PkiDir:
     def ledger_digest_key(self) -> Path:
         return self.root / "ledger-digest.key"
 
-    def load_ledger_secrets(self) -> tuple[bytes, bytes]:
-        """The pseudonym key and the ledger digest key, refusing one secret used as both: a
-        digest key equal to the pseudonym key would let a digest holder test CURP guesses."""
-        pseudonym, digest = self.pseudonym_key.read_bytes(), self.ledger_digest_key.read_bytes()
-        if pseudonym == digest:
+    @property
+    def ledger_covert_key(self) -> Path:
+        return self.root / "ledger-covert.key"
+
+    def load_ledger_secrets(self) -> LedgerSecrets:
+        """The pseudonym, ledger digest and ledger covert keys, refusing one secret used as two:
+        a digest key equal to the pseudonym key would let a digest holder test CURP guesses, a
+        covert key equal to either would let whoever holds that one link covert entries."""
+        found = LedgerSecrets(
+            self.pseudonym_key.read_bytes(),
+            self.ledger_digest_key.read_bytes(),
+            self.ledger_covert_key.read_bytes(),
+        )
+        if found.pseudonym == found.digest:
             raise ValueError("ledger-digest.key must differ from pseudonym.key")
-        return pseudonym, digest
+        if found.covert in (found.pseudonym, found.digest):
+            raise ValueError(
+                "ledger-covert.key must differ from pseudonym.key and ledger-digest.key"
+            )
+        return found
 
     @property
     def checkpoint_key(self) -> Path:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import logging
 import math
@@ -55,7 +56,7 @@ from gateway.server import citizen_auth as auth
 from gateway.server import responses, throttle
 from gateway.server.requests import query_lists, read_body
 from gateway.server.state import Gateway
-from gateway.storage import access_log, challenges
+from gateway.storage import access_log, challenges, disclosure
 from gateway.storage.ledger import proofs
 from gateway.storage.ledger.errors import LedgerCorrupt, LedgerUnavailable
 from gateway.storage.ledger.publisher import StoredCheckpoint
@@ -66,6 +67,8 @@ log = logging.getLogger("enlace.citizen")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 MAX_LOGIN_BODY = 32 * 1024
 _NO_STORE = {"Cache-Control": "no-store"}
+#: Times a bundle is built again when a checkpoint is signed while it is read.
+_BUNDLE_ATTEMPTS = 5
 _PAGE_HEADERS = {
     # The page handles private keys: only its own scripts, no inline code, no framing.
     "Content-Security-Policy": (
@@ -259,9 +262,13 @@ class CitizenService:
 
     async def _covering(self, entries: list[access_log.Entry]) -> StoredCheckpoint:
         """The newest checkpoint, signed now if it does not yet cover every entry shown."""
+        return await self._covering_index(max((e.index for e in entries), default=-1))
+
+    async def _covering_index(self, newest: int) -> StoredCheckpoint:
+        """The newest checkpoint, signed now unless its map head (its last entry) comes after
+        ``newest``: a complete checkpoint covering the entry at ``newest``."""
         head = await asyncio.to_thread(self._read, self.gw.guard.published)
-        newest = max((e.index for e in entries), default=-1)
-        if head is None or newest >= head.size:
+        if head is None or newest >= head.size - 1:
             head = await asyncio.to_thread(self.gw.sign_checkpoint)
         return head
 
@@ -305,21 +312,49 @@ class CitizenService:
         }
         return _json(payload, headers=headers)
 
+    def _keys(self, conn: sa.Connection, subject: str, below: int) -> list[tuple[str, str]]:
+        """The subject keys a citizen's bundle proves: their pseudonym, and the covert key of
+        each of their covert entries below ``below`` no longer withheld (handed over now)."""
+        today = dt.datetime.now(dt.UTC).date()
+        covert = disclosure.disclosed_covert(conn, subject, today, below)
+        keys = [(subject, "citizen")]
+        keys += [(self.gw.covert_subject(subject, xid), "covert") for _, xid in covert]
+        return keys
+
+    def _complete(
+        self, conn: sa.Connection, subject: str, head: StoredCheckpoint, older: int | None
+    ) -> dict[str, Any]:
+        keys = self._keys(conn, subject, head.size - 1)
+        return proofs.build_complete_bundle(conn, keys, head, older)
+
     async def bundle(self, request: Request) -> Response:
+        """Every entry of the citizen up to a complete checkpoint, proven complete (bundle v2),
+        with a consistency proof from ``consistency_from`` if asked."""
         params = query_lists(request)
-        if "format" in params or "lang" in params:
-            raise CitizenError("citizen.bad_query", "a bundle is always JSON")
-        wanted = access_log.parse_request({"limit": [str(access_log.MAX_LIMIT)], **params}).query
-        entries, cursor = await self.page(request, wanted)
-        head = await self._covering(entries)
-        indexes = [e.index for e in entries]
-        proven = await asyncio.to_thread(
-            self._read, lambda conn: proofs.build_bundle(conn, indexes, head)
+        unknown = set(params) - {"consistency_from"}
+        if unknown:
+            raise CitizenError("citizen.bad_query", f"unknown parameter {min(unknown)!r}")
+        older = access_log.natural(
+            access_log.one(params, "consistency_from"), "consistency_from", 0, (1 << 63) - 1
         )
-        headers = {"Content-Disposition": 'attachment; filename="enlace-pruebas.json"'}
-        if cursor is not None:
-            headers["X-Next-Cursor"] = str(cursor)
-        return _json(proven, headers=headers)
+        subject = self.session(request).subject
+        newest = await asyncio.to_thread(
+            self._read, lambda conn: access_log.newest_index(conn, subject)
+        )
+        for _ in range(_BUNDLE_ATTEMPTS):
+            head = await self._covering_index(newest)
+            if older is not None and older > head.size:
+                raise CitizenError("citizen.bad_query", "consistency_from is beyond the checkpoint")
+            try:
+                built = await asyncio.to_thread(
+                    self._read,
+                    functools.partial(self._complete, subject=subject, head=head, older=older),
+                )
+            except proofs.MapMoved:  # a checkpoint was signed while we read: use the newer
+                continue
+            headers = {"Content-Disposition": 'attachment; filename="enlace-pruebas.json"'}
+            return _json(built, headers=headers)
+        raise CitizenError("citizen.ledger_unavailable", "the ledger moved on: try again")
 
 
 async def _login_body(request: Request) -> Any:

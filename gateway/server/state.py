@@ -48,7 +48,7 @@ class Gateway:
         self.issued = pki.IssuedChecker(self.ca)
         self.signer = self.pki.load_pair(self.pki.gateway("sign"))
         self.signer_keyid = pki.keyid(self.signer.cert)
-        self._pseudonym_key, self._digest_key = self.pki.load_ledger_secrets()
+        self._pseudonym_key, self._digest_key, self._covert_key = self.pki.load_ledger_secrets()
         self.checkpoint_signer = self.pki.load_checkpoint_signer()
         self.metrics = Metrics()
         #: Fails closed once storage does not extend the last signed head: no receipt, no
@@ -95,6 +95,10 @@ class Gateway:
     def body_digest(self, body: bytes) -> str:
         """A body's keyed digest for the ledger (docs/ledger.md §1)."""
         return record.body_digest(self._digest_key, body)
+
+    def covert_subject(self, pseudonym: str, exchange_id: str) -> str:
+        """The key a covert exchange records ``pseudonym`` under (docs/ledger.md §12)."""
+        return record.covert_subject(self._covert_key, pseudonym, exchange_id)
 
     @property
     def pseudonym_key(self) -> bytes:

@@ -1,7 +1,8 @@
 """A citizen's access log: which ledger entries concern them, what the citizen is shown, CSV.
 
-Entries are found through ``ledger_subjects`` (pseudonym → index), newest first, with a cursor
-(the smallest index already returned) and optional filters: a date range on the entry's time
+Entries are found through ``ledger_subjects`` (pseudonym → index) and, for covert entries
+(recorded under a covert key instead of the pseudonym), ``ledger_covert``, newest first, with a
+cursor (the smallest index already returned) and optional filters: a date range on the entry's time
 and an agency (member) on the exchange's client. The pseudonym always comes from the caller's
 verified token; no parameter can name another subject.
 
@@ -36,7 +37,7 @@ from sqlalchemy.engine import Connection
 from gateway.kernel import schemas
 from gateway.kernel.errors import CitizenError
 from gateway.kernel.ids import ClientId, InvalidIdentifier, MemberId
-from gateway.storage.db import ledger_entries, ledger_subjects
+from gateway.storage.db import ledger_covert, ledger_entries, ledger_subjects
 from gateway.storage.disclosure import ledger_disclosures, withheld
 from gateway.storage.ledger import proofs, publisher
 from gateway.storage.registry import Snapshot
@@ -70,14 +71,14 @@ class Request:
     lang: Lang = "es"
 
 
-def _one(params: Mapping[str, Sequence[str]], name: str) -> str | None:
+def one(params: Mapping[str, Sequence[str]], name: str) -> str | None:
     values = params.get(name) or []
     if len(values) > 1:
         raise CitizenError("citizen.bad_query", f"give {name!r} at most once")
     return values[0] if values else None
 
 
-def _natural(text: str | None, name: str, low: int, high: int) -> int | None:
+def natural(text: str | None, name: str, low: int, high: int) -> int | None:
     if text is None:
         return None
     if not text.isdigit() or len(text) > 19 or not low <= int(text) <= high:
@@ -111,21 +112,21 @@ def parse_request(params: Mapping[str, Sequence[str]]) -> Request:
     unknown = set(params) - PARAMETERS
     if unknown:
         raise CitizenError("citizen.bad_query", f"unknown parameter {min(unknown)!r}")
-    agency = _one(params, "agency") or None
+    agency = one(params, "agency") or None
     if agency is not None:
         try:
             agency = str(MemberId.parse(agency))
         except InvalidIdentifier as exc:
             raise CitizenError("citizen.bad_query", f"agency: {exc}") from exc
-    fmt = _one(params, "format") or "json"
-    lang = _one(params, "lang") or "es"
+    fmt = one(params, "format") or "json"
+    lang = one(params, "lang") or "es"
     if fmt not in ("json", "csv") or lang not in ("es", "en"):
         raise CitizenError("citizen.bad_query", "format is json or csv; lang is es or en")
     query = Query(
-        before=_natural(_one(params, "cursor"), "cursor", 0, (1 << 63) - 1),
-        limit=_natural(_one(params, "limit"), "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
-        since=_date(_one(params, "from"), "from"),
-        until=_date(_one(params, "to"), "to"),
+        before=natural(one(params, "cursor"), "cursor", 0, (1 << 63) - 1),
+        limit=natural(one(params, "limit"), "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
+        since=_date(one(params, "from"), "from"),
+        until=_date(one(params, "to"), "to"),
         agency=agency,
     )
     if query.since and query.until and query.since > query.until:
@@ -143,28 +144,46 @@ class Entry:
     disclosed_at: str | None
 
 
+def _mine(subject: str) -> sa.Subquery:
+    """The indexes of the subject's entries: under their pseudonym (``ledger_subjects``) and
+    under covert keys (``ledger_covert``, the private lookup of covert entries)."""
+    s, c = ledger_subjects.c, ledger_covert.c
+    return sa.union_all(
+        sa.select(s.idx.label("idx")).where(s.subject == subject),
+        sa.select(c.idx.label("idx")).where(c.subject == subject),
+    ).subquery("mine")
+
+
 def _select(subject: str, query: Query, today: dt.date) -> sa.Select:
     """The subject's entries visible today that the query asks for, newest first, one more
     than a page (to know whether another follows)."""
-    s, e, d = ledger_subjects.c, ledger_entries.c, ledger_disclosures.c
+    e, d = ledger_entries.c, ledger_disclosures.c
+    mine = _mine(subject)
     statement = (
         sa.select(e.idx, e.body, d.disclosed_at)
         .select_from(
-            ledger_subjects.join(ledger_entries, ledger_entries.c.idx == s.idx).outerjoin(
-                ledger_disclosures, d.idx == s.idx
+            mine.join(ledger_entries, e.idx == mine.c.idx).outerjoin(
+                ledger_disclosures, d.idx == mine.c.idx
             )
         )
-        .where(s.subject == subject, ~withheld(today))
+        .where(~withheld(today))
     )
     if query.before is not None:
-        statement = statement.where(s.idx < query.before)
+        statement = statement.where(mine.c.idx < query.before)
     if query.since is not None:
         statement = statement.where(e.recorded_at >= _midnight(query.since))
     if query.until is not None:
         statement = statement.where(e.recorded_at < _midnight(query.until + dt.timedelta(days=1)))
     if query.agency is not None:
         statement = statement.where(e.client.startswith(query.agency + "/", autoescape=True))
-    return statement.order_by(s.idx.desc()).limit(query.limit + 1)
+    return statement.order_by(mine.c.idx.desc()).limit(query.limit + 1)
+
+
+def newest_index(conn: Connection, subject: str) -> int:
+    """The index of the subject's newest entry, covert ones included (-1: none)."""
+    mine = _mine(subject)
+    found = conn.execute(sa.select(sa.func.max(mine.c.idx))).scalar_one_or_none()
+    return -1 if found is None else int(found)
 
 
 def fetch(

@@ -159,6 +159,8 @@ ledger_subjects = sa.Table(
     metadata,
     sa.Column("subject", sa.String(64), primary_key=True),
     sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    # The subject map folds the rows appended since its last head (docs/ledger.md §12).
+    sa.Index("ledger_subjects_by_idx", "idx"),
 )
 
 ledger_state = sa.Table(
@@ -189,6 +191,49 @@ ledger_checkpoints = sa.Table(
     sa.Column("note", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("cosigned_at", sa.DateTime(timezone=True)),
+)
+
+
+# The subject map (docs/ledger.md §12): its tree's nodes at their current version, keyed by
+# (depth, path); a leaf also holds its key and value hash.
+ledger_map_nodes = sa.Table(
+    "ledger_map_nodes",
+    metadata,
+    sa.Column("depth", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("path", sa.LargeBinary(32), primary_key=True),
+    sa.Column("hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("key", sa.LargeBinary(32)),
+    sa.Column("value", sa.LargeBinary(32)),
+    sqlite_with_rowid=False,
+)
+
+# Each key's value in the newest map head: its entry count, latest index and chain.
+ledger_map_values = sa.Table(
+    "ledger_map_values",
+    metadata,
+    sa.Column("subject", sa.String(64), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("latest", sa.BigInteger, nullable=False),
+    sa.Column("chain", sa.LargeBinary(32), nullable=False),
+)
+
+# The newest map head: its index (-1: none yet), number of keys and root.
+ledger_map_state = sa.Table(
+    "ledger_map_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("head", sa.BigInteger, nullable=False),
+    sa.Column("keys", sa.BigInteger, nullable=False),
+    sa.Column("root", sa.LargeBinary(32), nullable=False),
+)
+
+# Covert entries' private lookup: the citizen's pseudonym and the index of an entry recorded
+# under its covert key instead (never committed; ``enlace ledger verify`` checks each row).
+ledger_covert = sa.Table(
+    "ledger_covert",
+    metadata,
+    sa.Column("subject", sa.String(64), primary_key=True),
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
 )
 
 

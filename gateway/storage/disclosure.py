@@ -8,6 +8,10 @@ only place it is written: a SQL condition, so that the citizen's access log leav
 rows out *before* paging (``gateway.storage.access_log``) and no page size, cursor or count can
 depend on them, and so that the disclosure commands below find the same entries.
 
+A covert exchange is recorded under a covert key per citizen instead of their pseudonym; the
+private ``ledger_covert`` table says whose it is, and ``disclosed_covert`` finds the citizen's
+entries that are no longer withheld, whose keys their proof bundle hands over.
+
 ``ledger_disclosures`` lists the entries disclosed early. Ledger records are never altered: a
 disclosure is a row here plus an ``admin`` record ``ledger.disclose`` in the ledger, written in
 one transaction through ``registry.change``, which names the disclosed indexes.
@@ -26,7 +30,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from gateway.kernel.ledger import record
 from gateway.storage import registry
-from gateway.storage.db import Database, ledger_entries, metadata
+from gateway.storage.db import Database, ledger_covert, ledger_entries, metadata
 
 #: Most entries one ``disclose`` command names (its ledger record lists every index).
 MAX_DISCLOSE = 10_000
@@ -129,6 +133,22 @@ def covert_entries(conn: Connection, client: str, service: str, today: dt.date) 
         .limit(MAX_DISCLOSE + 1)
     ).all()
     return [Covert(idx, dt.date.fromisoformat(until)) for idx, until in rows]
+
+
+def disclosed_covert(
+    conn: Connection, subject: str, today: dt.date, below: int
+) -> list[tuple[int, str]]:
+    """(index, exchange id) of the covert entries of ``subject`` (found through the private
+    ``ledger_covert`` lookup) below index ``below`` that are no longer withheld today: the
+    entries whose covert keys the citizen's bundle hands over (docs/ledger.md §12)."""
+    c, e = ledger_covert.c, ledger_entries.c
+    rows = conn.execute(
+        sa.select(e.idx, e.exchange_id)
+        .select_from(ledger_covert.join(ledger_entries, e.idx == c.idx))
+        .where(c.subject == subject, c.idx < below, ~withheld(today))
+        .order_by(e.idx)
+    ).all()
+    return [(idx, exchange_id) for idx, exchange_id in rows if exchange_id is not None]
 
 
 def _already_disclosed(conn: Connection, indexes: list[int]) -> bool:

@@ -357,3 +357,77 @@ def test_the_log_needs_a_session(gateway_url, http, path):
     response = http.get(f"{gateway_url}{path}")
     assert response.status_code == 401
     assert error_code(response) == "citizen.unauthenticated"
+
+
+def _bundle(http: httpx.Client, url: str, token: str, **params: object) -> dict:
+    response = http.get(
+        f"{url}/v1/citizen/bundle",
+        params={k: str(v) for k, v in params.items()},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_the_bundle_proves_the_log_complete_and_hands_over_disclosed_covert_keys(
+    dev, gateway_url, http, valid_efirmas, tmp_path
+):
+    alice = valid_efirmas[0]
+    verifier = dev.pki.load_checkpoint_verifier()
+    pseudonym = record.pseudonym(dev.pki.pseudonym_key.read_bytes(), alice.curp)
+    consult(dev, gateway_url, alice)
+    token = login(http, gateway_url, alice)
+    older = _bundle(http, gateway_url, token)
+    first = bundle.verify_bundle(older, verifier)
+    shown = [row["index"] for row in entries(http, gateway_url, token)]
+    assert first.complete and sorted(shown) == [e.index for e in first.entries]
+    assert [(k.key, k.role, k.count) for k in first.keys] == [(pseudonym, "citizen", 2)]
+
+    # A covert exchange: committed from the start, under a key that is not Alice's.
+    grant_passports(dev, http, gateway_url, hidden_until=dt.date.today() + dt.timedelta(days=90))
+    covert = consult(dev, gateway_url, alice, client=str(bootstrap.PASAPORTES))
+    consult(dev, gateway_url, alice)
+    withheld = bundle.verify_bundle(_bundle(http, gateway_url, token), verifier)
+    assert covert not in {e.index for e in withheld.entries}
+    assert [k.role for k in withheld.keys] == ["citizen"] and withheld.keys[0].count == 3
+    with dev.database.read.connect() as conn:
+        logged = dict(queries.entries(conn, start=covert, limit=1))[covert]
+    assert pseudonym not in logged["subjects"] and len(logged["subjects"]) == 1
+
+    # Disclosed: the bundle hands over its key, proven in the map since the entry was logged,
+    # and still extends the older bundle (consistency from its size).
+    done = _enlace(dev, "ledger", "disclose", str(covert), "--reason", "Oficio FGR-2/2026")
+    assert done.returncode == 0, done.stderr
+    newer = _bundle(http, gateway_url, token, consistency_from=first.checkpoint.size)
+    handed = bundle.verify_bundle(newer, verifier)
+    assert [(k.key, k.role, k.count) for k in handed.keys] == [
+        (pseudonym, "citizen", 3),
+        (logged["subjects"][0], "covert", 1),
+    ]
+    assert covert in {e.index for e in handed.entries}
+    bundle.verify_against_older(handed, first)
+    new_file, old_file = tmp_path / "new.json", tmp_path / "old.json"
+    new_file.write_text(json.dumps(newer))
+    old_file.write_text(json.dumps(older))
+    vkey = str(dev.pki.checkpoint_vkey)
+    checked = _enlace(
+        dev, "ledger", "check-proof", str(new_file), "--vkey", vkey, "--older", str(old_file)
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    size = handed.checkpoint.size
+    assert (
+        f"complete up to {size}: {len(handed.entries)} entries (1 disclosed covert)"
+        in checked.stdout
+    )
+    # Leaving an entry out of the bundle is caught offline.
+    newer["entries"].pop(0)
+    new_file.write_text(json.dumps(newer))
+    refused = _enlace(dev, "ledger", "check-proof", str(new_file), "--vkey", vkey)
+    assert refused.returncode == 1 and "INVALID" in refused.stdout
+    bad = http.get(
+        f"{gateway_url}/v1/citizen/bundle",
+        params={"consistency_from": str(size + 5)},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert bad.status_code == 400 and error_code(bad) == "citizen.bad_query"
+    assert _enlace(dev, "ledger", "verify").returncode == 0

@@ -36,11 +36,12 @@ def _guarded_append(database: Database, guard: HistoryGuard, n: int) -> sequence
 
 @pytest.fixture
 def guarded(database: Database, tmp_path: Path) -> tuple[Database, HistoryGuard]:
-    """A ledger of 25 entries, signed and kept, and a gateway's guard over it."""
+    """A ledger of 25 entries (24 and the map head closing the checkpoint), signed and kept,
+    and a gateway's guard over it."""
     folder = tmp_path / "pki"
     signer, _ = checkpoint_key(folder)
     guard = HistoryGuard(signer, pki.PkiDir(folder).checkpoint_last)
-    fill(database, 25)
+    fill(database, 24)
     assert guard.sign(database.write).size == 25
     return database, guard
 
@@ -50,7 +51,7 @@ def test_appends_extend_the_signed_head_including_other_writers(guarded):
     assert _guarded_append(database, guard, 25).tree_size == 26
     fill(database, 3, start=26)  # another writer (the CLI): the full check passes
     assert _guarded_append(database, guard, 29).tree_size == 30
-    assert guard.reason is None and guard.sign(database.write).size == 30
+    assert guard.reason is None and guard.sign(database.write).size == 31  # and its map head
 
 
 def test_a_rewritten_history_gets_no_receipt_and_no_checkpoint(guarded):

@@ -4,6 +4,7 @@ state, proofs from storage equal RFC 9162's definitions, checkpoints and witness
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import threading
 
@@ -131,7 +132,11 @@ async def test_concurrent_writer_admin_changes_and_checkpoints_keep_the_tree(dat
         writer.stop()
     final = sign(database, signer)
     data = bodies(database)
-    assert len(data) == 315 and final.size == 315
+    # Map heads, appended by the signing thread amid the writer's and the registry's appends,
+    # keep indexes dense: each covers exactly the entries before its own index.
+    heads = [i for i, body in enumerate(data) if json.loads(body)["kind"] == "map_head"]
+    assert len(data) - len(heads) == 315 and final.size == len(data) and heads[-1] == len(data) - 1
+    assert [json.loads(data[i])["covers"] for i in heads] == heads
     assert sorted(r.index for r in results) == sorted(set(r.index for r in results))
     for result in results:
         assert result.root == ref_mth(data[: result.tree_size])
@@ -176,13 +181,14 @@ def test_checkpoints_are_signed_once_per_size_and_never_inconsistent(database, s
     assert sign(database, signer) == first
     opened = checkpoint.open_note(first.note, [signer.verifier()])
     head = checkpoint.parse_checkpoint(opened.body)
-    assert (head.origin, head.size, head.root_hash) == (signer.name, 9, ref_mth(bodies(database)))
+    # Nine entries and the map head closing the checkpoint.
+    assert (head.origin, head.size, head.root_hash) == (signer.name, 10, ref_mth(bodies(database)))
     fill(database, 4, start=9)
     second = sign(database, signer)
-    assert second.size == 13
+    assert second.size == 15
     with database.read.connect() as conn:
         assert publisher.latest_checkpoint(conn) == second
-        assert [c.size for c in publisher.checkpoints(conn)] == [9, 13]
+        assert [c.size for c in publisher.checkpoints(conn)] == [10, 15]
     # Rewrite history (a leaf and its parents, consistently): the next head would not extend
     # the signed one, so the log refuses to sign it.
     fill(database, 3, start=13)
@@ -213,13 +219,13 @@ def test_witness_cosigns_only_append_only_growth(database, signer, tmp_path):
     sign(database, signer)
     with database.write.begin() as conn:
         second = witness.cosign_latest(conn, dpa, log, state=state)
-    assert (second.checkpoint.size, second.previous_size) == (11, 5)
+    assert (second.checkpoint.size, second.previous_size) == (13, 6)  # with the map heads
     opened = checkpoint.open_note(second.checkpoint.note, [log, dpa.verifier()])
     assert opened.verified_names == (log.name, dpa.name)
 
     # The storage rolls back to before the cosigned head: the witness's own memory catches it.
     with database.write.begin() as conn:
-        conn.execute(sa.delete(ledger_checkpoints).where(ledger_checkpoints.c.size == 11))
+        conn.execute(sa.delete(ledger_checkpoints).where(ledger_checkpoints.c.size == 13))
     with pytest.raises(witness.WitnessError, match="rolled back"), database.write.begin() as conn:
         witness.cosign_latest(conn, dpa, log, state=second.checkpoint.note)
     # A forged head (signed by another key) is never cosigned.

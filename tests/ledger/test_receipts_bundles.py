@@ -114,12 +114,13 @@ def proven(database, signer) -> tuple[publisher.StoredCheckpoint, dict]:  # noqa
 def test_a_bundle_verifies_offline(database, signer, proven):
     head, built = proven
     data = bodies(database)
+    assert head.size == 22  # the 21 entries and the map head that closes the checkpoint
     assert built["checkpoint"] == head.note.decode()
     assert [e["index"] for e in built["entries"]] == [0, 3, 13, 20]
     for entry in built["entries"]:
         assert entry["record"].encode() == data[entry["index"]]
         path = [base64.b64decode(p) for p in entry["inclusion_proof"]]
-        assert path == ref_path(entry["index"], data[:21])
+        assert path == ref_path(entry["index"], data[: head.size])
     checked = bundle.verify_bundle(json.loads(json.dumps(built)), signer.verifier())
     assert checked.checkpoint.root_hash == ref_mth(data)
     assert checked.signed_by == (signer.name,)
@@ -154,7 +155,7 @@ def test_tampered_bundles_fail(signer, proven):
         b["checkpoint"] = checkpoint.sign_note(body, [other]).decode()
 
     def root(b: dict) -> None:
-        b["checkpoint"] = b["checkpoint"].replace("\n21\n", "\n22\n")
+        b["checkpoint"] = b["checkpoint"].replace("\n22\n", "\n23\n")
 
     def not_canonical(b: dict) -> None:
         text = b["entries"][0]["record"].replace('"v":1', '"v":1,"v":1')
@@ -189,7 +190,7 @@ def test_a_bundle_of_a_tampered_ledger_fails_at_that_entry(database, signer, pro
     with database.read.connect() as conn:
         built = proofs.build_bundle(conn, [12, 13], head)
         with pytest.raises(bundle.BundleError, match="not covered"):
-            proofs.build_bundle(conn, [21], head)
+            proofs.build_bundle(conn, [22], head)
     with pytest.raises(bundle.BundleError) as caught:
         bundle.verify_bundle(built, signer.verifier())
     assert caught.value.index == 13
@@ -231,7 +232,8 @@ def test_checkpoint_and_witness_commands(database, tmp_path: Path):
         return result.stdout
 
     note = enlace("ledger", "checkpoint", "--sign", "--pki-dir", pki_dir)
-    assert note.split("\n")[1] == "5" and enlace("ledger", "checkpoint") == note
+    # Five entries and the map head closing the checkpoint.
+    assert note.split("\n")[1] == "6" and enlace("ledger", "checkpoint") == note
     witness_key = runner.invoke(
         app, ["ledger", "witness-key", "dpa.example/witness", "--out", str(tmp_path / "dpa")]
     )
@@ -241,7 +243,7 @@ def test_checkpoint_and_witness_commands(database, tmp_path: Path):
     assert "first cosignature" in enlace(*cosign, "--vkey", str(vkey_file))
     fill(database, 2, start=5)
     enlace("ledger", "checkpoint", "--sign", "--pki-dir", pki_dir)
-    assert "size 7 (from 5)" in enlace(*cosign, "--vkey", str(vkey_file))
+    assert "size 9 (from 6)" in enlace(*cosign, "--vkey", str(vkey_file))
     dpa = checkpoint.CosignatureVerifier.from_vkey((tmp_path / "dpa.vkey").read_text().strip())
     log = checkpoint.NoteVerifier.from_vkey(vkey_file.read_text().strip())
     assert checkpoint.open_note(state.read_bytes(), [log, dpa]).verified_names == (

@@ -58,9 +58,11 @@ def found(report: dict[str, Any]) -> set[tuple]:
 
 @pytest.fixture
 def ledger(database: Database, signer) -> Database:  # noqa: ANN001
-    fill(database, 25)
+    """Checkpoints of sizes 25 and SIZE, each closed by its map head (at 24 and SIZE - 1);
+    every other index n holds ``exchange(n)``."""
+    fill(database, 24)
     sign(database, signer)
-    fill(database, SIZE - 25, start=25)
+    fill(database, SIZE - 26, start=25)
     sign(database, signer)
     return database
 
@@ -244,11 +246,14 @@ def test_a_consistent_rewrite_is_caught_against_a_trusted_checkpoint(ledger, vke
     status, report = verify(ledger, vkey_file, "--trusted-checkpoint", trusted)
     assert status == 0 and report["trusted_size"] == 25
     rewrite_consistently(ledger, 5)
-    status, report = verify(ledger, vkey_file)
-    assert status == 0  # storage alone cannot tell (docs/ledger.md §8)
+    status, report = verify(ledger, vkey_file, "--no-kept")
+    # Tree storage alone cannot tell (docs/ledger.md §8), but the map heads logged since do:
+    # their roots commit to record 5's leaf hash in its subject's chain.
+    assert status == 1
+    assert found(report) == {("map_head", 24, 1, None), ("map_head", SIZE - 1, 1, None)}
     status, report = verify(ledger, vkey_file, "--trusted-checkpoint", trusted)
     assert status == 1
-    assert found(report) == {("checkpoint", 25, 1, None)}
+    assert ("checkpoint", 25, 1, None) in found(report)
 
 
 def test_a_trusted_checkpoint_beyond_the_ledger_is_a_finding(ledger, vkey_file, tmp_path):
@@ -277,9 +282,9 @@ def test_the_gateway_will_not_sign_over_a_rewritten_history(database, tmp_path):
     """It anchors on its own copy of its last signed checkpoint, not on the database's rows."""
     signer, _ = checkpoint_key(tmp_path / "pki")
     last = pki.PkiDir(tmp_path / "pki").checkpoint_last
-    fill(database, 25)
+    fill(database, 24)
     assert publisher.sign_checkpoint_kept(database.write, signer, last).size == 25  # first run
-    fill(database, SIZE - 25, start=25)
+    fill(database, SIZE - 26, start=25)
     assert publisher.sign_checkpoint_kept(database.write, signer, last).size == SIZE
     kept = last.read_bytes()
     assert checkpoint.open_checkpoint(kept, signer.verifier()).size == SIZE
@@ -336,13 +341,14 @@ def test_every_disclosure_needs_its_ledger_record(ledger, vkey_file):
 
 @pytest.fixture
 def kept(database: Database, tmp_path: Path) -> tuple[Database, Path, Path]:
-    """A ledger of SIZE entries signed (and kept) at 25 and SIZE by a PKI of its own."""
+    """A ledger of SIZE entries signed (and kept) at 25 and SIZE by a PKI of its own (map
+    heads at 24 and SIZE - 1)."""
     folder = tmp_path / "pki"
     signer, vkey = checkpoint_key(folder)
     last = pki.PkiDir(folder).checkpoint_last
-    fill(database, 25)
+    fill(database, 24)
     publisher.sign_checkpoint_kept(database.write, signer, last)
-    fill(database, SIZE - 25, start=25)
+    fill(database, SIZE - 26, start=25)
     publisher.sign_checkpoint_kept(database.write, signer, last)
     return database, folder, vkey
 
@@ -363,9 +369,11 @@ def test_a_consistent_rewrite_with_its_checkpoints_deleted_is_caught_by_default(
     rewrite_consistently(database, 5)
     status, report = verify(database, vkey, "--pki-dir", str(folder))
     assert status == 1
-    assert found(report) == {("checkpoint", SIZE, 1, None)}
+    map_heads = {("map_head", 24, 1, None), ("map_head", SIZE - 1, 1, None)}
+    assert found(report) == {("checkpoint", SIZE, 1, None), *map_heads}
     status, report = verify(database, vkey, "--pki-dir", str(folder), "--no-kept")
-    assert status == 0 and report["kept_checkpoint"] is None  # storage alone cannot tell
+    # Storage alone: only the map heads logged after record 5 tell (docs/ledger.md §8).
+    assert status == 1 and report["kept_checkpoint"] is None and found(report) == map_heads
 
 
 def test_a_truncation_with_its_checkpoints_deleted_is_caught_by_default(kept):
@@ -383,4 +391,5 @@ def test_trusted_checkpoints_may_be_given_several_times(ledger, vkey_file, tmp_p
     assert status == 0 and report["trusted_sizes"] == [25, SIZE]
     rewrite_consistently(ledger, 30)  # beyond the first, below the second
     status, report = verify(ledger, vkey_file, *given)
-    assert status == 1 and found(report) == {("checkpoint", SIZE, 1, None)}
+    expected = {("checkpoint", SIZE, 1, None), ("map_head", SIZE - 1, 1, None)}
+    assert status == 1 and found(report) == expected

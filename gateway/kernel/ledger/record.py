@@ -28,6 +28,14 @@ def pseudonym(secret: bytes, curp: str) -> str:
     return hmac.new(secret, curp.strip().upper().encode(), hashlib.sha256).hexdigest()
 
 
+def covert_subject(secret: bytes, pseudonym: str, exchange_id: str) -> str:
+    """The subject an exchange under a covert grant is recorded under instead of ``pseudonym``:
+    lower-case hex HMAC-SHA256 under the ledger covert key of ``pseudonym:exchange_id``, so it
+    links to nobody until the gateway hands it over (docs/ledger.md §12)."""
+    message = f"{pseudonym}:{exchange_id}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
 def body_digest(secret: bytes, body: bytes) -> str:
     """``hmac-sha256:`` and the base64 HMAC-SHA256 of ``body`` under the ledger digest key."""
     return "hmac-sha256:" + b64encode(hmac.new(secret, body, hashlib.sha256).digest())
@@ -180,4 +188,17 @@ def flood(address: str, count: int, since: str) -> dict[str, Any]:
         "count": count,
         "outcome": "refused",
         "error": "Client.RateLimited",
+    }
+
+
+def map_head(covers: int, keys: int, root: bytes) -> dict[str, Any]:
+    """The subject map's root over the entries with index < ``covers`` (the head's own index):
+    every checkpoint the gateway signs ends with one (docs/ledger.md §12). No ``subjects``."""
+    return {
+        "v": VERSION,
+        "kind": "map_head",
+        "recorded_at": timestamp(),
+        "covers": covers,
+        "keys": keys,
+        "root": b64encode(root),
     }

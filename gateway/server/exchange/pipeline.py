@@ -138,11 +138,18 @@ async def _respond(
     that answer for sending (with ``extra`` headers, unsigned: ``Retry-After``)."""
     status, error = (200, None) if failure is None else (failure.status, failure.code)
     headers = sign.headers_for(ex, exchange_id) | (extra or {})
+    recorded, covert = record.subjects(ex, exchange_id, gw.covert_subject)
     entry = record.entry(
-        ex, exchange_id, status=status, error=error, response=body, digest=gw.body_digest
+        ex,
+        exchange_id,
+        status=status,
+        error=error,
+        response=body,
+        digest=gw.body_digest,
+        recorded_subjects=recorded,
     )
     try:
-        appended = await record.append(gw.writer, entry)
+        appended = await record.append(gw.writer, entry, covert)
     except EnlaceError as fail:
         refused = dump(error_payload(fail, exchange_id=exchange_id))
         return sign.sign(gw, fail.status, refused, {**headers, h.ERROR: fail.code})

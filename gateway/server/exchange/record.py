@@ -30,6 +30,18 @@ def outcome(error: str | None) -> str:
     return "refused" if error.startswith("Client.") else "failed"
 
 
+def subjects(
+    ex: Exchange, exchange_id: str, cover: Callable[[str, str], str] | None
+) -> tuple[list[str], tuple[str, ...]]:
+    """The subjects to record for ``ex`` and, under a covert grant, the pseudonyms they stand
+    for: each citizen is then recorded under ``cover(pseudonym, exchange_id)`` (its covert key,
+    docs/ledger.md §12), and the pseudonyms go only to the private ``ledger_covert`` lookup."""
+    named = sorted(ex.subjects) if ex.client_verified else []
+    if not named or ex.hidden_until is None or cover is None:
+        return named, ()
+    return sorted(cover(p, exchange_id) for p in named), tuple(named)
+
+
 def entry(
     ex: Exchange,
     exchange_id: str,
@@ -38,9 +50,13 @@ def entry(
     error: str | None,
     response: bytes,
     digest: Callable[[bytes], str],
+    recorded_subjects: list[str] | None = None,
 ) -> dict[str, Any]:
     """The ledger record of ``ex``, answered with ``status``, ``error`` and body ``response``;
-    ``digest`` is the gateway's keyed body digest."""
+    ``digest`` is the gateway's keyed body digest; ``recorded_subjects`` (from ``subjects``)
+    replace the exchange's own when given."""
+    if recorded_subjects is None:
+        recorded_subjects = sorted(ex.subjects) if ex.client_verified else []
     return record.exchange(
         exchange_id=exchange_id,
         received_at=ex.received_at,
@@ -53,7 +69,7 @@ def entry(
         purpose=ex.purpose,
         legal_basis=ex.legal_basis,
         issue=ex.issue,
-        subjects=sorted(ex.subjects) if ex.client_verified else [],
+        subjects=recorded_subjects,
         outcome=outcome(error),
         status=status,
         error=error,
@@ -66,11 +82,14 @@ def entry(
     )
 
 
-async def append(writer: LedgerWriter, entry: dict[str, Any]) -> Appended:
-    """Durably append ``entry``, else ``Server.LedgerUnavailable`` (or ``Server.LedgerCorrupt``:
-    the stored history does not extend the last signed head): the exchange must not happen."""
+async def append(
+    writer: LedgerWriter, entry: dict[str, Any], covert: tuple[str, ...] = ()
+) -> Appended:
+    """Durably append ``entry`` (with its ``ledger_covert`` pseudonyms), else
+    ``Server.LedgerUnavailable`` (or ``Server.LedgerCorrupt``: the stored history does not
+    extend the last signed head): the exchange must not happen."""
     try:
-        return await writer.append(entry)
+        return await writer.append(entry, covert)
     except LedgerCorrupt as exc:  # the guard logged why, once
         raise EnlaceError("Server.LedgerCorrupt") from exc
     except (LedgerUnavailable, TimeoutError) as exc:

@@ -16,7 +16,10 @@ instead of as a cascade of mismatching nodes and roots; tampering with the nodes
 shows up as *node* findings, against the compact range as *state* and against signed roots as
 *checkpoint*. What storage copies out of each record for queries — the subjects index the
 citizen view searches and the entry's columns (client, service, …) — is compared with the
-record, and every early disclosure must be named by a ``ledger.disclose`` admin record.
+record, and every early disclosure must be named by a ``ledger.disclose`` admin record. The
+subject map is recomputed from the records and every map head checked against it, and the
+covert entries' lookup rows against their records (``map_audit``; the map in memory: a few
+hundred bytes per subject key).
 
 A consistent rewrite (bodies, leaf hashes, nodes and state together, with the checkpoints
 that covered it deleted) leaves storage self-consistent: only signed heads kept outside
@@ -38,12 +41,14 @@ from sqlalchemy.engine import Connection
 from gateway.kernel.ledger import checkpoint, merkle
 from gateway.storage.db import (
     ledger_checkpoints,
+    ledger_covert,
     ledger_entries,
     ledger_nodes,
     ledger_state,
     ledger_subjects,
 )
-from gateway.storage.ledger import driver
+from gateway.storage.ledger import driver, subjectmap
+from gateway.storage.ledger.map_audit import MapCheck
 
 __all__ = ["KINDS", "MAX_FINDINGS", "MAX_TRACKED", "Finding", "Report", "verify"]
 
@@ -58,6 +63,8 @@ KINDS = (
     "subjects",
     "column_mismatch",
     "unrecorded_disclosure",
+    "map_head",
+    "covert",
 )
 #: Findings kept in a report (runs of consecutive indexes count once); the rest are counted.
 MAX_FINDINGS = 10_000
@@ -68,6 +75,7 @@ _END = 1 << 64
 _EXTRA_NODE = "stored node not in the tree"
 _TRUSTED_DIFFERS = "trusted checkpoint's root differs from the tree's: history was rewritten"
 _STRAY_SUBJECTS = "subject index rows for a missing entry"
+_STRAY_COVERT = "covert lookup rows for a missing entry"
 _COLUMNS = ("kind", "recorded_at", "exchange_id", "client", "service", "outcome")
 #: Early disclosures (gateway.storage.disclosure; named here, not imported, to keep the ledger
 #: free of the citizen view): each row must be named by a ``ledger.disclose`` admin record.
@@ -113,6 +121,8 @@ class Report:
     complete: bool = True
     findings: list[Finding] = field(default_factory=list)
     dropped: int = 0
+    #: Map heads whose covers, keys and root were checked against the recomputed map.
+    map_heads: int = 0
 
     @property
     def ok(self) -> bool:
@@ -182,6 +192,7 @@ class _Auditor:
         conn: Connection,
         verifier: checkpoint.NoteVerifier | None,
         trusted: Sequence[checkpoint.Checkpoint],
+        covert_key: bytes | None = None,
     ) -> None:
         self.conn = conn
         self.verifier = verifier
@@ -200,6 +211,15 @@ class _Auditor:
             trusted_size=max((head.size for head in trusted), default=None),
         )
         self.found = _Findings(self.report)
+        self.maps = MapCheck(
+            lambda kind, index, detail: self.found.add(kind, index, detail), covert_key
+        )
+        self.covert = _Stream(
+            conn,
+            sa.select(ledger_covert.c.idx, ledger_covert.c.subject).order_by(
+                ledger_covert.c.idx, ledger_covert.c.subject
+            ),
+        )
         self.tree: merkle.CompactRange | None = merkle.CompactRange()
         self.levels: dict[int, _Stream] = {}
         self.misplaced: list[tuple[int, bytes | None, bytes | None]] = []
@@ -272,13 +292,7 @@ class _Auditor:
             if committed is not None:
                 self.found.add("node", index, _EXTRA_NODE, level=0)
             return
-        claimed = None
-        if entry is not None:
-            self.report.entries += 1
-            claimed = bytes(entry.leaf_hash)
-            if merkle.leaf_hash(entry.body.encode()) != claimed:
-                self.found.add("modified", index, "body does not hash to its leaf hash")
-            self._check_copies(index, entry)
+        claimed = None if entry is None else self._entry(index, entry, committed)
         if index >= self.size and committed is not None:
             self.found.add("node", index, "stored leaf beyond the tree", level=0)
             committed = None
@@ -288,6 +302,17 @@ class _Auditor:
             self._grow(index, committed if committed is not None else claimed)
         if claimed != committed:
             self._misplaced(index, claimed, committed)
+
+    def _entry(self, index: int, entry: Any, committed: bytes | None) -> bytes:
+        """Check the entry at ``index`` itself and feed it to the map; its claimed leaf hash."""
+        self.report.entries += 1
+        claimed = bytes(entry.leaf_hash)
+        if merkle.leaf_hash(entry.body.encode()) != claimed:
+            self.found.add("modified", index, "body does not hash to its leaf hash")
+        decoded = self._check_copies(index, entry)
+        if index < self.size:
+            self.maps.entry(index, decoded, committed or claimed)
+        return claimed
 
     def _misplaced(self, index: int, claimed: bytes | None, committed: bytes | None) -> None:
         if len(self.misplaced) < MAX_TRACKED:
@@ -325,11 +350,13 @@ class _Auditor:
         if claimed is not None and not moved and (committed is None or committed in claimed_at):
             self.found.add("inserted", index, "entry was never committed to the tree")
 
-    def _check_copies(self, index: int, entry: Any) -> None:
-        """What storage copies out of a record (the subjects index, the entry's columns) must
-        say what the record says: queries filter on the copies."""
+    def _check_copies(self, index: int, entry: Any) -> dict[str, Any] | None:
+        """What storage copies out of a record (the subjects index, the covert lookup, the
+        entry's columns) must say what the record says: queries filter on the copies. Returns
+        the decoded record."""
         decoded = _decoded(entry.body)
         self._check_subjects(index, decoded)
+        self._check_covert(index, decoded)
         try:
             columns = None if decoded is None else driver.entry_columns(decoded)
         except KeyError:
@@ -338,6 +365,16 @@ class _Auditor:
         if differ:
             self.found.add("column_mismatch", index, f"{', '.join(differ)} differ from the record")
         self._note_disclosure(decoded)
+        return decoded
+
+    def _check_covert(self, index: int, decoded: dict[str, Any] | None) -> None:
+        """The covert lookup rows of entry ``index`` against the record (``MapCheck.covert``)."""
+        while self.covert.key() < index:
+            self.found.add("covert", self.covert.pop()[0], _STRAY_COVERT)
+        citizens = []
+        while self.covert.key() == index:
+            citizens.append(self.covert.pop()[1])
+        self.maps.covert(index, decoded, citizens)
 
     def _check_subjects(self, index: int, decoded: dict[str, Any] | None) -> None:
         """The subject index rows of entry ``index`` against the record's subjects."""
@@ -416,6 +453,11 @@ class _Auditor:
         """After the last position: what storage holds beyond the tree, and the state row."""
         while self.subjects.key() != _END:
             self.found.add("subjects", self.subjects.pop()[0], _STRAY_SUBJECTS)
+        while self.covert.key() != _END:
+            self.found.add("covert", self.covert.pop()[0], _STRAY_COVERT)
+        stored = subjectmap.state(self.conn)
+        self.maps.stored_state(stored.head, stored.keys, stored.root)
+        self.report.map_heads = self.maps.heads
         if self.tree is not None:  # every node the tree has was checked: the rest is extra
             self._extra_nodes()
         last_signed = max(self.size, self._remaining_heads())
@@ -476,11 +518,13 @@ def verify(
     verifier: checkpoint.NoteVerifier | None = None,
     *,
     trusted: Sequence[checkpoint.Checkpoint] = (),
+    covert_key: bytes | None = None,
 ) -> Report:
     """Audit the whole ledger on ``conn``; run it inside one transaction to read one snapshot.
 
     Checkpoint signatures are checked when ``verifier`` (the gateway's checkpoint key) is given.
     ``trusted`` are checkpoints obtained outside storage (already verified by the caller): the
-    tree rebuilt from storage must reach each one's size with its root.
+    tree rebuilt from storage must reach each one's size with its root. With ``covert_key``
+    (the ledger covert key), each covert lookup row's key is recomputed and checked.
     """
-    return _Auditor(conn, verifier, trusted).run()
+    return _Auditor(conn, verifier, trusted, covert_key).run()

@@ -1,6 +1,7 @@
 """The ledger's storage driver: how entries, tree nodes and the tree state are stored and read.
 
-Owns the rows of ``ledger_entries``, ``ledger_subjects``, ``ledger_nodes`` and ``ledger_state``
+Owns the rows of ``ledger_entries``, ``ledger_subjects``, ``ledger_covert``, ``ledger_nodes`` and
+``ledger_state``
 and the differences between the two dialects ``gateway.storage.db`` opens (bulk inserts by COPY
 on PostgreSQL, by sqlite3's executemany on SQLite, both on the DBAPI connection: SQLAlchemy's
 per-row parameter processing cost more than the insert). It decides nothing: the sequencer
@@ -28,7 +29,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from gateway.kernel.ledger import merkle
-from gateway.storage.db import ledger_entries, ledger_nodes, ledger_state, ledger_subjects
+from gateway.storage.db import (
+    ledger_covert,
+    ledger_entries,
+    ledger_nodes,
+    ledger_state,
+    ledger_subjects,
+)
 from gateway.storage.ledger.errors import LedgerCorrupt
 
 #: Pairs per node query: far below SQLite's expression depth limit (1000) for the OR chain.
@@ -46,12 +53,14 @@ _TABLES = (
     (ledger_entries.name, ENTRY_COLUMNS),
     (ledger_subjects.name, SUBJECT_COLUMNS),
     (ledger_nodes.name, NODE_COLUMNS),
+    (ledger_covert.name, SUBJECT_COLUMNS),
 )
 #: PostgreSQL types of those columns, for binary COPY (varchar's binary form is text's).
 _PG_TYPES = (
     ("int8", "bytea", "text", "text", "text", "text", "text", "text", "text"),
     ("text", "int8"),
     ("int2", "int8", "bytea"),
+    ("text", "int8"),
 )
 
 
@@ -64,7 +73,8 @@ def entry_columns(record: dict[str, Any]) -> dict[str, Any]:
         "exchange_id": record.get("exchange_id"),
         "client": record.get("client"),
         "service": record.get("service"),
-        "outcome": record.get("outcome") or record.get("action"),
+        # A map head has neither: its kind stands in (the column is not null).
+        "outcome": record.get("outcome") or record.get("action") or record["kind"],
     }
 
 
@@ -81,6 +91,8 @@ class Rows:
     entries: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
     subjects: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
     nodes: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    #: (pseudonym, index) of entries recorded under a covert key: rare, usually empty.
+    covert: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,8 +135,14 @@ _SQLITE, _POSTGRES = _Statements(postgres=False), _Statements(postgres=True)
 
 
 def _write_rows(cursor: Any, sql: _Statements, rows: Rows) -> None:
-    """Bulk-insert a batch's rows on a DBAPI cursor: three statements, whatever its size."""
-    tables = zip(sql.inserts, _PG_TYPES, (rows.entries, rows.subjects, rows.nodes), strict=True)
+    """Bulk-insert a batch's rows on a DBAPI cursor: a statement per table, whatever its size
+    (none for a table without rows)."""
+    tables = zip(
+        sql.inserts,
+        _PG_TYPES,
+        (rows.entries, rows.subjects, rows.nodes, rows.covert),
+        strict=True,
+    )
     for statement, types, data in tables:
         if not data:
             continue

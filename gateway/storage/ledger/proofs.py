@@ -1,4 +1,5 @@
-"""Proofs read from storage: inclusion and consistency proofs, and proof bundles.
+"""Proofs read from storage: inclusion and consistency proofs, and proof bundles (v1: given
+entries; v2: every entry of given subject keys, complete up to a checkpoint, docs/ledger.md §12).
 
 Each proof reads the O(log n) stored subtrees it needs with one query (``driver.read_nodes``);
 the maths lives in ``gateway.kernel.ledger.merkle``, and the bundle format and its verification
@@ -8,14 +9,25 @@ beyond the ledger is ``OutOfRange`` and a proof missing nodes inside it is ``Led
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gateway.kernel.ledger import merkle
-from gateway.kernel.ledger.bundle import MAX_ENTRIES, BundleEntry, BundleError, make_bundle
+from gateway.kernel.encoding import b64decode
+from gateway.kernel.ledger import bundle, merkle, subjectmap
+from gateway.kernel.ledger.bundle import (
+    MAX_ENTRIES,
+    BundleEntry,
+    BundleError,
+    ProvenKey,
+    make_bundle,
+)
+from gateway.storage.db import ledger_subjects
 from gateway.storage.ledger import driver
+from gateway.storage.ledger import subjectmap as maps
 from gateway.storage.ledger.errors import LedgerCorrupt, OutOfRange
 from gateway.storage.ledger.publisher import StoredCheckpoint
 
@@ -69,6 +81,27 @@ def consistency_proof(conn: Connection, old_size: int, new_size: int) -> list[by
         raise _missing(conn, new_size, f"sizes {old_size} to {new_size}") from None
 
 
+def _proven(conn: Connection, wanted: Sequence[int], size: int) -> list[BundleEntry]:
+    """The entries at ``wanted`` (sorted, below ``size``) with inclusion proofs in that tree."""
+    bodies = driver.read_bodies(conn, wanted)
+    plans = {i: merkle.inclusion_proof_nodes(i, size) for i in wanted}
+    needed = {(0, i) for i in wanted} | {
+        n for plan in plans.values() for ref in plan for n in ref.nodes
+    }
+    hashes = driver.read_nodes(conn, sorted(needed))
+    entries = []
+    for index in wanted:
+        if index not in bodies:
+            raise BundleError("the entry is missing from storage", index)
+        try:
+            path = tuple(ref.hash(hashes) for ref in plans[index])
+            leaf = hashes[(0, index)]
+        except (merkle.MissingNodeError, KeyError):
+            raise BundleError("tree nodes for the entry are missing from storage", index) from None
+        entries.append(BundleEntry(index, bodies[index], leaf, path))
+    return entries
+
+
 def build_bundle(
     conn: Connection, indexes: Iterable[int], head: StoredCheckpoint
 ) -> dict[str, Any]:
@@ -85,20 +118,74 @@ def build_bundle(
     for index in wanted:
         if not 0 <= index < head.size:
             raise BundleError(f"not covered by the checkpoint of size {head.size}", index)
-    bodies = driver.read_bodies(conn, wanted)
-    plans = {i: merkle.inclusion_proof_nodes(i, head.size) for i in wanted}
-    needed = {(0, i) for i in wanted} | {
-        n for plan in plans.values() for ref in plan for n in ref.nodes
-    }
-    hashes = driver.read_nodes(conn, sorted(needed))
-    entries = []
-    for index in wanted:
-        if index not in bodies:
-            raise BundleError("the entry is missing from storage", index)
-        try:
-            path = tuple(ref.hash(hashes) for ref in plans[index])
-            leaf = hashes[(0, index)]
-        except (merkle.MissingNodeError, KeyError):
-            raise BundleError("tree nodes for the entry are missing from storage", index) from None
-        entries.append(BundleEntry(index, bodies[index], leaf, path))
-    return make_bundle(head.note, entries)
+    return make_bundle(head.note, _proven(conn, wanted, head.size))
+
+
+class MapMoved(Exception):
+    """The stored subject map is not the one closing the checkpoint asked for (another
+    checkpoint was signed meanwhile): build again against the newest checkpoint."""
+
+
+def _key_indexes(conn: Connection, key: str, below: int) -> list[int]:
+    s = ledger_subjects.c
+    query = sa.select(s.idx).where(s.subject == key, s.idx < below).order_by(s.idx)
+    return list(conn.execute(query).scalars())
+
+
+def _check_keys(map_head: BundleEntry, keys: Sequence[ProvenKey]) -> None:
+    """Every key's proof against the map head's root, as a verifier will check it: a map read
+    while another checkpoint was folded would not verify (``MapMoved``: build again)."""
+    try:
+        root = b64decode(json.loads(map_head.record)["root"])
+        for key in keys:
+            value = key.value()
+            digest = None if value is None else value.hash()
+            subjectmap.verify(root, subjectmap.key_of(key.key), digest, key.proof)
+    except (KeyError, ValueError, subjectmap.MapProofError) as exc:
+        raise MapMoved(f"a map proof does not verify against the map head: {exc}") from None
+
+
+def build_complete_bundle(
+    conn: Connection,
+    keys: Sequence[tuple[str, str]],
+    head: StoredCheckpoint,
+    consistency_from: int | None = None,
+) -> dict[str, Any]:
+    """The v2 bundle of every entry of ``keys`` ((hex key, role) pairs) up to the complete
+    checkpoint ``head``, with each key's map proof; optionally a consistency proof from the
+    size ``consistency_from``. ``MapMoved`` if the stored map has moved past ``head``'s (retry
+    with the newest checkpoint); the keys' values are checked against the map head's root."""
+    closing = head.size - 1
+    if closing < 0 or maps.state(conn).head != closing:
+        raise MapMoved(f"the stored map does not close the checkpoint of size {head.size}")
+    proven_keys, wanted = [], set()
+    for key, role in keys:
+        value, proof = maps.prove(conn, key)
+        indexes = _key_indexes(conn, key, closing)
+        if len(indexes) != (0 if value is None else value.count):
+            raise MapMoved(f"key entries and map value disagree at size {head.size}")
+        wanted.update(indexes)
+        proven_keys.append(
+            ProvenKey(
+                key,
+                role,
+                0 if value is None else value.count,
+                None if value is None else value.latest,
+                subjectmap.EMPTY if value is None else value.chain,
+                proof,
+            )
+        )
+    if len(wanted) > MAX_ENTRIES:
+        raise BundleError(f"a bundle holds at most {MAX_ENTRIES} entries")
+    entries = _proven(conn, sorted(wanted | {closing}), head.size)
+    map_head = entries.pop()
+    if maps.state(conn).head != closing:  # a checkpoint landed while we read
+        raise MapMoved(f"the map moved past the checkpoint of size {head.size}")
+    _check_keys(map_head, proven_keys)
+    consistency = None
+    if consistency_from is not None:
+        if not 0 <= consistency_from <= head.size:
+            raise OutOfRange(f"cannot prove consistency from size {consistency_from}")
+        consistency = (consistency_from, consistency_proof(conn, consistency_from, head.size))
+    complete = bundle.completeness(map_head, proven_keys)
+    return make_bundle(head.note, entries, complete, consistency)

@@ -3,7 +3,8 @@
 Owns ``ledger_checkpoints`` (every signed note, with the witnesses' cosignature lines appended)
 and the gateway's own copy of its last signed note, the ``checkpoint.last`` file.
 
-Invariants: a checkpoint is signed under the sequencing lock, over the committed tree only; the
+Invariants: a checkpoint is signed under the sequencing lock, over the committed tree only, and
+only once the tree ends with a map head (``gateway.storage.ledger.subjectmap.close``); the
 publisher never signs a head that is not an append-only extension of the last one it signed
 (``LedgerCorrupt`` instead: a log must never sign inconsistent heads). That last head is the
 kept file when there is one — outside the database, so that rewriting storage and deleting its
@@ -25,7 +26,7 @@ from sqlalchemy.engine import Connection
 from gateway.kernel.durable import replace_durably
 from gateway.kernel.ledger import checkpoint, merkle
 from gateway.storage.db import ledger_checkpoints
-from gateway.storage.ledger import driver
+from gateway.storage.ledger import driver, subjectmap
 from gateway.storage.ledger.errors import LedgerCorrupt
 
 
@@ -116,16 +117,21 @@ def sign_checkpoint(
 ) -> StoredCheckpoint:
     """Sign and store a checkpoint of the committed tree, unless one of its size exists.
 
-    Holds the sequencing lock, and refuses (``LedgerCorrupt``) to sign a head that is not an
-    append-only extension of the last signed one: ``last``, the gateway's own copy of the last
-    note it signed, else the newest stored checkpoint (see the module docstring).
+    The tree is first closed with a map head (``subjectmap.close``: the subject rows appended
+    since the previous one folded into the map) unless its last entry is one, so every signed
+    checkpoint is complete. Holds the sequencing lock, and refuses (``LedgerCorrupt``) to sign
+    a head that is not an append-only extension of the last signed one: ``last``, the
+    gateway's own copy of the last note it signed, else the newest stored checkpoint (see the
+    module docstring).
     """
     head = driver.locked_tree(conn)
     latest = latest_checkpoint(conn)
-    root = head.root()
     anchor = last_signed(signer, last, latest)
     if anchor is not None:
-        check_extends(conn, anchor, head.size, root)
+        check_extends(conn, anchor, head.size, head.root())
+    # Only complete checkpoints are signed: the tree ends with a map head (docs/ledger.md §12).
+    head = subjectmap.close(conn, head)
+    root = head.root()
     if latest is not None and latest.size == head.size and latest.root == root:
         return latest
     body = checkpoint.Checkpoint(signer.name, head.size, root).body()

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import queue
 import threading
@@ -40,64 +39,17 @@ from typing import Any, NamedTuple
 from sqlalchemy.engine import Connection
 
 from gateway.kernel.ledger import merkle
-from gateway.kernel.ledger import record as rec
 from gateway.storage.db import Database
 from gateway.storage.ledger import driver
+from gateway.storage.ledger.batch import Appended, Batch, Entry, prepare, sequence
 from gateway.storage.ledger.errors import LedgerCorrupt, LedgerUnavailable
 from gateway.storage.ledger.guard import HistoryGuard
+
+__all__ = ["Appended", "Batch", "Entry", "LedgerWriter", "append", "prepare", "sequence"]
 
 log = logging.getLogger("enlace.ledger")
 
 _STOP = object()
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Appended:
-    """Where an entry went: its index and leaf hash, and the tree right after its batch."""
-
-    index: int
-    leaf_hash: bytes
-    tree_size: int
-    root: bytes
-
-
-class Entry(NamedTuple):
-    """A record ready to be sequenced: its leaf hash, entry columns and subjects."""
-
-    leaf_hash: bytes
-    fields: tuple[Any, ...]  # ``driver.entry_fields``
-    subjects: tuple[str, ...]
-
-
-def prepare(record: dict[str, Any]) -> Entry:
-    """Canonicalise and hash a record (no storage, no lock)."""
-    body = rec.canonical(record)
-    subjects = tuple(record.get("subjects") or ())
-    return Entry(merkle.leaf_hash(body), driver.entry_fields(record, body), subjects)
-
-
-@dataclasses.dataclass(frozen=True)
-class Batch:
-    """Entries placed at the end of a tree: the rows to store, the new frontier, the results."""
-
-    tree: merkle.CompactRange
-    rows: driver.Rows
-    appended: list[Appended]
-
-
-def sequence(tree: merkle.CompactRange, entries: Sequence[Entry]) -> Batch:
-    """Place ``entries`` after ``tree`` (which is left as it is)."""
-    tree = merkle.CompactRange(tree.size, list(tree.hashes))
-    rows = driver.Rows()
-    placed = []
-    for leaf, fields, subjects in entries:
-        index = tree.size
-        rows.entries.append((index, leaf, *fields))
-        rows.subjects += [(subject, index) for subject in subjects]
-        rows.nodes += tree.append(leaf)
-        placed.append((index, leaf))
-    size, root = tree.size, tree.root()
-    return Batch(tree, rows, [Appended(index, leaf, size, root) for index, leaf in placed])
 
 
 def append(
@@ -173,14 +125,15 @@ class LedgerWriter:
             self._thread = None
             self._store.close()
 
-    async def append(self, record: dict[str, Any]) -> Appended:
-        """Queue a record and wait until it is durably stored; return its index and leaf hash."""
+    async def append(self, record: dict[str, Any], covert: Sequence[str] = ()) -> Appended:
+        """Queue a record and wait until it is durably stored; return its index and leaf hash.
+        ``covert``: the pseudonyms it is recorded for under covert keys (``ledger_covert``)."""
         if self._thread is None:
             raise LedgerUnavailable("ledger writer is not running")
         if self._queued - self._taken >= self._max_pending:
             raise LedgerUnavailable("ledger queue is full")
         try:
-            entry = prepare(record)
+            entry = prepare(record, covert)
         except Exception as exc:  # a record that cannot be canonicalised is not recorded
             raise LedgerUnavailable(f"ledger record refused: {type(exc).__name__}") from exc
         loop = asyncio.get_running_loop()
