@@ -165,3 +165,38 @@ def test_the_browsers_consistency_check_agrees_with_the_kernel(browser: Browser)
     ]
     assert wrong == [] and len(cases) > 1000
     assert problems == []
+
+
+def test_the_browsers_subject_map_agrees_with_the_shared_vectors(browser: Browser) -> None:
+    """tests/data/completeness-vectors.json, written by the Python implementation: chains,
+    value hashes and every membership and absence proof check out in the browser, and a
+    proof checked against another key or value does not."""
+    vectors = json.loads(
+        (Path(__file__).parents[1] / "data" / "completeness-vectors.json").read_text()
+    )
+    page, problems = _open(browser)
+    got = page.evaluate(
+        """async (v) => {
+          const m = EnlaceVerify.subjectMap;
+          const subjects = [];
+          for (const s of v.subjects) {
+            const value = await m.valueHash(s.count, s.latest, s.chain);
+            subjects.push([await m.chain(s.entries), value]);
+          }
+          const proofs = [];
+          for (const p of v.proofs) {
+            const value = p.kind === "membership" ? p.value_hash : null;
+            const ok = await m.verifyProof(p.key, value, p.proof, v.root);
+            const flipped = (p.key[0] === "0" ? "1" : "0") + p.key.slice(1);
+            const other = await m.verifyProof(flipped, value, p.proof, v.root);
+            const wrong = p.kind === "membership"
+              && await m.verifyProof(p.key, v.empty_root, p.proof, v.root);
+            proofs.push([ok, other, wrong]);
+          }
+          return { subjects, proofs };
+        }""",
+        vectors,
+    )
+    assert got["subjects"] == [[s["chain"], s["value_hash"]] for s in vectors["subjects"]]
+    assert got["proofs"] == [[True, False, False]] * len(vectors["proofs"])
+    assert problems == []

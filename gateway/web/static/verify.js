@@ -451,7 +451,25 @@ const EnlaceVerify = (() => {
     return (await verifyConsistency(remembered.size, head.size, proof, root, head.root)) ? "extended" : "fork";
   }
 
+  // The subject map's primitives over base64 and hex, for test vectors (docs/ledger.md §12).
+  const subjectMap = {
+    async verifyProof(keyHex, valueHash, proof, root) {
+      const key = fromHex(keyHex);
+      const leaf = valueHash === null ? null : await mapLeaf(key, fromBase64(valueHash));
+      return mapProofVerifies(key, leaf, proof, fromBase64(root));
+    },
+    async chain(entries) {
+      let c = EMPTY;
+      for (const { index, leaf_hash: leaf } of entries) {
+        c = await sha256(Uint8Array.of(0x12), c, be64(index), fromBase64(leaf));
+      }
+      return toBase64(c);
+    },
+    valueHash: async (n, latest, chain) => toBase64(await valueHash(n, latest, fromBase64(chain))),
+  };
+
   return {
+    subjectMap,
     openCheckpoint,
     entryIncluded,
     fingerprint,
