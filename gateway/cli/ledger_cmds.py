@@ -15,7 +15,7 @@ import typer
 
 from gateway.cli import common
 from gateway.kernel import pki
-from gateway.kernel.ledger import bundle, checkpoint
+from gateway.kernel.ledger import bundle, checkpoint, trust
 from gateway.storage.db import Database
 from gateway.storage.ledger import audit, proofs, publisher, queries, witness
 from gateway.storage.ledger.errors import LedgerCorrupt
@@ -308,11 +308,21 @@ def ledger_bundle(
 @ledger_app.command("check-proof")
 def ledger_check_proof(
     path: Annotated[Path, typer.Argument(help="Proof bundle (JSON).")],
-    vkey: Annotated[Path, typer.Option("--vkey", help="Gateway checkpoint verifier key file.")],
+    vkey: Annotated[
+        Path | None, typer.Option("--vkey", help="Gateway checkpoint verifier key file.")
+    ] = None,
     witness_vkey: Annotated[
         list[Path] | None, typer.Option("--witness-vkey", help="Trusted witness key file.")
     ] = None,
     quorum: Annotated[int, typer.Option(help="Witness cosignatures required.")] = 0,
+    trust_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--trust",
+            help="A trust document (trust.json, docs/trust.md): the log key, witness keys and "
+            "quorum, instead of --vkey, --witness-vkey and --quorum.",
+        ),
+    ] = None,
     older: Annotated[
         Path | None,
         typer.Option(
@@ -325,14 +335,7 @@ def ledger_check_proof(
 ) -> None:
     """Verify a proof bundle offline against the gateway's key (and witnesses'); a v2 bundle
     is also proven complete up to its checkpoint. Exit 1 if anything fails."""
-    verifier = _verifier(vkey)
-    try:
-        witnesses = [
-            checkpoint.CosignatureVerifier.from_vkey(_read_key(p, "witness key"))
-            for p in witness_vkey or []
-        ]
-    except checkpoint.KeyFormatError as exc:
-        raise common.CliError("ledger.key", f"witness key: {exc}") from exc
+    verifier, witnesses, quorum = _pinned_keys(vkey, witness_vkey or [], quorum, trust_file)
     data = _read_bundle(path)
     earlier = _read_bundle(older) if older is not None else None
     try:
@@ -376,6 +379,33 @@ def _print_verified(verified: bundle.VerifiedBundle, as_json: bool, extends: boo
             + (f" ({covert} disclosed covert)" if covert else "")
         )
     typer.echo(f"OK: {len(verified.entries)} entries proven")
+
+
+def _pinned_keys(
+    vkey: Path | None, witness_vkey: list[Path], quorum: int, trust_file: Path | None
+) -> tuple[checkpoint.NoteVerifier, list[checkpoint.CosignatureVerifier], int]:
+    """The keys ``check-proof`` trusts: from a trust document, or from key files."""
+    if trust_file is not None:
+        if vkey is not None or witness_vkey or quorum:
+            raise common.CliError("cli.bad_option", "give --trust or the keys, not both")
+        try:
+            document = trust.TrustDocument.parse(json.loads(trust_file.read_bytes()))
+        except OSError as exc:
+            raise common.CliError("cli.bad_file", f"cannot read {trust_file}: {exc}") from exc
+        except (ValueError, trust.TrustError) as exc:
+            raise common.CliError("ledger.key", f"{trust_file}: {exc}") from exc
+        policy = document.policy
+        return document.log, list(policy.witnesses), policy.quorum
+    if vkey is None:
+        raise common.CliError("cli.bad_option", "give --vkey (or --trust)")
+    try:
+        witnesses = [
+            checkpoint.CosignatureVerifier.from_vkey(_read_key(p, "witness key"))
+            for p in witness_vkey
+        ]
+    except checkpoint.KeyFormatError as exc:
+        raise common.CliError("ledger.key", f"witness key: {exc}") from exc
+    return _verifier(vkey), witnesses, quorum
 
 
 def _read_bundle(path: Path) -> dict[str, Any]:

@@ -14,6 +14,7 @@ Used by ``enlace demo`` and by the tests; everything goes through the same regis
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from gateway.devtools import devca
 from gateway.devtools.population import seeded_dataset
 from gateway.devtools.sat_pki import SatDevPki
 from gateway.kernel import pki
+from gateway.kernel.ledger import trust
 from gateway.kernel.settings import Settings
 from gateway.storage import db as dbm
 from gateway.storage import registry
@@ -156,4 +158,15 @@ def create(
             database, service, "sat", operation, description=description, methods=("POST",)
         )
         registry.grant(database, PERMISOS, service, [PERMISOS_PURPOSE], [PERMISOS_LEGAL_BASIS])
+    write_trust(folder)
     return DevInstance(settings, database, folder)
+
+
+def write_trust(folder: pki.PkiDir, witnesses: Sequence[str] = (), quorum: int = 0) -> Path:
+    """The dev instance's trust document beside its PKI: its checkpoint key, ``witnesses``'
+    cosignature keys and the quorum (the citizen page pins them; docs/trust.md)."""
+    document = trust.TrustDocument(
+        folder.load_checkpoint_verifier(), trust.WitnessPolicy.of(list(witnesses), quorum)
+    )
+    folder.trust_document.write_text(document.dumps())
+    return folder.trust_document

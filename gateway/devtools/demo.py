@@ -6,8 +6,11 @@ trusted source as its own HTTPS service over mutual TLS. Then, through the consu
 example apps: an allowed lookup and two refused ones, a scholarship enrolment (RENAPO and the
 Registro Civil), permits signed with e.firma (SAT, a valid and a revoked one), the remote source
 answering like the in-process one; the ledger's receipts, checkpoint and proofs; the citizen's
-own view (e.firma login, access log, proof bundle checked offline); and an audit of the whole
-ledger. ``--keep-running`` then leaves it all up for the citizen page until Ctrl-C.
+own view (e.firma login, access log, proof bundle: "complete up to N, witnessed by W", checked
+offline by the CLI against the trust document); and an audit of the whole ledger. One
+independent witness (``enlace witness serve``, its own process and state directory) cosigns
+every checkpoint the gateway submits to it. ``--keep-running`` then leaves it all up for the
+citizen page until Ctrl-C.
 
 Each step is one function below; they share a ``Demo``.
 """
@@ -15,10 +18,14 @@ Each step is one function below; they share a ``Demo``.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 import signal
+import socket
 import ssl
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -39,7 +46,7 @@ from gateway.kernel import pki
 from gateway.kernel.efirma import certificate as efirma
 from gateway.kernel.encoding import b64decode, b64encode
 from gateway.kernel.ids import ClientId, MemberId, ServiceId
-from gateway.kernel.ledger import bundle, checkpoint, merkle
+from gateway.kernel.ledger import bundle, checkpoint, merkle, trust
 from gateway.kernel.ledger.receipt import Receipt
 from gateway.kernel.protocol import evidence
 from gateway.kernel.settings import Settings
@@ -58,6 +65,7 @@ OFFICIAL_SEP, OFFICIAL_SRE, OFFICIAL_SE = "MX-SEP-000123", "MX-SRE-000777", "MX-
 REMOTE_SOURCE = "renapo-remoto"
 REMOTE_SERVICE = ServiceId.parse(f"{bootstrap.RENAPO}/consulta-curp-remota/v1")
 FORGE = STATIC_DIR / "vendor" / "forge.min.js"
+WITNESS_NAME = "witness.demo/inai"
 
 
 class DemoError(Exception):
@@ -98,6 +106,7 @@ class Demo:
     local_answer: Result | None = None
     proven_index: int = -1  # the exchange whose inclusion the ledger step proves
     bundle_file: Path | None = None
+    trust_file: Path | None = None
     step: int = 0
 
     @property
@@ -189,6 +198,7 @@ def _run(
     with contextlib.ExitStack() as stack:
         stack.callback(demo.instance.database.dispose)
         _start_sat(demo, stack, ocsp_port)
+        _start_witness(demo, stack)
         _start_gateway(demo, stack, port)
         _lookups(demo)
         _enrol_a_student(demo)
@@ -250,6 +260,58 @@ def _start_sat(demo: Demo, stack: contextlib.ExitStack, port: int) -> None:
     _detail(f"OCSP responder (RFC 6960) on {url}/, as `enlace source run sat-ocsp`")
     born = demo.people[demo.citizen.curp].fecha_nacimiento
     _detail(f"demo citizen: {demo.citizen.name}, born {born}, CURP {demo.citizen.curp}")
+
+
+def _start_witness(demo: Demo, stack: contextlib.ExitStack) -> None:
+    """An independent witness as its own process: its own key and state, no database."""
+    directory = demo.workdir / "witness"
+    enlace = [sys.executable, "-m", "gateway", "witness"]
+    made = subprocess.run(
+        [*enlace, "init", "--dir", str(directory), "--name", WITNESS_NAME],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    _check(made.returncode == 0, f"enlace witness init: {made.stderr.strip()}")
+    vkey = made.stdout.strip()
+    log_vkey = demo.pki.checkpoint_vkey.read_text().strip()
+    port = free_port(HOST)
+    process = subprocess.Popen(
+        [*enlace, "serve", "--dir", str(directory), "--host", HOST, "--port", str(port)]
+        + ["--log", f"{log_vkey.split('+')[0]}={log_vkey}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    stack.callback(_stop, process)
+    _wait_listening(port, process)
+    url = f"http://{HOST}:{port}"
+    demo.settings = demo.settings.model_copy(update={"witnesses": (f"{url} {vkey}",)})
+    demo.trust_file = bootstrap.write_trust(demo.pki, [vkey], 1)
+    _step(demo, f"An independent witness ({WITNESS_NAME}) listening on {url}")
+    _detail("`enlace witness serve`: its own key and state directory, no access to the database;")
+    _detail("it cosigns a checkpoint only if it extends the last one it cosigned (tlog-witness)")
+    _detail(f"trust document for verifiers ({demo.trust_file.name}, docs/trust.md), 1 of 1:")
+    _detail(f"  log key     {trust.fingerprint(log_vkey)}")
+    _detail(f"  witness key {trust.fingerprint(vkey)}")
+
+
+def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120  # a loaded machine is slow to start a process
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), 1):
+            return
+        _check(process.poll() is None, "enlace witness serve exited")
+        _check(time.monotonic() < deadline, "enlace witness serve did not start")
+        time.sleep(0.1)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _start_gateway(demo: Demo, stack: contextlib.ExitStack, port: int | None) -> None:
@@ -553,15 +615,51 @@ def _citizen_view(demo: Demo) -> None:
         for line in _access_lines(row, _row_proven(row, page["checkpoint"], verifier)):
             _detail(f"  {line}")
 
-    proofs = demo.get("/v1/citizen/bundle", headers=auth)
+    verified = _witnessed_bundle(demo, auth)
+    _detail(f"proof bundle downloaded (enlace-pruebas.json, {len(verified.entries)} entries):")
+    witnesses = ", ".join(verified.signed_by[1:])
+    _detail(
+        f"  the citizen sees: complete up to {verified.checkpoint.size}, witnessed by {witnesses}"
+    )
+    _offline_check(demo)
+
+
+def _witnessed_bundle(demo: Demo, auth: dict[str, str]) -> bundle.VerifiedBundle:
+    """The citizen's bundle once its checkpoint (signed for this visit) is cosigned."""
+    assert demo.trust_file is not None
+    document = trust.TrustDocument.parse(json.loads(demo.trust_file.read_text()))
+    policy = document.policy
     demo.bundle_file = demo.workdir / "enlace-pruebas.json"
-    demo.bundle_file.write_bytes(proofs.content)
-    try:
-        verified = bundle.verify_bundle(proofs.json(), verifier)
-    except bundle.BundleError as exc:
-        raise DemoError(f"the citizen's proof bundle does not verify: {exc}") from exc
-    _detail(f"proof bundle downloaded ({demo.bundle_file.name}, {len(verified.entries)} entries):")
-    _detail("  verified offline with the gateway's key (`enlace ledger check-proof`)")
+    deadline = time.monotonic() + 120  # the witness cosigns in a moment; a loaded machine is slow
+    while True:
+        proofs = demo.get("/v1/citizen/bundle", headers=auth)
+        try:
+            verified = bundle.verify_bundle(
+                proofs.json(), document.log, witnesses=policy.witnesses, quorum=policy.quorum
+            )
+        except bundle.BundleError as exc:
+            if time.monotonic() > deadline:
+                raise DemoError(f"the citizen's proof bundle does not verify: {exc}") from exc
+            time.sleep(0.3)
+            continue
+        demo.bundle_file.write_bytes(proofs.content)
+        return verified
+
+
+def _offline_check(demo: Demo) -> None:
+    """What the citizen (or anyone) runs offline: the CLI, the trust document, the bundle."""
+    assert demo.bundle_file is not None and demo.trust_file is not None
+    checked = subprocess.run(
+        [sys.executable, "-m", "gateway", "ledger", "check-proof", str(demo.bundle_file)]
+        + ["--trust", str(demo.trust_file), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    _check(checked.returncode == 0, f"enlace ledger check-proof: {checked.stdout.strip()}")
+    result = json.loads(checked.stdout)
+    _detail(f"  offline: `enlace ledger check-proof {demo.bundle_file.name} --trust trust.json`")
+    _detail(f"  says OK: tree {result['tree_size']}, signed by {', '.join(result['signed_by'])}")
 
 
 def _row_proven(row: dict[str, Any], note: str, verifier: checkpoint.NoteVerifier) -> bool:
@@ -635,7 +733,8 @@ def _serve_until_interrupted(demo: Demo) -> None:
     if demo.bundle_file is not None:
         _detail("the citizen's proof bundle, checked offline:")
         _detail(f"  enlace ledger check-proof {demo.bundle_file} \\")
-        _detail(f"    --vkey {demo.pki.checkpoint_vkey}")
+        _detail(f"    --trust {demo.trust_file}")
+        _detail("  or open docs/verifier.html from disk and choose both files")
     _say("Press Ctrl-C to stop.")
 
     def interrupt(_signum: int, _frame: Any) -> None:

@@ -196,6 +196,11 @@ class PkiDir:
         """The gateway's own copy of the last checkpoint it signed (docs/ledger.md §4)."""
         return self.root / "gateway" / "checkpoint.last"
 
+    @property
+    def trust_document(self) -> Path:
+        """The trust document the citizen page pins its keys from (docs/trust.md)."""
+        return self.root / "trust.json"
+
     def load_checkpoint_signer(self) -> notes.NoteSigner:
         return notes.NoteSigner.from_skey(self.checkpoint_key.read_text().strip())
 

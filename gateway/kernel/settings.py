@@ -29,6 +29,7 @@ from pydantic_settings import (
 )
 
 from gateway.kernel.errors import CodedError
+from gateway.kernel.ledger import checkpoint
 
 ENV_PREFIX = "ENLACE_"
 
@@ -115,6 +116,21 @@ class Settings(BaseSettings):
     )
     checkpoint_interval: float = _setting(
         2.0, "seconds between ledger checkpoints, signed when the tree grew", gt=0
+    )
+    witnesses: Annotated[tuple[str, ...], NoDecode] = _setting(
+        (),
+        "comma-separated `URL VKEY` pairs: the C2SP tlog-witnesses each new checkpoint is "
+        "submitted to (submission prefix, cosignature verifier key), in the background",
+        shown="(none)",
+    )
+    witness_timeout: float = _setting(
+        10.0, "seconds one submission to a witness may take, connection included", gt=0
+    )
+    witness_max_backoff: float = _setting(
+        60.0,
+        "most seconds between retries to a witness that failed or refused (the wait doubles "
+        "from `ENLACE_CHECKPOINT_INTERVAL` after each failure)",
+        gt=0,
     )
     ledger_max_batch: int = _setting(
         512, "most ledger entries the group-commit writer stores in one transaction", gt=0
@@ -259,6 +275,14 @@ class Settings(BaseSettings):
         "gateway's `/.well-known/enlace/trust` (e.g. the Diario Oficial or a transparency portal)",
     )
 
+    citizen_trust_file: Path | None = _setting(
+        None,
+        "citizen page: the trust document (`trust.json`: checkpoint and witness keys, quorum; "
+        "docs/trust.md) the operator deploys beside the page, served as its static "
+        "`/ciudadano/trust.json`; the page pins its keys from it",
+        shown="`<pki_dir>/trust.json`",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -301,6 +325,27 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"{item!r} is not an IP address or network") from exc
         return tuple(networks)
+
+    @field_validator("witnesses", mode="before")
+    @classmethod
+    def _split_witnesses(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(entry for entry in (part.strip() for part in value.split(",")) if entry)
+        return value
+
+    @field_validator("witnesses")
+    @classmethod
+    def _check_witnesses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            url, _, vkey = entry.partition(" ")
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or not vkey.strip():
+                raise ValueError(f"{entry!r} must be `http(s)://host[:port][/prefix] VKEY`")
+            try:
+                checkpoint.CosignatureVerifier.from_vkey(vkey.strip())
+            except checkpoint.KeyFormatError as exc:
+                raise ValueError(f"witness {url}: {exc}") from None
+        return value
 
     @field_validator("citizen_time_zone")
     @classmethod

@@ -9,7 +9,9 @@
 * ``GET /v1/citizen/agencies``: registered members, for the page's agency filter;
 * ``GET /v1/citizen/about``: what the page shows of this instance (time zone, help line, ARCO
   and privacy contacts, where the checkpoint key is published);
-* ``/ciudadano/``: the static page (``gateway/web/static``).
+* ``/ciudadano/``: the static page (``gateway/web/static``), and beside it
+  ``/ciudadano/trust.json``, the trust document the operator deploys (``ENLACE_CITIZEN_TRUST_FILE``)
+  from which the page pins the checkpoint and witness keys (docs/trust.md).
 
 Thin edge: the rules live in ``gateway.citizen`` and in the SAT source's shared validation
 (``gateway.kernel.efirma.validation``). A login checks, cheapest first and in this order: the
@@ -450,4 +452,16 @@ def install(app: FastAPI, gateway: Gateway) -> None:
     app.add_route(
         "/ciudadano", lambda _request: RedirectResponse("/ciudadano/", 308), methods=["GET"]
     )
+    trust_file = gateway.settings.citizen_trust_file or gateway.pki.trust_document
+
+    async def trust_document(_request: Request) -> Response:
+        """The operator's trust document deployed beside the page (docs/trust.md): a static
+        asset, read as deployed, never made from the keys this gateway holds."""
+        try:
+            body = await asyncio.to_thread(trust_file.read_bytes)
+        except OSError:
+            return Response(b"no trust document is deployed", 404, headers=_PAGE_HEADERS)
+        return Response(body, media_type="application/json", headers=_PAGE_HEADERS)
+
+    app.add_route("/ciudadano/trust.json", trust_document, methods=["GET"])
     app.mount("/ciudadano", CitizenPage(directory=STATIC_DIR, html=True), name="ciudadano")

@@ -24,6 +24,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.witness_submissions = Counter(
+            "enlace_witness_submissions",
+            "Checkpoint submissions to witnesses by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+
         # Each exchange counts once and times its source once: the labelled children are
         # looked up once per label rather than through ``labels()`` (a lock and a dict) each time.
         self._outcomes: dict[str, Counter] = {}

@@ -1,8 +1,9 @@
 """The state one gateway process holds, and its lifecycle.
 
 ``Gateway`` owns the keys, the registry snapshot (polled, with its freshness), the ledger writer,
-the periodic checkpoint signing (when this process holds the signer role, ``leader``), the
-replay filters (its own cache, the claims every process shares), the built sources and the
+the periodic checkpoint signing (when this process holds the signer role, ``leader``) and its
+submission to witnesses, the replay filters (its own cache, the claims every process shares), the
+built sources and the
 metrics. Routes receive it; it knows nothing of HTTP.
 """
 
@@ -25,6 +26,7 @@ from gateway.server import limits
 from gateway.server.metrics import Metrics
 from gateway.server.replay_claims import SharedReplay
 from gateway.server.sources import build_source
+from gateway.server.witnesses import Witnesses, endpoints
 from gateway.storage import exclusive, registry
 from gateway.storage import replay as replay_store
 from gateway.storage.db import Database, check_durable, open_database
@@ -85,6 +87,16 @@ class Gateway:
         self._registry_checked = time.monotonic()
         self._sources: dict[str, tuple[registry.SourceEntry, Source]] = {}
         self._retiring: set[asyncio.Task[None]] = set()
+        self.witnesses = Witnesses(
+            endpoints(settings.witnesses),
+            self.db.write,
+            self.db.read,
+            interval=settings.checkpoint_interval,
+            timeout=settings.witness_timeout,
+            max_backoff=settings.witness_max_backoff,
+            counter=self.metrics.witness_submissions,
+        )
+        self._witnessing: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
         self._flood_recorder: asyncio.Task[None] | None = None
@@ -155,6 +167,8 @@ class Gateway:
         self._flood_recorder = asyncio.create_task(self._record_floods())
         if self.shared_replay is not None:
             self._replay_purger = asyncio.create_task(self._purge_replay_claims())
+        if self.witnesses.states:
+            self._witnessing = asyncio.create_task(self.witnesses.run())
 
     def _seed_replay(self) -> None:
         """Remember the X-Road-Ids this ledger recorded within the replay window: the same
@@ -166,12 +180,19 @@ class Gateway:
         log.info("replay cache seeded from the ledger", extra={"exchange_ids": seeded})
 
     async def stop(self) -> None:
-        tasks = (self._poller, self._checkpointer, self._flood_recorder, self._replay_purger)
+        tasks = (
+            self._poller,
+            self._checkpointer,
+            self._flood_recorder,
+            self._replay_purger,
+            self._witnessing,
+        )
         for task in tasks:
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self.witnesses.close()
         await self.record_floods()
         await self._close_sources()
         await asyncio.to_thread(self.writer.stop)
@@ -186,7 +207,9 @@ class Gateway:
     def sign_checkpoint(self) -> publisher.StoredCheckpoint:
         """Sign a checkpoint of the ledger now, unless the newest one already covers it
         (``LedgerCorrupt``, for good, if the tree does not extend the last signed head)."""
-        return self.guard.sign(self.db.write)
+        stored = self.guard.sign(self.db.write)
+        self.witnesses.wake()
+        return stored
 
     def _sign_checkpoint_logged(self) -> None:
         """Sign if this process holds the signer role (else try to take it, for next time)."""

@@ -3,13 +3,15 @@
 * ``GET /.well-known/enlace/trust``: the gateway's signing certificate and checkpoint key;
 * ``GET /livez``: alive, with no database round trip (load balancers, benchmark baseline);
 * ``GET /healthz``: the database answers, the registry is fresh and the ledger's history
-  extends its last signed head, else 503 saying which (and, for the ledger, why);
+  extends its last signed head, else 503 saying which (and, for the ledger, why); with
+  witnesses configured, each one's last outcome (cosigned, refused with its reason, …);
 * ``GET /metrics``: Prometheus text.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter
@@ -70,7 +72,15 @@ def router(gateway: Gateway) -> APIRouter:
             return JSONResponse(
                 signer | {"status": "unhealthy", "registry": "stale"}, status_code=503
             )
-        return JSONResponse(signer | {"status": "ok", "registry_version": gateway.snapshot.version})
+        healthy: dict[str, Any] = signer | {
+            "status": "ok",
+            "registry_version": gateway.snapshot.version,
+        }
+        if gateway.witnesses.states:
+            # A refusing witness does not stop exchanges (the history guard decides that):
+            # it is shown here, and counted in /metrics, for an operator to look at.
+            healthy["witnesses"] = gateway.witnesses.shown()
+        return JSONResponse(healthy)
 
     @routes.get("/metrics")
     async def metrics(_request: Request) -> Response:

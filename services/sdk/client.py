@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import ssl
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,11 @@ import httpx
 from cryptography import x509
 
 from gateway.kernel import pki
+from gateway.kernel.encoding import EncodingError, b64decode
 from gateway.kernel.errors import EnlaceError
 from gateway.kernel.ids import ClientId, MemberId, ServiceId
 from gateway.kernel.ledger import checkpoint as notes
+from gateway.kernel.ledger import merkle, trust
 from gateway.kernel.ledger import receipt as receipts
 from gateway.kernel.protocol import evidence, signing
 from gateway.kernel.protocol import headers as h
@@ -76,9 +79,12 @@ class EnlaceClient:
         timeout: float = 15.0,
         transport: httpx.BaseTransport | None = None,
         ledger_vkey: str | None = None,
+        witnesses: Sequence[str] = (),
+        witness_quorum: int = 0,
     ) -> None:
         """``ledger_vkey`` pins the gateway's checkpoint key (else it is read from the trust
-        document, over TLS checked against ``ca_file``)."""
+        document, over TLS checked against ``ca_file``); ``witnesses`` (cosignature vkeys) and
+        ``witness_quorum`` are the k-of-n policy ``witnessed`` applies (docs/trust.md)."""
         self.client_id = ClientId.parse(client)
         self.base_url = base_url.rstrip("/")
         self.signer = signer
@@ -90,6 +96,7 @@ class EnlaceClient:
         self._http = httpx.Client(timeout=timeout, verify=verify, transport=transport)
         self._gateway_keys: dict[str, Any] = {}
         self._ledger_verifier = notes.NoteVerifier.from_vkey(ledger_vkey) if ledger_vkey else None
+        self.witness_policy = trust.WitnessPolicy.of(list(witnesses), witness_quorum)
 
     @classmethod
     def from_pki(cls, base_url: str, client: str, pki_dir: Path, **kwargs: Any) -> EnlaceClient:
@@ -246,6 +253,36 @@ class EnlaceClient:
             except (KeyError, TypeError, notes.KeyFormatError) as exc:
                 raise ResponseVerificationError("no usable ledger checkpoint key") from exc
         return self._ledger_verifier
+
+    def witnessed(self, receipt: receipts.Receipt) -> notes.Checkpoint:
+        """The gateway's newest checkpoint, once it passes the witness policy (the log's
+        signature and at least ``witness_quorum`` pinned witnesses) and is proven, by a
+        consistency proof, to extend the tree the receipt names: the receipt's entry is then in
+        a witnessed history. Raises ``ResponseVerificationError`` otherwise (e.g. not yet
+        cosigned: call again after the next checkpoint)."""
+        note = self._http.get(f"{self.base_url}/v1/ledger/checkpoint")
+        if note.status_code != 200:
+            raise ResponseVerificationError(f"no checkpoint: HTTP {note.status_code}")
+        try:
+            head, _names = self.witness_policy.check(note.content, self._ledger_key())
+        except trust.TrustError as exc:
+            raise ResponseVerificationError(str(exc)) from exc
+        if head.size < receipt.tree_size:
+            raise ResponseVerificationError(
+                "the witnessed checkpoint does not cover the receipt yet"
+            )
+        answer = self._http.get(
+            f"{self.base_url}/v1/ledger/proof/consistency",
+            params={"old": receipt.tree_size, "new": head.size},
+        )
+        try:
+            proof = [b64decode(h) for h in answer.json()["proof"]]
+            merkle.verify_consistency(
+                receipt.tree_size, head.size, proof, receipt.root, head.root_hash
+            )
+        except (ValueError, KeyError, TypeError, EncodingError, merkle.MerkleError) as exc:
+            raise ResponseVerificationError(f"consistency with the receipt: {exc}") from exc
+        return head
 
     def _receipt(
         self, response: httpx.Response, ledger_index: int | None

@@ -114,3 +114,6 @@ def settings(tmp_path: Path, sat: devpki.SatDevPki, ocsp_url: str) -> Settings:
         citizen_privacy_url=PRIVACY_URL,
         citizen_operator="Agencia de Transformación Digital (instancia de pruebas)",
     )
+
+
+from tests.citizen.chromium import browser, browser_home  # noqa: E402, F401  (fixtures)

@@ -3,11 +3,7 @@ uses it: on a phone (390 px wide) and on a desktop (1280 px), in Spanish and in 
 
 The browser trusts the instance's dev CA the way a citizen's would trust a CA: it is installed
 in the NSS certificate database of the browser's (temporary) home directory, so TLS is fully
-checked, host name included. No certificate error is ignored.
-
-Chromium and certutil come from Debian's packages (``apt-get install -y chromium
-chromium-driver libnss3-tools``) and node-forge from ``bash gateway/web/install.sh``; CI installs
-all three, so their absence fails this test rather than skipping it.
+checked, host name included. No certificate error is ignored (tests/citizen/chromium.py).
 """
 
 from __future__ import annotations
@@ -17,74 +13,24 @@ import datetime as dt
 import hashlib
 import io
 import json
-import os
 import re
-import shutil
 import ssl
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Page, Route, expect
 
 from gateway.devtools import bootstrap
-from gateway.server.citizen_api import STATIC_DIR
 from services.sdk import EnlaceClient
 from services.sdk.errors import AccessDenied
 from tests.citizen.helpers import HELP, PRIVACY_URL, Efirma, consult
 
-CHROMIUM = Path("/usr/bin/chromium")
-# What this closed network needs (no background connections Chromium would make on its own).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-INSTALL = "apt-get install -y chromium chromium-driver libnss3-tools"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
-
-
-@pytest.fixture
-def browser_home(tmp_path: Path, dev) -> Path:
-    """A home directory whose NSS database trusts the instance's dev CA."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: install it with `{INSTALL}`")
-    certutil = shutil.which("certutil")
-    if certutil is None:
-        pytest.fail(f"certutil is missing: install it with `{INSTALL}`")
-    if not (STATIC_DIR / "vendor" / "forge.min.js").exists():
-        pytest.fail("node-forge is not installed for the page: run `bash gateway/web/install.sh`")
-    home = tmp_path / "home"
-    nssdb = home / ".pki" / "nssdb"
-    nssdb.mkdir(parents=True)
-    database = f"sql:{nssdb}"
-    subprocess.run([certutil, "-N", "-d", database, "--empty-password"], check=True)
-    trust = [certutil, "-A", "-d", database, "-t", "C,,", "-n", "Enlace dev CA"]
-    subprocess.run([*trust, "-i", str(dev.pki.ca_cert)], check=True)
-    return home
-
-
-@pytest.fixture
-def browser(browser_home: Path) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=CHROMIUM_ARGS,
-            env={**os.environ, "HOME": str(browser_home)},
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def _files(tmp_path: Path, citizen: Efirma) -> tuple[Path, Path]:
@@ -186,10 +132,12 @@ def test_citizen_on_a_phone_and_a_desktop_reads_plain_words_and_checks_the_bundl
     digest = hashlib.sha256(vkey.encode()).hexdigest()[:32].upper()
     fingerprint = " ".join(digest[i : i + 4] for i in range(0, 32, 4))
     expect(page.locator("#trust-key")).to_contain_text(fingerprint)
+    # The key is pinned from the page's own trust document (docs/trust.md), linked first.
     expect(page.locator("#trust-key a").first).to_have_attribute(
-        "href", f"{gateway_url}/.well-known/enlace/trust"
+        "href", f"{gateway_url}/ciudadano/trust.json"
     )
-    expect(page.locator("#completeness")).to_be_hidden()  # the trust issue's line, not yet
+    expect(page.locator("#completeness")).to_be_visible()
+    expect(page.locator("#history")).to_have_attribute("data-outcome", "first")
     expect(page.locator("#who")).to_contain_text(citizen.curp)
     expect(page.locator("#empty")).to_be_hidden()
 

@@ -141,6 +141,18 @@ def test_citizen_sees_their_accesses_with_proofs_verified(demo):
     assert "official MX-SE-000042, purpose permiso-solicitud, basis LFEA-art-7" in step
     assert "case PERM-2026-0001: allowed; proof verified" in step
     assert f"proof bundle downloaded (enlace-pruebas.json, {entries} entries)" in step
+    # Complete and witnessed, and checked offline by the CLI against the trust document.
+    assert re.search(r"the citizen sees: complete up to \d+, witnessed by witness\.demo/inai", step)
+    assert "check-proof enlace-pruebas.json --trust trust.json" in step
+    signed = r"says OK: tree \d+, signed by localhost/enlace/MX/ledger, witness\.demo/inai"
+    assert re.search(signed, step)
+
+
+def test_an_independent_witness_runs_and_is_pinned(demo):
+    step = demo.step("An independent witness (witness.demo/inai) listening on http://127.0.0.1:")
+    assert "no access to the database" in step
+    assert re.search(r"log key     ([0-9A-F]{4} ){7}[0-9A-F]{4}$", step, re.MULTILINE)
+    assert re.search(r"witness key ([0-9A-F]{4} ){7}[0-9A-F]{4}$", step, re.MULTILINE)
 
 
 def test_output_is_readable_and_logs_carry_no_personal_data(demo):

@@ -20,8 +20,12 @@
     cursor: null,
     filters: {},
     rows: [],
+    trust: null, // the keys pinned from the page's own trust.json: {vkey, witnesses, quorum, …}
+    trustMissing: false,
     vkey: null,
     fingerprint: null,
+    complete: null, // the completeness check's state, shown in #completeness
+    history: null, // this visit against the last checkpoint this browser verified
     about: null,
     loaded: false,
     checkpoints: new Map(), // note text -> Promise of {origin, size, root}
@@ -103,6 +107,7 @@
 
   function errorText(error) {
     const code = error instanceof ApiError ? error.code : "network";
+    if (code === "local.trust") return t("trust.missing");
     if (code.startsWith("ocsp.")) return t("error.ocsp");
     const key = `error.${code}`;
     return key in TEXTS.es ? t(key) : t("error.generic", { code });
@@ -225,6 +230,8 @@
     state.session = null;
     state.rows = [];
     state.head = null;
+    state.complete = null;
+    state.history = null;
     state.loaded = false;
     $("log-section").hidden = true;
     $("login-section").hidden = false;
@@ -250,10 +257,15 @@
     $("login-section").hidden = true;
     $("log-section").hidden = false;
     renderWho();
-    await trustKey();
+    try {
+      await trustKey();
+    } catch {
+      state.trustMissing = true; // fail closed: nothing on this page counts as verified
+    }
     renderHead();
     await loadAgencies();
     await loadPage(false);
+    if (!state.trustMissing) await checkComplete();
   }
 
   async function loadAgencies() {
@@ -275,7 +287,8 @@
 
   function checkpoint(note) {
     if (!state.checkpoints.has(note)) {
-      state.checkpoints.set(note, EnlaceVerify.openCheckpoint(note, state.vkey));
+      const { vkey, witnesses } = state.trust;
+      state.checkpoints.set(note, EnlaceVerify.openCheckpoint(note, vkey, witnesses));
     }
     return state.checkpoints.get(note);
   }
@@ -307,11 +320,13 @@
     renderRows();
     let head = null;
     try {
+      if (state.trustMissing) throw new ApiError("local.trust");
       head = await checkpoint(page.checkpoint);
       state.head = { ok: true, ...head };
     } catch {
       state.head = { ok: false };
     }
+    if (head && !state.history) await checkHistory(head);
     renderHead();
     for (const row of rows) {
       const included = head !== null && (await EnlaceVerify.entryIncluded(row.entry, head));
@@ -326,13 +341,24 @@
   function renderHead() {
     const head = state.head;
     const line = $("trust-line");
-    line.textContent = !head ? t("trust.checking") : head.ok ? t("trust.ok") : t("trust.bad");
-    line.dataset.ok = head ? String(head.ok) : "";
+    line.textContent = state.trustMissing
+      ? t("trust.missing")
+      : !head
+        ? t("trust.checking")
+        : head.ok
+          ? t("trust.ok")
+          : t("trust.bad");
+    line.dataset.ok = state.trustMissing ? "false" : head ? String(head.ok) : "";
+    renderHistory();
+    renderComplete();
     const key = $("trust-key");
     key.replaceChildren();
     if (!state.fingerprint) return;
     key.append(t("trust.key", { fingerprint: state.fingerprint }));
-    const places = [[`${location.origin}/.well-known/enlace/trust`, "/.well-known/enlace/trust"]];
+    const places = [
+      [new URL("trust.json", location.href).href, "trust.json"],
+      [`${location.origin}/.well-known/enlace/trust`, "/.well-known/enlace/trust"],
+    ];
     const published = state.about && safeUrl(state.about.checkpoint_key_url);
     if (published) places.push([published, published]);
     places.forEach(([href, text], i) => {
@@ -495,15 +521,118 @@
     $("more").hidden = !state.token || state.cursor === null;
   }
 
+  // --- history: the last checkpoint this browser verified ------------------------------------
+
+  const HISTORY = "enlace.checkpoint";
+
+  function remembered(origin) {
+    try {
+      const saved = JSON.parse(localStorage.getItem(`${HISTORY}.${origin}`) || "null");
+      return saved && Number.isSafeInteger(saved.size) && typeof saved.root === "string" ? saved : null;
+    } catch {
+      return null; // storage disabled or unreadable: as on a first visit
+    }
+  }
+
+  function remember(head) {
+    try {
+      const value = { size: head.size, root: EnlaceVerify.toBase64(head.root) };
+      localStorage.setItem(`${HISTORY}.${head.origin}`, JSON.stringify(value));
+    } catch {
+      // storage disabled: the next visit is a first one again
+    }
+  }
+
+  // On each visit, the log must extend the one this browser verified last: proven by a
+  // consistency proof from the server, checked here. A rollback or fork is never forgotten
+  // (the remembered head is kept), so the alarm shows again on the next visit.
+  async function checkHistory(head) {
+    const before = remembered(head.origin);
+    let outcome = "first";
+    if (before) {
+      outcome = await EnlaceVerify.compareWithRemembered(before, head, async (old, size) => {
+        const answer = await api("GET", `/v1/ledger/proof/consistency?old=${old}&new=${size}`);
+        return (await answer.json()).proof;
+      });
+    }
+    if (["first", "same", "extended"].includes(outcome)) remember(head);
+    state.history = { outcome, old: before && before.size, size: head.size };
+  }
+
+  function renderHistory() {
+    const line = $("history");
+    const history = state.history;
+    line.hidden = !history;
+    if (!history) return;
+    line.textContent = t(`history.${history.outcome}`, history);
+    line.dataset.outcome = history.outcome;
+  }
+
+  // --- completeness: the citizen's whole bundle, checked here ----------------------------------
+
+  const WAIT_FOR_WITNESSES = 3000;
+  const WITNESS_ATTEMPTS = 40;
+
+  async function checkComplete(attempt = 0) {
+    if (attempt === 0) state.complete = { status: "checking" };
+    renderComplete();
+    let outcome;
+    try {
+      const bundle = await (await api("GET", "/v1/citizen/bundle")).json();
+      const result = await EnlaceVerify.checkBundle(bundle, state.trust);
+      outcome = result.complete
+        ? { status: "ok", size: result.size, witnessed: result.witnessed }
+        : { status: "unavailable" };
+    } catch (error) {
+      if (!(error instanceof EnlaceVerify.BundleProblem)) {
+        outcome = { status: "bad", reason: errorText(error) };
+      } else if (error.reason === "witnesses" && attempt < WITNESS_ATTEMPTS && state.token) {
+        // A checkpoint just signed for this visit: its witnesses cosign it in a moment.
+        state.complete = { status: "waiting" };
+        renderComplete();
+        setTimeout(() => checkComplete(attempt + 1), WAIT_FOR_WITNESSES);
+        return;
+      } else {
+        const { reason, index, message } = error;
+        outcome = { status: "bad", reason: t(`check.bad.${reason}`, { index, detail: message }) };
+      }
+    }
+    state.complete = outcome;
+    renderComplete();
+  }
+
+  function renderComplete() {
+    const line = $("completeness");
+    const complete = state.complete;
+    line.hidden = !complete;
+    if (!complete) return;
+    line.dataset.status = complete.status;
+    if (complete.status !== "ok") {
+      line.textContent = t(`complete.${complete.status}`, complete);
+      return;
+    }
+    const witnesses = complete.witnessed.join(", ");
+    const key = complete.witnessed.length ? "complete.ok" : "complete.ok.none";
+    line.textContent = t(key, { size: complete.size, witnesses });
+  }
+
   // --- checking a downloaded bundle ------------------------------------------------------------
 
+  // The keys are pinned from the page's own static trust document, never from the server
+  // being checked (docs/trust.md).
   async function trustKey() {
-    if (!state.vkey) {
-      const trust = await (await api("GET", "/.well-known/enlace/trust")).json();
-      state.vkey = trust.ledger_checkpoint_vkey;
-      state.fingerprint = await EnlaceVerify.fingerprint(state.vkey);
+    if (!state.trust) {
+      try {
+        const answer = await fetch("trust.json", { cache: "no-store", credentials: "omit" });
+        if (!answer.ok) throw new Error(`HTTP ${answer.status}`);
+        state.trust = await EnlaceVerify.readTrust(await answer.json());
+      } catch {
+        throw new ApiError("local.trust");
+      }
+      state.vkey = state.trust.vkey;
+      state.fingerprint = state.trust.fingerprint;
     }
-    return state.vkey;
+    return state.trust;
   }
 
   async function checkBundleFile() {
@@ -512,8 +641,6 @@
     if (!file) return;
     result.dataset.ok = "";
     result.textContent = t("check.working");
-    let reason = "format";
-    let index = null;
     try {
       if (file.size > MAX_BUNDLE) throw new EnlaceVerify.BundleProblem("format");
       let bundle;
@@ -522,9 +649,8 @@
       } catch {
         throw new EnlaceVerify.BundleProblem("format");
       }
-      const vkey = await trustKey();
-      const { count, size } = await EnlaceVerify.checkBundle(bundle, vkey);
-      result.textContent = t("check.ok", { count, size, fingerprint: state.fingerprint });
+      const checked = await EnlaceVerify.checkBundle(bundle, await trustKey());
+      result.textContent = EnlaceReport.describe(checked, t, state.fingerprint);
       result.dataset.ok = "true";
       return;
     } catch (error) {
@@ -533,11 +659,9 @@
         result.dataset.ok = "false";
         return;
       }
-      reason = error.reason;
-      index = error.index;
+      result.textContent = EnlaceReport.problem(error, t);
+      result.dataset.ok = "false";
     }
-    result.textContent = t("check.bad", { reason: t(`check.bad.${reason}`, { index }) });
-    result.dataset.ok = "false";
   }
 
   // --- views: the log, checking a file, ARCO rights, the privacy notice --------------------------
@@ -653,7 +777,7 @@
     $("download-key").addEventListener("click", async () => {
       show("log-error", "");
       try {
-        save(new Blob([`${await trustKey()}\n`], { type: "text/plain" }), "checkpoint.vkey");
+        save(new Blob([`${(await trustKey()).vkey}\n`], { type: "text/plain" }), "checkpoint.vkey");
       } catch (error) {
         show("log-error", errorText(error));
       }

@@ -118,9 +118,56 @@ const TEXTS = {
     "check.bad.format": "no es un archivo de pruebas de Enlace",
     "check.bad.signature": "la firma de la bitácora no corresponde a la llave publicada",
     "check.bad.entry": "el registro n.º {index} no coincide con la bitácora",
+    "verifier.title": "Verificador de pruebas de Enlace",
+    "verifier.intro": "Compruebe un archivo de pruebas descargado de Enlace sin conexión y sin " +
+      "confiar en ningún servidor: la firma de la bitácora, sus testigos, que cada registro " +
+      "esté en ella, que la lista esté completa y, con un archivo anterior, que la bitácora " +
+      "sólo creció entre ambos. Nada sale de esta computadora.",
+    "verifier.bundle": "Archivo de pruebas (enlace-pruebas.json)",
+    "verifier.older": "Archivo de pruebas anterior (opcional)",
+    "verifier.trust": "Documento de confianza (trust.json), o pegue las llaves abajo",
+    "verifier.vkey": "Llave de la bitácora",
+    "verifier.witnesses": "Llaves de los testigos (una por línea)",
+    "verifier.quorum": "Número de testigos exigidos",
+    "verifier.check": "Comprobar",
+    "verifier.fingerprint": "Huella: {fingerprint}. Compárela con la publicada por el operador.",
+    "verifier.bad_trust": "Ese archivo no es un documento de confianza válido de Enlace.",
+    "verifier.offline": "Obtenga las llaves y sus huellas de una fuente independiente del " +
+      "servidor que comprueba (docs/trust.md): el Diario Oficial, el portal de transparencia.",
+    "check.bad.witnesses": "la bitácora no tiene las firmas de los testigos independientes " +
+      "que se exigen ({detail})",
+    "check.bad.completeness": "la prueba de que la lista está completa no coincide: falta, " +
+      "sobra o se cambió de orden algún registro",
+    "check.bad.consistency": "la bitácora de este archivo no es una continuación de la del " +
+      "archivo anterior: la historia se reescribió",
+    "check.complete": "La lista está completa hasta el registro {size}: no falta ni sobra " +
+      "ninguno de los {count} registros sobre usted.",
+    "check.witnessed": "Firmada también por {count} testigo(s) independiente(s): {names}.",
+    "check.consistent": "La bitácora continúa, sin cambios, la del archivo anterior (de " +
+      "{size} registros).",
+    "complete.ok": "Lista completa hasta el registro {size}, atestiguada por {witnesses}.",
+    "complete.ok.none": "Lista completa hasta el registro {size} (sin testigos independientes).",
+    "complete.checking": "Comprobando que la lista esté completa…",
+    "complete.waiting": "Esperando la firma de los testigos independientes…",
+    "complete.bad": "No se pudo comprobar que la lista esté completa: {reason}.",
+    "complete.unavailable": "Esta bitácora todavía no ofrece prueba de que la lista esté completa.",
+    "history.first": "Esta es la primera vez que este navegador comprueba la bitácora; la " +
+      "recordará para la próxima visita.",
+    "history.same": "La bitácora es la misma que este navegador comprobó la última vez.",
+    "history.extended": "La bitácora sólo creció desde la última vez que este navegador la " +
+      "comprobó ({old} registros entonces, {size} ahora): nada se borró ni se cambió.",
+    "history.rollback": "¡Alerta! La bitácora es más pequeña ({size} registros) que la que " +
+      "este navegador comprobó antes ({old}): alguien borró registros. Avise al operador y " +
+      "al INAI.",
+    "history.fork": "¡Alerta! La bitácora no continúa la que este navegador comprobó antes " +
+      "({old} registros): la historia se reescribió. Avise al operador y al INAI.",
+    "history.unproven": "No se pudo obtener la prueba de que la bitácora sólo creció; se " +
+      "intentará en la próxima visita.",
+    "trust.missing": "Esta página no tiene su documento de confianza (trust.json): no puede " +
+      "comprobar la bitácora. No confíe en esta lista.",
     "check.offline": "Un experto puede comprobarlo también con cualquier verificador " +
-      "independiente, usando la llave publicada (por ejemplo: enlace ledger check-proof " +
-      "enlace-pruebas.json --vkey checkpoint.vkey).",
+      "independiente, usando las llaves publicadas (por ejemplo: enlace ledger check-proof " +
+      "enlace-pruebas.json --trust trust.json, o el verificador sin conexión verifier.html).",
     "arco.title": "Sus derechos ARCO",
     "arco.intro": "La ley de protección de datos personales le da cuatro derechos sobre los " +
       "datos que las dependencias tienen de usted:",
@@ -292,9 +339,54 @@ const TEXTS = {
     "check.bad.format": "it is not an Enlace proof file",
     "check.bad.signature": "the log's signature does not match the published key",
     "check.bad.entry": "entry no. {index} does not match the log",
+    "verifier.title": "Enlace proof verifier",
+    "verifier.intro": "Check a proof file downloaded from Enlace offline, trusting no server: " +
+      "the log's signature, its witnesses, that each entry is in it, that the list is " +
+      "complete and, given an older file, that the log only grew between the two. Nothing " +
+      "leaves this computer.",
+    "verifier.bundle": "Proof file (enlace-pruebas.json)",
+    "verifier.older": "Older proof file (optional)",
+    "verifier.trust": "Trust document (trust.json), or paste the keys below",
+    "verifier.vkey": "The log's key",
+    "verifier.witnesses": "Witness keys (one per line)",
+    "verifier.quorum": "Witnesses required",
+    "verifier.check": "Check",
+    "verifier.fingerprint": "Fingerprint: {fingerprint}. Compare it with the operator's.",
+    "verifier.bad_trust": "That file is not a valid Enlace trust document.",
+    "verifier.offline": "Get the keys and their fingerprints from a source independent of the " +
+      "server you check (docs/trust.md): the official gazette, the transparency portal.",
+    "check.bad.witnesses": "the log lacks the required signatures of independent " +
+      "witnesses ({detail})",
+    "check.bad.completeness": "the proof that the list is complete does not match: an entry " +
+      "is missing, added or out of order",
+    "check.bad.consistency": "this file's log does not continue the older file's: its " +
+      "history was rewritten",
+    "check.complete": "The list is complete up to entry {size}: none of the {count} entries " +
+      "about you is missing and none was added.",
+    "check.witnessed": "Also signed by {count} independent witness(es): {names}.",
+    "check.consistent": "The log continues, unchanged, the older file's (of {size} entries).",
+    "complete.ok": "Complete up to entry {size}, witnessed by {witnesses}.",
+    "complete.ok.none": "Complete up to entry {size} (no independent witnesses).",
+    "complete.checking": "Checking that the list is complete…",
+    "complete.waiting": "Waiting for the independent witnesses' signatures…",
+    "complete.bad": "Could not check that the list is complete: {reason}.",
+    "complete.unavailable": "This log does not offer a proof that the list is complete yet.",
+    "history.first": "This is the first time this browser checks the log; it will remember " +
+      "it for your next visit.",
+    "history.same": "The log is the same one this browser checked last time.",
+    "history.extended": "The log only grew since this browser last checked it ({old} entries " +
+      "then, {size} now): nothing was deleted or changed.",
+    "history.rollback": "Warning! The log is smaller ({size} entries) than the one this " +
+      "browser checked before ({old}): entries were deleted. Tell the operator and INAI.",
+    "history.fork": "Warning! The log does not continue the one this browser checked before " +
+      "({old} entries): its history was rewritten. Tell the operator and INAI.",
+    "history.unproven": "The proof that the log only grew could not be fetched; it will be " +
+      "tried again on your next visit.",
+    "trust.missing": "This page lacks its trust document (trust.json): it cannot check the " +
+      "log. Do not trust this list.",
     "check.offline": "An expert can also check it with any independent verifier, using the " +
-      "published key (for example: enlace ledger check-proof enlace-pruebas.json --vkey " +
-      "checkpoint.vkey).",
+      "published keys (for example: enlace ledger check-proof enlace-pruebas.json --trust " +
+      "trust.json, or the offline verifier verifier.html).",
     "arco.title": "Your ARCO rights",
     "arco.intro": "Mexico's personal data protection law gives you four rights over the data " +
       "agencies hold about you:",

@@ -1,18 +1,32 @@
 "use strict";
 // Proof checks in the browser, with WebCrypto only, so that the citizen need not trust the
-// server's word that an entry is logged: the C2SP signed checkpoint (Ed25519 signed note) and
-// RFC 9162 inclusion proofs, and whole proof bundles (enlace.ledger-bundle/v1) a citizen
-// downloaded. The same rules as gateway/kernel/ledger/checkpoint.py, merkle.py and bundle.py
-// (which `enlace ledger check-proof` applies offline); docs/ledger.md specifies them.
+// server's word: the C2SP signed checkpoint (Ed25519 signed note) and its witnesses'
+// cosignatures (tlog-cosignature/v1) under a k-of-n policy, RFC 9162 inclusion and consistency
+// proofs, the trust document (trust.json) the keys are pinned from, and whole proof bundles
+// (enlace.ledger-bundle/v1 and v2, whose completeness proof is a subject map: docs/ledger.md).
+// The same rules as gateway/kernel/ledger/{checkpoint,merkle,bundle,subjectmap,trust}.py (which
+// `enlace ledger check-proof` applies offline). The page (app.js) and the single-file offline
+// verifier (docs/verifier.html, built by gateway/devtools/build_verifier.py) both use this file.
 
 const EnlaceVerify = (() => {
   const encoder = new TextEncoder();
+  const EMPTY = new Uint8Array(32);
+  const SIG_NOTE = 1; // Ed25519 signed-note key
+  const SIG_COSIGNATURE = 4; // tlog-cosignature/v1 key
 
   function fromBase64(text) {
     const binary = atob(text);
     const bytes = new Uint8Array(binary.length);
     for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
     return bytes;
+  }
+
+  const toBase64 = (bytes) => btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(""));
+  const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+  function fromHex(text) {
+    if (typeof text !== "string" || !/^([0-9a-f]{2})*$/.test(text)) throw new Error("not hex");
+    return Uint8Array.from(text.match(/../g) || [], (pair) => parseInt(pair, 16));
   }
 
   function equal(a, b) {
@@ -30,53 +44,92 @@ const EnlaceVerify = (() => {
     return new Uint8Array(await crypto.subtle.digest("SHA-256", data));
   }
 
+  // 8-byte big-endian unsigned (indexes and counts stay below 2^53 here).
+  function be64(value) {
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(value));
+    return bytes;
+  }
+
   // RFC 9162 §2.1.1: leaf = H(0x00 || entry), node = H(0x01 || left || right).
   const leafHash = (text) => sha256(Uint8Array.of(0), encoder.encode(text));
   const nodeHash = (left, right) => sha256(Uint8Array.of(1), left, right);
 
-  // A vkey is "<name>+<hex key id>+<base64(0x01 || Ed25519 public key)>"; names have no "+",
-  // base64 may.
-  async function parseVkey(vkey) {
-    const [name, hexId, ...rest] = vkey.split("+");
+  // A vkey is "<name>+<hex key id>+<base64(type || Ed25519 public key)>"; names have no "+",
+  // base64 may. The key id is the first 4 bytes of SHA-256(name || "\n" || type || key).
+  async function parseVkey(vkey, type = SIG_NOTE) {
+    const [name, hexId, ...rest] = String(vkey).trim().split("+");
     const encoded = rest.join("+");
-    const raw = fromBase64(encoded || "");
-    if (!name || raw.length !== 33 || raw[0] !== 1) throw new Error("bad verifier key");
-    const id = (await sha256(encoder.encode(name + "\n"), raw)).slice(0, 4);
-    if (hexId !== Array.from(id, (b) => b.toString(16).padStart(2, "0")).join("")) {
-      throw new Error("verifier key id does not match its key");
+    let raw;
+    try {
+      raw = fromBase64(encoded || "");
+    } catch {
+      throw new Error("bad verifier key");
     }
+    if (!name || raw.length !== 33 || raw[0] !== type) throw new Error("bad verifier key");
+    const id = (await sha256(encoder.encode(name + "\n"), raw)).slice(0, 4);
+    if (hexId !== toHex(id)) throw new Error("verifier key id does not match its key");
     const key = await crypto.subtle.importKey("raw", raw.slice(1), { name: "Ed25519" }, false, [
       "verify",
     ]);
-    return { name, id, key };
+    return { name, id, key, vkey: String(vkey).trim() };
   }
 
   // A signed note is its text (ending in a newline), a blank line, then "— <name> <base64>"
-  // lines whose payload is a 4-byte key id and the signature. Returns the parsed checkpoint
-  // {origin, size, root} once the log's signature over the text verifies; throws otherwise.
-  async function openCheckpoint(note, vkey) {
-    const verifier = await parseVkey(vkey);
+  // lines whose payload is a 4-byte key id and the signature.
+  function splitNote(note) {
     const split = note.indexOf("\n\n");
     if (split < 0) throw new Error("not a signed note");
     const text = note.slice(0, split + 1);
-    let signed = false;
+    const signatures = [];
     for (const line of note.slice(split + 2).split("\n")) {
       if (!line.startsWith("\u2014 ")) continue;
       const [name, encoded] = line.slice(2).split(" ");
-      const payload = fromBase64(encoded || "");
-      if (name !== verifier.name || !equal(payload.slice(0, 4), verifier.id)) continue;
-      const signature = payload.slice(4);
-      signed = await crypto.subtle.verify("Ed25519", verifier.key, signature, encoder.encode(text));
-      if (!signed) throw new Error("checkpoint signature does not verify");
+      signatures.push({ name, payload: fromBase64(encoded || "") });
+    }
+    return { text, signatures };
+  }
+
+  // A witness cosignature/v1 signs "cosignature/v1\ntime <T>\n" || checkpoint text; its payload
+  // is key id, 8-byte timestamp, 64-byte signature.
+  async function cosignatureVerifies(witness, payload, text) {
+    if (payload.length !== 4 + 8 + 64) return false;
+    const time = new DataView(payload.buffer, payload.byteOffset + 4, 8).getBigUint64(0);
+    const message = encoder.encode(`cosignature/v1\ntime ${time}\n${text}`);
+    return crypto.subtle.verify("Ed25519", witness.key, payload.slice(12), message);
+  }
+
+  // The parsed checkpoint {origin, size, root, witnessed} once the log's signature verifies,
+  // with the names of the pinned witnesses (cosignature vkeys) whose cosignature verifies; a
+  // signature from a pinned key that does not verify is an error, unknown ones are ignored.
+  async function openCheckpoint(note, vkey, witnessVkeys = []) {
+    const log = await parseVkey(vkey, SIG_NOTE);
+    const witnesses = await Promise.all(witnessVkeys.map((w) => parseVkey(w, SIG_COSIGNATURE)));
+    const { text, signatures } = splitNote(note);
+    let signed = false;
+    const witnessed = [];
+    for (const { name, payload } of signatures) {
+      const id = payload.slice(0, 4);
+      if (name === log.name && equal(id, log.id)) {
+        signed = await crypto.subtle.verify("Ed25519", log.key, payload.slice(4), encoder.encode(text));
+        if (!signed) throw new Error("checkpoint signature does not verify");
+        continue;
+      }
+      const witness = witnesses.find((w) => w.name === name && equal(w.id, id));
+      if (!witness) continue;
+      if (!(await cosignatureVerifies(witness, payload, text))) {
+        throw new Error(`cosignature of ${name} does not verify`);
+      }
+      if (!witnessed.includes(name)) witnessed.push(name);
     }
     if (!signed) throw new Error("checkpoint is not signed by the log's key");
-    const [origin, size, root] = text.slice(0, -1).split("\n");
-    if (origin !== verifier.name || !/^(0|[1-9][0-9]*)$/.test(size)) {
+    const [origin, size, root, ...extensions] = text.slice(0, -1).split("\n");
+    if (origin !== log.name || !/^(0|[1-9][0-9]*)$/.test(size) || extensions.length) {
       throw new Error("malformed checkpoint");
     }
     const rootHash = fromBase64(root);
     if (rootHash.length !== 32) throw new Error("malformed checkpoint root");
-    return { origin, size: Number(size), root: rootHash };
+    return { origin, size: Number(size), root: rootHash, witnessed };
   }
 
   // RFC 9162 §2.1.3.2, with arithmetic instead of bit operations (indexes may exceed 2^31).
@@ -102,6 +155,47 @@ const EnlaceVerify = (() => {
     return sn === 0 && equal(r, root);
   }
 
+  // RFC 9162 §2.1.4.2; the trivial cases (from the empty tree, equal sizes) need an empty proof.
+  async function verifyConsistency(oldSize, newSize, proof, oldRoot, newRoot) {
+    if (!(oldSize >= 0 && oldSize <= newSize)) return false;
+    if (oldSize === 0 || oldSize === newSize) {
+      return proof.length === 0 && (oldSize === 0 || equal(oldRoot, newRoot));
+    }
+    if (proof.length === 0) return false;
+    // A power-of-two old tree is a node of the new tree, so the prover omits its known hash.
+    const path = isPowerOfTwo(oldSize) ? [oldRoot, ...proof] : [...proof];
+    let fn = oldSize - 1;
+    let sn = newSize - 1;
+    while (fn % 2 === 1) {
+      fn = Math.floor(fn / 2);
+      sn = Math.floor(sn / 2);
+    }
+    let fr = path[0];
+    let sr = path[0];
+    for (const c of path.slice(1)) {
+      if (sn === 0) return false;
+      if (fn % 2 === 1 || fn === sn) {
+        fr = await nodeHash(c, fr);
+        sr = await nodeHash(c, sr);
+        while (fn % 2 === 0 && fn !== 0) {
+          fn /= 2;
+          sn = Math.floor(sn / 2);
+        }
+      } else {
+        sr = await nodeHash(sr, c);
+      }
+      fn = Math.floor(fn / 2);
+      sn = Math.floor(sn / 2);
+    }
+    return sn === 0 && equal(fr, oldRoot) && equal(sr, newRoot);
+  }
+
+  function isPowerOfTwo(n) {
+    let m = n;
+    while (m > 1 && m % 2 === 0) m /= 2;
+    return m === 1;
+  }
+
   // Whether `entry` (its exact record text, index and proof) is in the tree of `head`.
   async function entryIncluded(entry, head) {
     const proof = entry.proof;
@@ -111,52 +205,279 @@ const EnlaceVerify = (() => {
     return verifyInclusion(leaf, entry.index, head.size, path, head.root);
   }
 
-  // What the page shows of the key: the first 16 bytes of SHA-256 over the vkey text, in hex
-  // groups of four (docs/citizen.md says how to compute it from the published key).
+  // What a person compares: the first 16 bytes of SHA-256 over the vkey text, in hex groups of
+  // four (docs/trust.md; gateway/kernel/ledger/trust.py computes the same).
   async function fingerprint(vkey) {
     const digest = await sha256(encoder.encode(vkey));
-    const hex = Array.from(digest.slice(0, 16), (b) => b.toString(16).padStart(2, "0"));
-    return hex.join("").toUpperCase().match(/.{4}/g).join(" ");
+    return toHex(digest.slice(0, 16)).toUpperCase().match(/.{4}/g).join(" ");
+  }
+
+  // A trust document (enlace.trust/v1): the pinned log key, witness keys and quorum, each key's
+  // fingerprint recomputed and compared. Returns {vkey, fingerprint, witnesses, quorum}.
+  async function readTrust(doc) {
+    if (!doc || doc.format !== "enlace.trust/v1" || !doc.log) throw new Error("not a trust document");
+    const witnesses = Array.isArray(doc.witnesses) ? doc.witnesses : [];
+    const quorum = doc.quorum === undefined ? 0 : doc.quorum;
+    if (!Number.isInteger(quorum) || quorum < 0 || quorum > witnesses.length) {
+      throw new Error("bad quorum");
+    }
+    const keys = [doc.log, ...witnesses];
+    for (const [i, key] of keys.entries()) {
+      if (!key || typeof key.vkey !== "string") throw new Error("a key without vkey");
+      if (key.fingerprint !== undefined && key.fingerprint !== (await fingerprint(key.vkey))) {
+        throw new Error("a fingerprint does not match its key");
+      }
+      await parseVkey(key.vkey, i === 0 ? SIG_NOTE : SIG_COSIGNATURE);
+    }
+    return {
+      vkey: doc.log.vkey,
+      fingerprint: await fingerprint(doc.log.vkey),
+      witnesses: witnesses.map((w) => w.vkey),
+      quorum,
+    };
   }
 
   class BundleProblem extends Error {
-    constructor(reason, index = null) {
-      super(reason);
-      this.reason = reason; // "format", "signature" or "entry"
+    // reason: "format", "signature", "witnesses", "entry", "completeness" or "consistency"
+    constructor(reason, index = null, detail = "") {
+      super(detail || reason);
+      this.reason = reason;
       this.index = index;
     }
   }
 
-  // A downloaded proof bundle: its checkpoint signed by `vkey`, and every entry's record
-  // hashing to its leaf and proven into that checkpoint. Returns {count, size}; throws a
-  // BundleProblem naming what failed.
-  async function checkBundle(bundle, vkey) {
-    const entries = bundle && bundle.entries;
-    if (!bundle || bundle.format !== "enlace.ledger-bundle/v1" || !Array.isArray(entries)) {
-      throw new BundleProblem("format");
+  // --- completeness (bundle v2): the subject map of docs/ledger.md -----------------------------
+
+  const bit = (key, i) => (key[i >> 3] >> (7 - (i & 7))) & 1;
+  const mapLeaf = (key, value) => sha256(Uint8Array.of(0x10), key, value);
+  const mapNode = (left, right) => sha256(Uint8Array.of(0x11), left, right);
+  const valueHash = (n, latest, chain) => sha256(Uint8Array.of(0x13), be64(n), be64(latest), chain);
+
+  // A map proof for `key` leads from its terminal node (`leaf` for membership, null for absence)
+  // to `root`; for absence with a terminal key, that key differs and shares the path's bits.
+  async function mapProofVerifies(key, leaf, proof, root) {
+    const siblings = proof && proof.siblings;
+    if (!Array.isArray(siblings) || siblings.length > 256) return false;
+    const m = siblings.length;
+    let node;
+    if (leaf) {
+      if (proof.terminal !== null && proof.terminal !== undefined) return false;
+      node = leaf;
+    } else if (proof.terminal === null || proof.terminal === undefined) {
+      node = EMPTY;
+    } else {
+      const other = fromHex(proof.terminal.key);
+      if (other.length !== 32 || equal(other, key)) return false;
+      for (let i = 0; i < m; i++) if (bit(other, i) !== bit(key, i)) return false;
+      const value = fromBase64(proof.terminal.value);
+      if (value.length !== 32) return false;
+      node = await mapLeaf(other, value);
     }
-    let head;
+    for (let j = m - 1; j >= 0; j--) {
+      const sibling = fromBase64(siblings[j]);
+      if (sibling.length !== 32) return false;
+      node = bit(key, j) === 0 ? await mapNode(node, sibling) : await mapNode(sibling, node);
+    }
+    return equal(node, root);
+  }
+
+  // The map head: leaf N-1 of the checkpoint's tree, a map_head record covering N-1 entries.
+  async function checkMapHead(head, given) {
+    const last = head.size - 1;
+    if (!given || given.index !== last || typeof given.record !== "string") return null;
+    const leaf = await leafHash(given.record);
+    if (!equal(leaf, fromBase64(given.leaf_hash))) return null;
+    const path = (given.inclusion_proof || []).map(fromBase64);
+    if (!(await verifyInclusion(leaf, last, head.size, path, head.root))) return null;
+    const record = JSON.parse(given.record);
+    if (record.kind !== "map_head" || record.covers !== last) return null;
+    const root = fromBase64(record.root);
+    return root.length === 32 ? { root, covers: last, keys: record.keys } : null;
+  }
+
+  // One key of the completeness proof against the bundle's entries (already proven included).
+  async function checkKey(item, mapRoot, entries) {
+    const key = fromHex(item.key);
+    if (key.length !== 32 || !Number.isSafeInteger(item.count) || item.count < 0) return false;
+    const mine = entries.filter((e) => e.subjects.includes(item.key));
+    if (mine.length !== item.count) return false;
+    const chain = fromBase64(item.chain);
+    if (chain.length !== 32) return false;
+    if (item.count === 0) {
+      return item.latest === null && equal(chain, EMPTY) && mapProofVerifies(key, null, item.proof, mapRoot);
+    }
+    if (mine[mine.length - 1].index !== item.latest) return false;
+    let c = EMPTY;
+    for (const entry of mine) {
+      c = await sha256(Uint8Array.of(0x12), c, be64(entry.index), entry.leaf);
+    }
+    if (!equal(c, chain)) return false;
+    const leaf = await mapLeaf(key, await valueHash(item.count, item.latest, chain));
+    return mapProofVerifies(key, leaf, item.proof, mapRoot);
+  }
+
+  // "Complete up to N": every entry about each key is in the bundle, none missing, none added.
+  async function checkCompleteness(bundle, head, entries) {
+    const completeness = bundle.completeness;
+    if (!completeness || !Array.isArray(completeness.keys) || !completeness.keys.length) {
+      throw new BundleProblem("completeness");
+    }
+    let mapHead;
     try {
-      head = await openCheckpoint(String(bundle.checkpoint), vkey);
+      mapHead = await checkMapHead(head, completeness.map_head);
     } catch {
-      throw new BundleProblem("signature");
+      mapHead = null;
     }
-    for (const item of entries) {
+    if (!mapHead) throw new BundleProblem("completeness", null, "map head");
+    const keys = new Set();
+    for (const item of completeness.keys) {
       let ok = false;
       try {
-        const leaf = await leafHash(String(item.record));
-        const path = item.inclusion_proof.map(fromBase64);
-        ok =
-          equal(leaf, fromBase64(item.leaf_hash)) &&
-          Number.isSafeInteger(item.index) &&
-          (await verifyInclusion(leaf, item.index, head.size, path, head.root));
+        ok = await checkKey(item, mapHead.root, entries);
       } catch {
         ok = false;
       }
-      if (!ok) throw new BundleProblem("entry", item && item.index);
+      if (!ok) throw new BundleProblem("completeness", null, String(item && item.key));
+      keys.add(item.key);
     }
-    return { count: entries.length, size: head.size };
+    for (const entry of entries) {
+      if (entry.index >= head.size - 1 || !entry.subjects.some((s) => keys.has(s))) {
+        throw new BundleProblem("completeness", entry.index);
+      }
+    }
+    const count = completeness.keys.reduce((n, k) => n + (k.role === "citizen" ? k.count : 0), 0);
+    return { upTo: head.size, keys: completeness.keys.length, count };
   }
 
-  return { openCheckpoint, entryIncluded, fingerprint, checkBundle, BundleProblem };
+  // --- whole bundles ----------------------------------------------------------------------------
+
+  async function provenEntries(items, head) {
+    const entries = [];
+    let previous = -1;
+    for (const item of items) {
+      let entry = null;
+      try {
+        const leaf = await leafHash(String(item.record));
+        const path = item.inclusion_proof.map(fromBase64);
+        const ok =
+          Number.isSafeInteger(item.index) &&
+          item.index > previous && // strictly in index order: a reordered bundle fails
+          equal(leaf, fromBase64(item.leaf_hash)) &&
+          (await verifyInclusion(leaf, item.index, head.size, path, head.root));
+        if (ok) {
+          const record = JSON.parse(item.record);
+          const subjects = Array.isArray(record.subjects) ? record.subjects : [];
+          entry = { index: item.index, leaf, record, subjects };
+        }
+      } catch {
+        entry = null;
+      }
+      if (!entry) throw new BundleProblem("entry", item && item.index);
+      previous = entry.index;
+      entries.push(entry);
+    }
+    return entries;
+  }
+
+  async function openBundleHead(bundle, trust) {
+    try {
+      return await openCheckpoint(String(bundle.checkpoint), trust.vkey, trust.witnesses || []);
+    } catch {
+      throw new BundleProblem("signature");
+    }
+  }
+
+  // Consistency of `bundle`'s tree with an older bundle's already verified head: the newer
+  // bundle's "consistency" field {from: M, proof} proves the tree of M extends to N.
+  async function checkConsistency(bundle, head, older) {
+    let ok = false;
+    try {
+      if (older.size === head.size) {
+        ok = equal(older.root, head.root);
+      } else if (older.size < head.size) {
+        const given = bundle.consistency;
+        ok =
+          given &&
+          given.from === older.size &&
+          (await verifyConsistency(older.size, head.size, given.proof.map(fromBase64), older.root, head.root));
+      }
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new BundleProblem("consistency");
+  }
+
+  // A downloaded proof bundle, checked against a trust ({vkey, witnesses, quorum}; a bare vkey
+  // string pins the log key only): its checkpoint signed and witnessed k-of-n, every entry
+  // proven into it, and for v2 its completeness; given `older` (an earlier bundle), the newer
+  // tree extends the older one. Returns {count, size, witnessed, complete, consistentWith};
+  // throws a BundleProblem naming what failed.
+  async function checkBundle(bundle, trust, older = null) {
+    const pinned = typeof trust === "string" ? { vkey: trust, witnesses: [], quorum: 0 } : trust;
+    const formats = ["enlace.ledger-bundle/v1", "enlace.ledger-bundle/v2"];
+    if (!bundle || !formats.includes(bundle.format) || !Array.isArray(bundle.entries)) {
+      throw new BundleProblem("format");
+    }
+    const head = await openBundleHead(bundle, pinned);
+    if (head.witnessed.length < (pinned.quorum || 0)) {
+      throw new BundleProblem("witnesses", null, `${head.witnessed.length}/${pinned.quorum}`);
+    }
+    const entries = await provenEntries(bundle.entries, head);
+    const complete =
+      bundle.format === "enlace.ledger-bundle/v2" ? await checkCompleteness(bundle, head, entries) : null;
+    let consistentWith = null;
+    if (older) {
+      if (!older || !formats.includes(older.format)) throw new BundleProblem("format");
+      const olderHead = await openBundleHead(older, { ...pinned, witnesses: [] });
+      await checkConsistency(bundle, head, olderHead);
+      consistentWith = olderHead.size;
+    }
+    return { count: entries.length, size: head.size, witnessed: head.witnessed, complete, consistentWith };
+  }
+
+  // What the page remembers between visits: the last verified head {size, root (base64)}.
+  // Compares it with `head` through `fetchProof(old, new)` (the server's consistency proof, as
+  // base64 hashes): "same", "extended", or "rollback" / "fork" (the log is not append-only).
+  async function compareWithRemembered(remembered, head, fetchProof) {
+    const root = fromBase64(remembered.root);
+    if (remembered.size > head.size) return "rollback";
+    if (remembered.size === head.size) return equal(root, head.root) ? "same" : "fork";
+    let proof;
+    try {
+      proof = (await fetchProof(remembered.size, head.size)).map(fromBase64);
+    } catch {
+      return "unproven";
+    }
+    return (await verifyConsistency(remembered.size, head.size, proof, root, head.root)) ? "extended" : "fork";
+  }
+
+  // The subject map's primitives over base64 and hex, for test vectors (docs/ledger.md §12).
+  const subjectMap = {
+    async verifyProof(keyHex, valueHash, proof, root) {
+      const key = fromHex(keyHex);
+      const leaf = valueHash === null ? null : await mapLeaf(key, fromBase64(valueHash));
+      return mapProofVerifies(key, leaf, proof, fromBase64(root));
+    },
+    async chain(entries) {
+      let c = EMPTY;
+      for (const { index, leaf_hash: leaf } of entries) {
+        c = await sha256(Uint8Array.of(0x12), c, be64(index), fromBase64(leaf));
+      }
+      return toBase64(c);
+    },
+    valueHash: async (n, latest, chain) => toBase64(await valueHash(n, latest, fromBase64(chain))),
+  };
+
+  return {
+    subjectMap,
+    openCheckpoint,
+    entryIncluded,
+    fingerprint,
+    readTrust,
+    checkBundle,
+    compareWithRemembered,
+    verifyConsistency,
+    BundleProblem,
+    toBase64,
+  };
 })();
