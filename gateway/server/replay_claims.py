@@ -36,6 +36,7 @@ class SharedReplay:
         self._window_ms = int(window * 1000)
         self._pending: list[_Pending] = []
         self._flushing = False
+        self._task: asyncio.Task[None] | None = None  # held: a task nobody holds may vanish
         self.batches = 0
         self.claimed = 0
 
@@ -49,8 +50,7 @@ class SharedReplay:
         return await future
 
     def _start(self) -> None:
-        task = asyncio.get_running_loop().create_task(self._flush())
-        task.add_done_callback(lambda _t: None)  # errors are handed to the waiters
+        self._task = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
         try:

@@ -1,8 +1,9 @@
 """The state one gateway process holds, and its lifecycle.
 
-``Gateway`` owns the keys, the registry snapshot (polled, with its freshness), the ledger writer
-and the periodic checkpoint signing, the built sources and the metrics. Routes receive it; it
-knows nothing of HTTP.
+``Gateway`` owns the keys, the registry snapshot (polled, with its freshness), the ledger writer,
+the periodic checkpoint signing (when this process holds the signer role, ``leader``), the
+replay filters (its own cache, the claims every process shares), the built sources and the
+metrics. Routes receive it; it knows nothing of HTTP.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ def router(gateway: Gateway) -> APIRouter:
             with gateway.db.read.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
 
-        # ``signer``: this process holds the checkpoint signer role (docs/ledger.md §6).
+        # ``signer``: this process holds the checkpoint signer role (docs/ledger.md §4).
         signer = {"signer": gateway.election.signer}
         if gateway.guard.reason is not None:
             return JSONResponse(

@@ -77,8 +77,19 @@ class PostgresClaims:
                 conn.invalidate()
 
 
+#: ``SET key 1 NX PX ttl`` for every key, in one command (a pipeline of SETs cost ~60 µs of
+#: client CPU per key); 1 for each key set, 0 for each already there.
+_REDIS_CLAIM = """
+local ttl, claimed = ARGV[1], {}
+for i, key in ipairs(KEYS) do
+  claimed[i] = redis.call('SET', key, '1', 'NX', 'PX', ttl) and 1 or 0
+end
+return claimed
+"""
+
+
 class RedisClaims:
-    """Claims as Redis keys (``SET NX PX``), one pipeline per batch."""
+    """Claims as Redis keys (``SET NX PX``), one script call per batch."""
 
     def __init__(self, url: str, timeout: float) -> None:
         import redis  # only a deployment that configures Redis needs the package
@@ -86,13 +97,15 @@ class RedisClaims:
         self._client = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
+        self._script = self._client.register_script(_REDIS_CLAIM)
 
     def claim(self, keys: Sequence[bytes], expires_ms: int, now_ms: int) -> set[bytes]:
+        if not keys:
+            return set()
         ttl = max(1, expires_ms - now_ms)
-        pipe = self._client.pipeline(transaction=False)
-        for key in keys:
-            pipe.set(REDIS_PREFIX + key.hex().encode(), b"1", nx=True, px=ttl)
-        return {key for key, stored in zip(keys, pipe.execute(), strict=True) if stored}
+        names = [REDIS_PREFIX + key for key in keys]
+        stored = self._script(keys=names, args=[ttl])
+        return {key for key, done in zip(keys, stored, strict=True) if done}
 
     def purge(self, now_ms: int) -> int:
         return 0  # Redis expires the keys itself

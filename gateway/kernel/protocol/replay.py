@@ -1,8 +1,8 @@
 """Replay protection: remember every accepted nonce and X-Road-Id for the signature window.
 
 A request older than the window is already refused by its ``created`` time, so a key only has
-to be remembered for that long. The store is per process and bounded; a deployment with several
-gateway processes must route a client to one process or share the store (see docs/operations.md).
+to be remembered for that long. The store is per process and bounded: the first filter; the
+gateway then claims the keys in the store every process shares (``gateway/server/replay_claims``).
 A restarted process is seeded from the ledger (``seed``): the X-Road-Ids of the exchanges it
 recorded within the window, so the same signed bytes are refused after a restart too.
 """

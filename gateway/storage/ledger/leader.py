@@ -1,4 +1,6 @@
-"""The checkpoint signer's election: one process signs checkpoints at a time (docs/ledger.md §6).
+"""The checkpoint signer's election: one process signs checkpoints at a time.
+
+See docs/ledger.md §4, "Many processes".
 
 Owns the signer role of one gateway process. On PostgreSQL the role is a session advisory lock
 (``pg_try_advisory_lock``) held on a dedicated autocommit connection for as long as that
