@@ -562,6 +562,11 @@ def _citizen_view(demo: Demo) -> None:
         raise DemoError(f"the citizen's proof bundle does not verify: {exc}") from exc
     _detail(f"proof bundle downloaded ({demo.bundle_file.name}, {len(verified.entries)} entries):")
     _detail("  verified offline with the gateway's key (`enlace ledger check-proof`)")
+    if verified.complete:
+        _detail(
+            f"  complete up to {verified.checkpoint.size}: {len(verified.entries)} entries "
+            "(the subject map in the log proves none is missing)"
+        )
 
 
 def _row_proven(row: dict[str, Any], note: str, verifier: checkpoint.NoteVerifier) -> bool:
