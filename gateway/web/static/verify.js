@@ -132,7 +132,10 @@ const EnlaceVerify = (() => {
   // BundleProblem naming what failed.
   async function checkBundle(bundle, vkey) {
     const entries = bundle && bundle.entries;
-    if (!bundle || bundle.format !== "enlace.ledger-bundle/v1" || !Array.isArray(entries)) {
+    // v2 adds completeness (docs/ledger.md §12), checked by the page's completeness verifier;
+    // here, as for v1, the checkpoint and every entry's inclusion.
+    const formats = ["enlace.ledger-bundle/v1", "enlace.ledger-bundle/v2"];
+    if (!bundle || !formats.includes(bundle.format) || !Array.isArray(entries)) {
       throw new BundleProblem("format");
     }
     let head;
