@@ -616,6 +616,7 @@ def _citizen_view(demo: Demo) -> None:
             _detail(f"  {line}")
 
     verified = _witnessed_bundle(demo, auth)
+    _check(verified.complete, "the citizen's proof bundle proves a complete list")
     _detail(f"proof bundle downloaded (enlace-pruebas.json, {len(verified.entries)} entries):")
     witnesses = ", ".join(verified.signed_by[1:])
     _detail(

@@ -341,9 +341,11 @@ class CitizenService:
         """Every entry of the citizen up to a complete checkpoint, proven complete (bundle v2),
         with a consistency proof from ``consistency_from`` if asked."""
         params = query_lists(request)
-        unknown = set(params) - {"consistency_from"}
-        if unknown:
-            raise CitizenError("citizen.bad_query", f"unknown parameter {min(unknown)!r}")
+        if "format" in params or "lang" in params:
+            raise CitizenError("citizen.bad_query", "a bundle is always JSON")
+        # The list's filters are validated like the list's, and do not apply: a bundle is the
+        # whole log up to its checkpoint, since that is what it proves complete.
+        access_log.parse_request({k: v for k, v in params.items() if k != "consistency_from"})
         older = access_log.natural(
             access_log.one(params, "consistency_from"), "consistency_from", 0, (1 << 63) - 1
         )

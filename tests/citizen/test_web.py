@@ -211,7 +211,8 @@ def test_citizen_on_a_phone_and_a_desktop_reads_plain_words_and_checks_the_bundl
     expect(page.locator("#logins")).to_be_hidden()
     expect(cards).to_have_count(3)
 
-    # The bundle downloads and verifies offline with the CLI and the gateway's public key...
+    # The bundle downloads and verifies offline with the CLI and the gateway's public key; it
+    # is the whole log, login included (filters do not apply to a bundle proven complete)...
     with page.expect_download() as download:
         page.click("#download-bundle")
     bundle_path = tmp_path / "enlace-pruebas.json"
@@ -234,7 +235,7 @@ def test_citizen_on_a_phone_and_a_desktop_reads_plain_words_and_checks_the_bundl
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     verdict = json.loads(checked.stdout)
-    assert verdict["ok"] is True and len(verdict["indexes"]) == 3
+    assert verdict["ok"] is True and verdict["complete"] and len(verdict["indexes"]) == 4
 
     # ...the key the page offers is the published one...
     with page.expect_download() as download:
@@ -247,7 +248,7 @@ def test_citizen_on_a_phone_and_a_desktop_reads_plain_words_and_checks_the_bundl
     expect(page.locator("#view-main")).to_be_hidden()
     page.set_input_files("#bundle-file", str(bundle_path))
     expect(page.locator("#bundle-result")).to_have_text(
-        re.compile(r"^The file is authentic: its 3 entries are in the signed log")
+        re.compile(r"^The file is authentic: its 4 entries are in the signed log")
     )
     expect(page.locator("#bundle-result")).to_contain_text(fingerprint)
     altered = tmp_path / "altered.json"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.bench import metrics, procstat, run, scale, stats, wrk
+from loadtests.bench import mapfold, metrics, procstat, run, scale, stats, wrk
 from loadtests.bench.pool import Signed, corrupt
 from loadtests.bench.scenarios import post
 
@@ -203,3 +203,12 @@ def test_the_extra_cases_lines_state_the_targets_and_what_was_not_measured(
     assert "p99 ratio 1.50 (target ≤ 2)" in lines[0] and "1200 × 429" in lines[0]
     assert "signer after 1.2 s" in lines[1] and "never (within 60 s)" in lines[1]
     assert lines[2] == "gateways2: not measured, why"
+
+
+def test_the_map_case_folds_every_entry_once(tmp_path):
+    """``map``: each fold covers exactly the entries appended since the previous one."""
+    first, steady = mapfold.measure(f"sqlite:///{tmp_path / 'map.db'}", 300, 40)
+    assert (first.entries, steady.entries) == (300, 30)
+    assert 0 < first.keys <= 40 and steady.keys <= 40 - first.keys
+    assert first.cpu_us > 0 and steady.wall_us > 0
+    assert "| sqlite | steady | 30 |" in mapfold.table({"sqlite": (first, steady)}, 300, 40)
