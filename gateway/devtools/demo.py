@@ -616,6 +616,7 @@ def _citizen_view(demo: Demo) -> None:
             _detail(f"  {line}")
 
     verified = _witnessed_bundle(demo, auth)
+    _check(verified.complete, "the citizen's bundle is not proven complete (bundle v2)")
     _detail(f"proof bundle downloaded (enlace-pruebas.json, {len(verified.entries)} entries):")
     witnesses = ", ".join(verified.signed_by[1:])
     _detail(
@@ -660,6 +661,7 @@ def _offline_check(demo: Demo) -> None:
     result = json.loads(checked.stdout)
     _detail(f"  offline: `enlace ledger check-proof {demo.bundle_file.name} --trust trust.json`")
     _detail(f"  says OK: tree {result['tree_size']}, signed by {', '.join(result['signed_by'])}")
+    _check(result["complete"], "enlace ledger check-proof: the bundle is not complete")
 
 
 def _row_proven(row: dict[str, Any], note: str, verifier: checkpoint.NoteVerifier) -> bool:

@@ -265,7 +265,7 @@
     renderHead();
     await loadAgencies();
     await loadPage(false);
-    if (!state.trustMissing) await checkComplete();
+    if (!state.trustMissing) checkComplete(); // in the background: it may wait for witnesses
   }
 
   async function loadAgencies() {
@@ -763,7 +763,8 @@
     });
     $("more").addEventListener("click", () => loadPage(true));
     $("download-bundle").addEventListener("click", () =>
-      download(`/v1/citizen/bundle?${query()}`, "enlace-pruebas.json"),
+      // Always the whole list (no filters): only a whole list can be proven complete.
+      download("/v1/citizen/bundle", "enlace-pruebas.json"),
     );
     $("download-csv").addEventListener("click", () =>
       download(
