@@ -622,6 +622,9 @@ def _citizen_view(demo: Demo) -> None:
     _detail(
         f"  the citizen sees: complete up to {verified.checkpoint.size}, witnessed by {witnesses}"
     )
+    _detail(
+        f"  ({len(verified.entries)} entries: the subject map in the log proves none is missing)"
+    )
     _offline_check(demo)
 
 

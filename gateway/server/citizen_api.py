@@ -324,6 +324,16 @@ class CitizenService:
     def _complete(
         self, conn: sa.Connection, subject: str, head: StoredCheckpoint, older: int | None
     ) -> dict[str, Any]:
+        today = dt.datetime.now(dt.UTC).date()
+        if access_log.has_withheld_under_pseudonym(conn, subject, today):
+            # Covert entries recorded under the pseudonym itself (before covert keys): a
+            # complete bundle would reveal them, so only the visible ones, as version 1.
+            entries, _ = access_log.fetch(
+                conn, subject, access_log.Query(limit=bundle.MAX_ENTRIES), today
+            )
+            return proofs.build_bundle(
+                conn, [e.index for e in entries if e.index < head.size], head
+            )
         keys = self._keys(conn, subject, head.size - 1)
         return proofs.build_complete_bundle(conn, keys, head, older)
 

@@ -179,6 +179,19 @@ def _select(subject: str, query: Query, today: dt.date) -> sa.Select:
     return statement.order_by(mine.c.idx.desc()).limit(query.limit + 1)
 
 
+def has_withheld_under_pseudonym(conn: Connection, subject: str, today: dt.date) -> bool:
+    """Whether an entry withheld today names the subject's pseudonym itself (a covert entry
+    recorded before covert keys existed), which a complete bundle would have to reveal."""
+    s, e = ledger_subjects.c, ledger_entries.c
+    found = conn.execute(
+        sa.select(s.idx)
+        .select_from(ledger_subjects.join(ledger_entries, e.idx == s.idx))
+        .where(s.subject == subject, withheld(today))
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def newest_index(conn: Connection, subject: str) -> int:
     """The index of the subject's newest entry, covert ones included (-1: none)."""
     mine = _mine(subject)

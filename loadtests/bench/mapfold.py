@@ -32,6 +32,8 @@ from gateway.storage import db as dbm
 from gateway.storage.ledger import driver, sequencer, subjectmap
 
 _BATCH = 500
+#: The sizes `make bench` measures.
+ENTRIES, SUBJECTS = 20_000, 5_000
 
 
 @dataclass(frozen=True)
@@ -155,8 +157,8 @@ def document(found: dict[str, tuple[Fold, Fold]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests.bench.mapfold")
-    parser.add_argument("--entries", type=int, default=20_000)
-    parser.add_argument("--subjects", type=int, default=5_000)
+    parser.add_argument("--entries", type=int, default=ENTRIES)
+    parser.add_argument("--subjects", type=int, default=SUBJECTS)
     parser.add_argument("--pg-url", default=None, help="also measure on this PostgreSQL")
     args = parser.parse_args(argv)
     found = run(args.entries, args.subjects, args.pg_url)

@@ -37,11 +37,22 @@ import sqlalchemy as sa
 from gateway.kernel import pki
 from gateway.kernel.settings import Settings
 from gateway.server.run import free_port
-from loadtests.bench import instance, metrics, procstat, report, scenarios, servers, stats, wrk
+from loadtests.bench import (
+    instance,
+    mapfold,
+    metrics,
+    procstat,
+    report,
+    scenarios,
+    servers,
+    stats,
+    wrk,
+)
 from loadtests.bench.pool import Signer, sign
 from loadtests.bench.scenarios import Case
 from services.apps import catalogue
 
+MAP_CASE = "map"
 WORKERS_NOTE = (
     "workers-2: not measured, `enlace serve` has no --workers yet (two workers wait for the "
     "scale-out issue's shared replay store)"
@@ -78,8 +89,8 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--cases",
-        default=",".join(scenarios.ALL),
-        help="comma-separated: " + ",".join(scenarios.ALL),
+        default=",".join((*scenarios.ALL, MAP_CASE)),
+        help="comma-separated: " + ",".join((*scenarios.ALL, MAP_CASE)),
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="per measured round")
@@ -95,6 +106,9 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs)")
     args = parser.parse_args(argv)
     chosen = [name.strip() for name in args.cases.split(",") if name.strip()]
+    # The map case measures no server: it runs apart (loadtests.bench.mapfold).
+    args.map = MAP_CASE in chosen
+    chosen = [name for name in chosen if name != MAP_CASE]
     unknown = sorted(set(chosen) - set(scenarios.ALL))
     if unknown:
         parser.error(f"unknown cases: {', '.join(unknown)}")
@@ -422,6 +436,15 @@ def print_report(run: Run, cases: list[Case], seconds: float) -> dict[str, stats
     return summaries
 
 
+def _map_case(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``map`` case (the subject map's fold per entry), after the servers stopped."""
+    if not args.map:
+        return None
+    folds = mapfold.run(mapfold.ENTRIES, mapfold.SUBJECTS, args.pg_url)
+    print(mapfold.table(folds, mapfold.ENTRIES, mapfold.SUBJECTS))
+    return folds
+
+
 def main(argv: list[str] | None = None) -> int:
     args = options(argv)
     check_tools()
@@ -439,8 +462,12 @@ def main(argv: list[str] | None = None) -> int:
             run.setup_seconds = time.monotonic() - started
             execute(run, dev, cases, started)
         summaries = print_report(run, cases, time.monotonic() - started)
+        folds = _map_case(args)
         if args.json:
-            report.write_json(args.json, document(run, cases, summaries))
+            doc = document(run, cases, summaries)
+            if folds is not None:
+                doc["map"] = mapfold.document(folds)
+            report.write_json(args.json, doc)
         return 1 if run.unanswered or any(s.errors for s in summaries.values()) else 0
     except (servers.ServerError, wrk.WrkError, subprocess.SubprocessError) as exc:
         print(f"bench failed: {exc}\n(logs in {work})", file=sys.stderr)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.bench import metrics, procstat, stats, wrk
+from loadtests.bench import mapfold, metrics, procstat, stats, wrk
 from loadtests.bench.pool import Signed, corrupt
 from loadtests.bench.scenarios import post
 
@@ -156,3 +156,12 @@ def test_raw_requests_carry_host_and_the_body_length() -> None:
         b'Content-Length: 7\r\n\r\n{"a":1}'
     )
     assert post("/v1/call", "h:1", b"{}").endswith(b"Content-Length: 2\r\n\r\n{}")
+
+
+def test_the_map_case_folds_every_entry_once(tmp_path):
+    """``map``: each fold covers exactly the entries appended since the previous one."""
+    first, steady = mapfold.measure(f"sqlite:///{tmp_path / 'map.db'}", 300, 40)
+    assert (first.entries, steady.entries) == (300, 30)
+    assert 0 < first.keys <= 40 and steady.keys <= 40 - first.keys
+    assert first.cpu_us > 0 and steady.wall_us > 0
+    assert "| sqlite | steady | 30 |" in mapfold.table({"sqlite": (first, steady)}, 300, 40)
