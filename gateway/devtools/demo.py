@@ -622,6 +622,9 @@ def _citizen_view(demo: Demo) -> None:
     _detail(
         f"  the citizen sees: complete up to {verified.checkpoint.size}, witnessed by {witnesses}"
     )
+    _detail(
+        f"  ({len(verified.entries)} entries: the subject map in the log proves none is missing)"
+    )
     _offline_check(demo)
 
 
@@ -661,6 +664,7 @@ def _offline_check(demo: Demo) -> None:
     result = json.loads(checked.stdout)
     _detail(f"  offline: `enlace ledger check-proof {demo.bundle_file.name} --trust trust.json`")
     _detail(f"  says OK: tree {result['tree_size']}, signed by {', '.join(result['signed_by'])}")
+    _check(result["complete"], "enlace ledger check-proof: the bundle is not complete")
 
 
 def _row_proven(row: dict[str, Any], note: str, verifier: checkpoint.NoteVerifier) -> bool:

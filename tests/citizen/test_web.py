@@ -136,7 +136,10 @@ def test_citizen_on_a_phone_and_a_desktop_reads_plain_words_and_checks_the_bundl
     expect(page.locator("#trust-key a").first).to_have_attribute(
         "href", f"{gateway_url}/ciudadano/trust.json"
     )
-    expect(page.locator("#completeness")).to_be_visible()
+    # Complete (bundle v2 checked in the browser); no witnesses pinned on this instance.
+    expect(page.locator("#completeness")).to_have_attribute("data-status", "ok")
+    expect(page.locator("#completeness")).to_contain_text("Lista completa hasta el registro")
+    expect(page.locator("#completeness")).to_contain_text("sin testigos independientes")
     expect(page.locator("#history")).to_have_attribute("data-outcome", "first")
     expect(page.locator("#who")).to_contain_text(citizen.curp)
     expect(page.locator("#empty")).to_be_hidden()
@@ -211,8 +214,8 @@ def test_citizen_on_a_phone_and_a_desktop_reads_plain_words_and_checks_the_bundl
     expect(page.locator("#logins")).to_be_hidden()
     expect(cards).to_have_count(3)
 
-    # The bundle downloads and verifies offline with the CLI and the gateway's public key; it
-    # is the whole log, login included (filters do not apply to a bundle proven complete)...
+    # The bundle (always the whole list, filters or not: only that can be proven complete)
+    # downloads and verifies offline with the CLI and the gateway's public key...
     with page.expect_download() as download:
         page.click("#download-bundle")
     bundle_path = tmp_path / "enlace-pruebas.json"
@@ -235,7 +238,8 @@ def test_citizen_on_a_phone_and_a_desktop_reads_plain_words_and_checks_the_bundl
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     verdict = json.loads(checked.stdout)
-    assert verdict["ok"] is True and verdict["complete"] and len(verdict["indexes"]) == 4
+    # two lookups, the refusal and the login; complete up to its checkpoint
+    assert verdict["ok"] is True and len(verdict["indexes"]) == 4 and verdict["complete"]
 
     # ...the key the page offers is the published one...
     with page.expect_download() as download:

@@ -11,20 +11,22 @@ different tree under the same key).
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.sync_api import Page, Route, expect
 
-from gateway.devtools import bootstrap
+from gateway.devtools import bootstrap, build_verifier
 from gateway.kernel.encoding import b64encode
-from gateway.kernel.ledger import checkpoint
+from gateway.kernel.ledger import checkpoint, trust
 from gateway.server.run import running
-from tests.citizen.helpers import consult
+from tests.citizen.helpers import consult, login
 from tests.citizen.test_web import _files, _log_in
-from tests.witness.test_gateway_witnessing import _witness
+from tests.witness.test_gateway_witnessing import _until, _witness
 from tests.witness.test_witness_e2e import serving
 
 WITNESS = "witness.test/inai"
@@ -141,4 +143,59 @@ def test_the_page_pins_its_keys_from_its_own_trust_document(
     _visit(page, witnessed_url, cer, key, citizen.password)
     expect(page.locator("#trust-line")).to_contain_text("lacks its trust document")
     expect(page.locator("[data-proof=verified]")).to_have_count(0)
+    page.close()
+
+
+def test_the_offline_verifier_checks_real_bundles_and_their_consistency(
+    dev, witnessed_url, browser, valid_efirmas, tmp_path
+):
+    """Two bundles of one citizen from the real gateway, the newer proving consistency from the
+    older's tree; the offline verifier, opened from disk with the deployed trust.json, accepts
+    both, complete and witnessed, and the pair; a newer bundle's entry removed fails."""
+    citizen = valid_efirmas[0]
+    context = ssl.create_default_context(cafile=str(dev.pki.ca_cert))
+    policy = trust.TrustDocument.parse(json.loads(dev.pki.trust_document.read_text()))
+    with httpx.Client(verify=context, timeout=60) as http:
+        consult(dev, witnessed_url, citizen, issue="BECA-OFFLINE-1")
+        auth = {"Authorization": f"Bearer {login(http, witnessed_url, citizen)}"}
+
+        def witnessed_bundle(query: str = "") -> dict | None:
+            answer = http.get(f"{witnessed_url}/v1/citizen/bundle{query}", headers=auth).json()
+            try:
+                policy.policy.check(answer["checkpoint"].encode(), policy.log)
+            except trust.TrustError:
+                return None
+            return answer
+
+        older = _until("a cosigned bundle", witnessed_bundle)
+        consult(dev, witnessed_url, citizen, issue="BECA-OFFLINE-2")
+        size = int(older["checkpoint"].split("\n")[1])
+        newer = _until(
+            "a newer cosigned bundle", lambda: witnessed_bundle(f"?consistency_from={size}")
+        )
+    assert newer["format"] == "enlace.ledger-bundle/v2" and newer["consistency"]["from"] == size
+    files = {"older": older, "newer": newer}
+    omitted = json.loads(json.dumps(newer))
+    del omitted["entries"][0]
+    files["omitted"] = omitted
+    for name, value in files.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(value))
+
+    page = browser.new_page(locale="en-US")
+    page.goto(build_verifier.OUTPUT.resolve().as_uri())
+    page.set_input_files("#trust-file", str(dev.pki.trust_document))
+    expect(page.locator("#quorum")).to_have_value("1")
+    result = page.locator("#result")
+    page.set_input_files("#bundle", str(tmp_path / "newer.json"))
+    page.set_input_files("#older", str(tmp_path / "older.json"))
+    page.click("#verifier button[type=submit]")
+    expect(result).to_have_attribute("data-ok", "true")
+    expect(result).to_contain_text(f"complete up to entry {newer['checkpoint'].split(chr(10))[1]}")
+    expect(result).to_contain_text(f"witness(es): {WITNESS}")
+    expect(result).to_contain_text(f"the older file's (of {size} entries)")
+    page.set_input_files("#bundle", str(tmp_path / "omitted.json"))
+    page.set_input_files("#older", [])
+    page.click("#verifier button[type=submit]")
+    expect(result).to_have_attribute("data-ok", "false")
+    expect(result).to_contain_text("missing, added or out of order")
     page.close()

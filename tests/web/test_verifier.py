@@ -106,6 +106,9 @@ def test_the_offline_verifier_checks_bundles_from_disk(
         expect(result).to_contain_text("does NOT pass the check")
     expect(_check(page, files["omitted"])).to_contain_text("is missing, added or out of order")
     expect(_check(page, files["forked"], files["older"])).to_contain_text("history was rewritten")
+    # A newer file without a proof from the older one's size is told apart from a rewrite.
+    missing = _check(page, files["absent"], files["older"])
+    expect(missing).to_contain_text("carries no proof from the older file's size (21 entries)")
     expect(_check(page, files["uncosigned"])).to_contain_text("witnesses (0/1)")
     # Quorum 0 (the keys pasted, no witness required): the same checkpoint passes.
     page.fill("#quorum", "0")

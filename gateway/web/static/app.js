@@ -25,6 +25,7 @@
     vkey: null,
     fingerprint: null,
     complete: null, // the completeness check's state, shown in #completeness
+    since: null, // the tree size this browser verified on its last visit
     history: null, // this visit against the last checkpoint this browser verified
     about: null,
     loaded: false,
@@ -232,6 +233,7 @@
     state.head = null;
     state.complete = null;
     state.history = null;
+    state.since = null;
     state.loaded = false;
     $("log-section").hidden = true;
     $("login-section").hidden = false;
@@ -265,7 +267,7 @@
     renderHead();
     await loadAgencies();
     await loadPage(false);
-    if (!state.trustMissing) await checkComplete();
+    if (!state.trustMissing) checkComplete(); // in the background: it may wait for witnesses
   }
 
   async function loadAgencies() {
@@ -557,6 +559,9 @@
     }
     if (["first", "same", "extended"].includes(outcome)) remember(head);
     state.history = { outcome, old: before && before.size, size: head.size };
+    // A downloaded bundle then proves consistency from what this browser saw last time (the
+    // offline verifier checks it against a bundle downloaded then).
+    if (["same", "extended"].includes(outcome)) state.since = before.size;
   }
 
   function renderHistory() {
@@ -766,7 +771,11 @@
     });
     $("more").addEventListener("click", () => loadPage(true));
     $("download-bundle").addEventListener("click", () =>
-      download(`/v1/citizen/bundle?${query()}`, "enlace-pruebas.json"),
+      // Always the whole list (no filters): only a whole list can be proven complete.
+      download(
+        `/v1/citizen/bundle${state.since ? `?consistency_from=${state.since}` : ""}`,
+        "enlace-pruebas.json",
+      ),
     );
     $("download-csv").addEventListener("click", () =>
       download(

@@ -140,6 +140,9 @@ const TEXTS = {
       "sobra o se cambió de orden algún registro",
     "check.bad.consistency": "la bitácora de este archivo no es una continuación de la del " +
       "archivo anterior: la historia se reescribió",
+    "check.bad.consistency_missing": "este archivo no trae la prueba desde el tamaño del " +
+      "archivo anterior ({detail} registros); descargue uno nuevo después de abrir la página " +
+      "con el mismo navegador, o compare con otro archivo",
     "check.complete": "La lista está completa hasta el registro {size}: no falta ni sobra " +
       "ninguno de los {count} registros sobre usted.",
     "check.witnessed": "Firmada también por {count} testigo(s) independiente(s): {names}.",
@@ -361,6 +364,9 @@ const TEXTS = {
       "is missing, added or out of order",
     "check.bad.consistency": "this file's log does not continue the older file's: its " +
       "history was rewritten",
+    "check.bad.consistency_missing": "this file carries no proof from the older file's size " +
+      "({detail} entries); download a new one after opening the page in the same browser, or " +
+      "compare with another file",
     "check.complete": "The list is complete up to entry {size}: none of the {count} entries " +
       "about you is missing and none was added.",
     "check.witnessed": "Also signed by {count} independent witness(es): {names}.",
