@@ -86,6 +86,26 @@ def test_read_bounds_headers_and_body() -> None:
     assert _code(too_big) == "Client.BadRequest"
 
 
+async def _stalled() -> AsyncIterator[bytes]:
+    yield b"a"
+    await asyncio.sleep(3600)  # the rest never comes
+    yield b"b"
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [{"content-length": "2"}, {"transfer-encoding": "chunked"}],
+    ids=["length", "chunked"],
+)
+def test_a_body_that_may_follow_is_read_under_the_time_out(declared: dict[str, str]) -> None:
+    inbound = _inbound(declared)
+    inbound = Inbound(**{**inbound.__dict__, "body": _stalled()})
+    with pytest.raises(EnlaceError) as late:
+        asyncio.run(parse.read(inbound, _exchange(), max_body=10, timeout=0.05))
+    assert _code(late) == "Client.BadRequest"
+    assert "did not arrive" in late.value.message
+
+
 def test_target_uri_is_what_the_client_signed() -> None:
     inbound = _inbound({"host": "gw.example:8443"}, query_string="a=1")
     assert parse.target_uri(inbound, None) == (
