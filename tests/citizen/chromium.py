@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from gateway.server.citizen_api import STATIC_DIR
 
@@ -31,6 +31,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 INSTALL = "apt-get install -y chromium chromium-driver libnss3-tools"
+
+# Assertions wait for the page as long as a loaded machine needs (5 s by default): the tests
+# check what the page shows, never how fast.
+expect.set_options(timeout=60_000)
 
 
 @pytest.fixture
