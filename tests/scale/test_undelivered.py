@@ -73,7 +73,7 @@ def test_a_late_commit_is_corrected_as_undelivered(
     assert correction[1]["subjects"] == exchange[1]["subjects"]
 
     # The citizen's access log shows the exchange as not delivered.
-    pseudonym_key, _ = dev.pki.load_ledger_secrets()
+    pseudonym_key, *_ = dev.pki.load_ledger_secrets()
     subject = record.pseudonym(pseudonym_key, citizen.curp)
     with dev.database.read.connect() as conn:
         shown, _ = access_log.fetch(conn, subject, access_log.Query(), dt.date.today())
