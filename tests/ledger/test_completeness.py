@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from gateway.cli.main import app
 from gateway.kernel.ledger import bundle, checkpoint, record, subjectmap
-from gateway.storage.db import Database, ledger_covert, ledger_entries
-from gateway.storage.ledger import audit, proofs, publisher, sequencer
+from gateway.storage.db import Database, ledger_covert, ledger_entries, open_database
+from gateway.storage.ledger import audit, driver, proofs, publisher, sequencer
 from gateway.storage.ledger import subjectmap as maps
 from tests.factories import exchange_record
 from tests.ledger.helpers import sign
@@ -282,3 +282,52 @@ def test_the_map_matches_the_reference_definition(database, signer, ledger):
     assert {k: v.count for k, v in values.items()} == {
         who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)
     }
+
+
+def _map_is_right(database: Database, counts: dict[str, int]) -> None:
+    """The stored map holds ``counts`` and its root is the reference definition's."""
+    with database.read.connect() as conn:
+        state = maps.state(conn)
+        values = maps.read_values(conn, counts)
+    assert {k: v.count for k, v in values.items()} == counts
+    pairs = {subjectmap.key_of(k): v.hash() for k, v in values.items()}
+    assert state.root == subjectmap.reference_root(pairs)
+
+
+def test_the_signers_copy_of_the_map_is_dropped_when_another_signer_folded(
+    database, database_url, signer, ledger
+):
+    # A second gateway on the same database (its own engine, hence its own copy) signs after
+    # this one (a take-over): this one's copy no longer matches the stored map state.
+    other = open_database(database_url)
+    try:
+        _exchanges(other, 20, [[ALICE], [NOBODY], [BOB, NOBODY]])
+        sign(other, signer)
+    finally:
+        other.dispose()
+    _exchanges(database, 30, [[ALICE], [NOBODY], [CARLOS]])
+    sign(database, signer)
+    counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
+    counts[ALICE] += 2
+    counts[BOB] += 1
+    counts[CARLOS] += 1
+    counts[NOBODY] = 3
+    _map_is_right(database, counts)
+
+
+def test_a_rolled_back_fold_leaves_nothing_in_the_signers_copy(database, signer, ledger):
+    _exchanges(database, 20, [[ALICE], [NOBODY]])
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort), database.write.begin() as conn:
+        maps.close(conn, driver.locked_tree(conn))
+        raise Abort
+    _exchanges(database, 30, [[NOBODY], [BOB]])
+    sign(database, signer)
+    counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
+    counts[ALICE] += 1
+    counts[BOB] += 1
+    counts[NOBODY] = 2
+    _map_is_right(database, counts)

@@ -210,11 +210,12 @@ def _prefetch(read: NodeReader, keys: Sequence[int]) -> dict[tuple[int, int], Ma
     wanted = [(0, 0)]
     depth = 0
     while wanted:
-        found = read([_pos(d, p) for d, p in wanted])
-        for d, p in wanted:
-            node = found.get(_pos(d, p))
+        positions = [_pos(d, p) for d, p in wanted]
+        found = read(positions)
+        for at, stored in zip(wanted, positions, strict=True):
+            node = found.get(stored)
             if node is not None:
-                cache[(d, p)] = node
+                cache[at] = node
         following, wanted = [], []
         for lo, hi, path in groups:
             node = cache.get((depth, path))

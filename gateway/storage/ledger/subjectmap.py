@@ -16,7 +16,6 @@ proof as of the newest map head.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -32,8 +31,11 @@ from gateway.storage.db import (
     ledger_map_values,
     ledger_subjects,
 )
-from gateway.storage.ledger import driver
+from gateway.storage.ledger import driver, mapcache
 from gateway.storage.ledger.batch import prepare, sequence
+from gateway.storage.ledger.mapcache import MapState
+
+__all__ = ["MapState", "close", "fold", "prove", "read_nodes", "read_values", "state"]
 
 #: Keys per ``IN`` list on SQLite (PostgreSQL takes one array per depth).
 _PER_QUERY = 500
@@ -65,15 +67,6 @@ def _cursor(conn: Connection) -> Iterator[tuple[Any, bool]]:
             yield cursor, conn.dialect.name == "postgresql"
     except dbapi_error as exc:
         raise sa.exc.DBAPIError.instance("subject map", None, exc, dbapi_error) from exc
-
-
-@dataclasses.dataclass(frozen=True)
-class MapState:
-    """The newest map head: its index (-1: none yet), number of keys and root."""
-
-    head: int
-    keys: int
-    root: bytes
 
 
 def state(conn: Connection) -> MapState:
@@ -171,14 +164,20 @@ def _write(
 
 def fold(conn: Connection, current: MapState, size: int) -> MapState:
     """Fold the subject rows of entries ``current.head`` < i < ``size`` into the stored map;
-    the map's new key count and root (``head`` not yet moved)."""
+    the map's new key count and root (``head`` not yet moved). Stored nodes and values are
+    read through this process's copy (``mapcache``), so a steady fold mostly hashes."""
     rows = _rows_since(conn, current.head, size)
-    before = read_values(conn, {subject for subject, _, _ in rows})
-    changed = subjectmap.fold_chains(before, rows)
-    changes = {subjectmap.key_of(k): v.hash() for k, v in changed.items()}
-    root, nodes = subjectmap.update(lambda p: read_nodes(conn, p), changes, current.root)
-    _write(conn, nodes, changed)
-    return MapState(current.head, current.keys + len(changed.keys() - before.keys()), root)
+    with mapcache.use(conn.engine, current) as cache:
+        subjects = {subject for subject, _, _ in rows}
+        before = cache.read_values(subjects, lambda s: read_values(conn, s))
+        changed = subjectmap.fold_chains(before, rows)
+        changes = {subjectmap.key_of(k): v.hash() for k, v in changed.items()}
+        reader = cache.node_reader(lambda p: read_nodes(conn, p))
+        root, nodes = subjectmap.update(reader, changes, current.root)
+        _write(conn, nodes, changed)
+        keys = current.keys + len(changed.keys() - before.keys())
+        cache.wrote(MapState(size, keys, root), nodes, changed)
+    return MapState(current.head, keys, root)
 
 
 def close(conn: Connection, tree: merkle.CompactRange) -> merkle.CompactRange:
