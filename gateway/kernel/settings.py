@@ -172,6 +172,19 @@ class Settings(BaseSettings):
     client_concurrency: int = _setting(
         32, "exchanges of one client subsystem in flight at once; beyond it a 429", gt=0
     )
+    client_throttle_delay: float = _setting(
+        1.0,
+        "seconds at most a verified client's `429 Client.RateLimited` is held before it is "
+        "sent (at most its `Retry-After`; no in-flight slot is taken meanwhile): a flooding "
+        "client is slowed to its connections ÷ this; 0 sends at once",
+        ge=0,
+    )
+    client_throttle_max_held: int = _setting(
+        1000,
+        "such refusals held at once; beyond it they are sent at once (keep it below "
+        "`ENLACE_MAX_CONCURRENCY`)",
+        gt=0,
+    )
     unsigned_per_minute: float = _setting(
         60.0,
         "requests whose signature did not verify that one address (IPv6: its /64) may have "

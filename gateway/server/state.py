@@ -22,7 +22,7 @@ from gateway.kernel.ledger import record
 from gateway.kernel.protocol import replay, signing
 from gateway.kernel.settings import Settings
 from gateway.kernel.sources import Source
-from gateway.server import limits
+from gateway.server import held, limits
 from gateway.server.metrics import Metrics
 from gateway.server.replay_claims import SharedReplay
 from gateway.server.sources import build_source
@@ -75,6 +75,9 @@ class Gateway:
         self.inflight = limits.InFlight(settings.max_inflight)
         self.client_limits = limits.ClientLimiter(
             limits.Limit(settings.client_rate, settings.client_burst, settings.client_concurrency)
+        )
+        self.held = held.HeldRefusals(
+            settings.client_throttle_delay, settings.client_throttle_max_held
         )
         self.unsigned = limits.UnsignedFloods(settings.unsigned_per_minute, settings.unsigned_burst)
         self._floods_since = record.timestamp()
@@ -180,6 +183,7 @@ class Gateway:
         log.info("replay cache seeded from the ledger", extra={"exchange_ids": seeded})
 
     async def stop(self) -> None:
+        self.held.release_all()
         tasks = (
             self._poller,
             self._checkpointer,

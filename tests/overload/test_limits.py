@@ -184,3 +184,19 @@ def test_a_thousand_unsigned_requests_do_not_write_a_thousand_entries(
     assert kinds.count("exchange") == budget
     floods = [json.loads(body) for kind, body in rows if kind == "flood"]
     assert [(f["address"], f["count"]) for f in floods] == [("127.0.0.1", requests - budget)]
+
+
+def test_over_limit_refusals_are_held_up_to_a_bound_then_sent_at_once() -> None:
+    from gateway.server.held import HeldRefusals
+
+    async def scenario() -> tuple[list[bool], int, int]:
+        held = HeldRefusals(delay=3600, cap=2)
+        waiting = [asyncio.create_task(held.hold(5)) for _ in range(2)]
+        while held.count < 2:  # both are waiting
+            await asyncio.sleep(0)
+        at_once = await held.hold(5)  # past the bound: not held
+        held.release_all()
+        return [*(await asyncio.gather(*waiting)), at_once], held.total, held.unheld
+
+    outcomes, total, unheld = asyncio.run(scenario())
+    assert outcomes == [True, True, False] and (total, unheld) == (2, 1)

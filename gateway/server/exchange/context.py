@@ -53,6 +53,8 @@ class Exchange:
     hidden_until: str | None = None
     #: The client whose in-flight count this exchange holds, once admitted.
     admitted: str | None = None
+    #: The ``Retry-After`` of a verified client's over-limit refusal, held before it is sent.
+    throttled: int = 0
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,10 @@ would exhaust (``gateway/server/limits.py``): an exchange shed past the global i
 (``Server.Overloaded``, before any step ran), and a refusal of a request whose signature did not
 verify from an address past its budget (``Client.RateLimited``, counted and ledgered in
 aggregate instead). Both carry ``Retry-After``; neither carries a receipt.
+
+A verified client's own ``Client.RateLimited`` is signed and ledgered, then held a bounded
+delay before it is sent, out of the in-flight cap and the client's count
+(``gateway/server/held.py``): a flooding client's refusals cost it time, not everyone else.
 """
 
 from __future__ import annotations
@@ -55,11 +59,14 @@ async def handle(gw: Gateway, inbound: Inbound) -> sign.Signed:
         shed = EnlaceError("Server.Overloaded", retry_after=limits.BUSY_RETRY_AFTER)
         return _unrecorded(gw, ex, shed, "shed")
     try:
-        return await _run(gw, inbound, ex)
+        answer = await _run(gw, inbound, ex)
     finally:
         gw.inflight.leave()
         if ex.admitted:
             gw.client_limits.release(ex.admitted)
+    if ex.throttled:  # out of every count: a held refusal takes no one's slot
+        await gw.held.hold(ex.throttled)
+    return answer
 
 
 async def _run(gw: Gateway, inbound: Inbound, ex: Exchange) -> sign.Signed:
@@ -80,6 +87,8 @@ async def _run(gw: Gateway, inbound: Inbound, ex: Exchange) -> sign.Signed:
                 retry_after=wait,
             )
             return _unrecorded(gw, ex, flood, "suppressed")
+    if ex.client_verified and failure.code == "Client.RateLimited":
+        ex.throttled = failure.retry_after or limits.BUSY_RETRY_AFTER
     body = dump(error_payload(failure, exchange_id=exchange_id))
     return await _respond(gw, ex, exchange_id, body, failure, _retry_after(failure))
 
