@@ -147,7 +147,7 @@ const TEXTS = {
     "check.bad.older_format": "para comparar dos archivos, ambos deben traer la prueba de que " +
       "la lista está completa (archivos de la versión 2)",
     "check.bad.older_larger": "la bitácora del archivo anterior ({detail} registros) es más " +
-      "grande que la de este: ¿se eligieron los archivos al revés?",
+      "grande que la de este: quizá se eligieron los archivos al revés",
     "check.bad.older_entry": "un registro del archivo anterior falta o cambió en este: el " +
       "n.º {index}",
     "check.bad.older_key": "una lista que prueba el archivo anterior no está en este: compare " +
@@ -382,7 +382,7 @@ const TEXTS = {
     "check.bad.older_format": "to compare two files, both must carry the proof that the list " +
       "is complete (version 2 files)",
     "check.bad.older_larger": "the older file's log ({detail} entries) is larger than this " +
-      "one's: were the two files chosen the wrong way round?",
+      "one's: perhaps the two files were chosen the wrong way round",
     "check.bad.older_entry": "an entry of the older file is missing or changed in this one: " +
       "no. {index}",
     "check.bad.older_key": "a list the older file proves is not in this one: compare two files " +
