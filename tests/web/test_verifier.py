@@ -3,7 +3,10 @@
 It is checked against bundles built from the completeness spec by an independent Python
 rendering (tests/web/vectors.py): a complete bundle (consistent with an older one), a proof of
 absence, and bundles that omit, add or reorder one entry, a forked history and a checkpoint
-missing its witness — each must come out as the reader is told.
+missing its witness — each must come out as the reader is told. The pairs of an older and a newer
+bundle (``OLDER_PAIRS``: honest, or from a log that rewrote the citizen's list) go through both
+``enlace ledger check-proof --older`` and the browser, which must refuse the same ones for the same
+reason.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from typer.testing import CliRunner
 
+from gateway.cli.main import app
 from gateway.devtools import build_verifier
 from gateway.kernel.encoding import b64encode
 from gateway.kernel.ledger import merkle
 from tests.citizen.chromium import CHROMIUM, CHROMIUM_ARGS, INSTALL
-from tests.web.vectors import Ledger, sample
+from tests.web.vectors import OLDER_PAIRS, Ledger, sample
 
 
 def test_the_committed_verifier_is_built_from_the_pages_scripts() -> None:
@@ -202,4 +207,80 @@ def test_the_browsers_subject_map_agrees_with_the_shared_vectors(browser: Browse
     )
     assert got["subjects"] == [[s["chain"], s["value_hash"]] for s in vectors["subjects"]]
     assert got["proofs"] == [[True, False, False]] * len(vectors["proofs"])
+    assert problems == []
+
+
+#: What each reason of OLDER_PAIRS is in the CLI's words (gateway/kernel/ledger/bundle.py) and in
+#: the browser's (i18n.js, English).
+SAID = {
+    "consistency": ("consistency with the older bundle", "history was rewritten"),
+    "consistency_missing": ("no consistency proof from size 21", "no proof from the older file's"),
+    "older_larger": ("older bundle's tree (28) is larger", "(28 entries) is larger than this"),
+    "older_format": ("needs two v2", "both must carry the proof that the list is complete"),
+    "older: witnesses": ("0 witness cosignatures, need 1", "the older file, on its own: the log"),
+    "older_key": ("of the older bundle is not in the newer", "a list the older file proves is"),
+    "older_entry": ("entry 6: the older bundle's entry is not", "changed in this one: no. 6"),
+    "older_chain": ("older chain is not a prefix", "list for you is not the start of this one's"),
+}
+
+
+@pytest.mark.parametrize("pair", OLDER_PAIRS)
+def test_the_cli_compares_the_older_pairs(files: dict[str, Path], pair: str) -> None:
+    newer, older, reason = OLDER_PAIRS[pair]
+    args = ["ledger", "check-proof", str(files[newer]), "--trust", str(files["trust"])]
+    result = CliRunner().invoke(app, [*args, "--older", str(files[older]), "--json"])
+    said = json.loads(result.stdout)
+    if reason is None:
+        assert result.exit_code == 0 and said["ok"] and said["extends_older"], result.stdout
+    else:
+        assert result.exit_code == 1 and SAID[reason][0] in said["error"], result.stdout
+
+
+def test_the_browser_compares_the_older_pairs_as_the_cli_does(
+    browser: Browser, files: dict[str, Path]
+) -> None:
+    """The same pairs in the offline verifier: each refused with its reason and in its words
+    (the older file's own failure marked as the older file's), the honest pair accepted."""
+    page, problems = _open(browser)
+    page.set_input_files("#trust-file", str(files["trust"]))
+    expect(page.locator("#quorum")).to_have_value("1")
+    reasons = page.evaluate(
+        """async ([vectors, pairs]) => {
+          const trust = await EnlaceVerify.readTrust(vectors.trust);
+          const out = {};
+          for (const [name, [newer, older]] of Object.entries(pairs)) {
+            try {
+              await EnlaceVerify.checkBundle(vectors[newer], trust, vectors[older]);
+              out[name] = null;
+            } catch (error) {
+              out[name] = (error.inOlder ? "older: " : "") + error.reason;
+            }
+          }
+          return out;
+        }""",
+        [{name: json.loads(path.read_text()) for name, path in files.items()}, OLDER_PAIRS],
+    )
+    assert reasons == {name: reason for name, (_, _, reason) in OLDER_PAIRS.items()}
+    for newer, older, reason in OLDER_PAIRS.values():
+        result = _check(page, files[newer], files[older])
+        if reason is None:
+            expect(result).to_have_attribute("data-ok", "true")
+            expect(result).to_contain_text("every entry of that file is still in this one")
+        else:
+            expect(result).to_have_attribute("data-ok", "false")
+            expect(result).to_contain_text(SAID[reason][1])
+    assert problems == []
+
+
+def test_the_browser_says_a_rewritten_list_in_spanish(
+    browser: Browser, files: dict[str, Path]
+) -> None:
+    page, problems = _open(browser, "es-MX")
+    page.set_input_files("#trust-file", str(files["trust"]))
+    dropped = _check(page, files["dropped"], files["older"])
+    expect(dropped).to_contain_text("del archivo anterior falta o cambió en este: el n.º 6")
+    rewritten = _check(page, files["revealed"], files["hid"])
+    expect(rewritten).to_contain_text("no es el comienzo de la de este: la lista se reescribió")
+    older = _check(page, files["good"], files["uncosigned"])
+    expect(older).to_contain_text("el archivo anterior, por sí solo: la bitácora no tiene")
     assert problems == []

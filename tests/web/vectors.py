@@ -1,7 +1,9 @@
 """Test vectors for the browser's verifier, derived from the completeness spec alone
 (docs/ledger.md, "subject map"): an independent, deliberately naive Python rendering of it — a
 small log of canonical records ending in a map head, signed (and cosigned) checkpoints, and
-v2 bundles for a citizen with entries, for one with none (absence), and tampered variants.
+v2 bundles for a citizen with entries, for one with none (absence), and tampered variants; and
+pairs of an older and a newer bundle (``OLDER_PAIRS``), honest or from a log that rewrote the
+citizen's list, which the Python and the browser's verifiers are both run on.
 """
 
 from __future__ import annotations
@@ -83,15 +85,21 @@ class Ledger:
         record = {"v": 1, "kind": "exchange", "n": n, "subjects": subjects}
         self.records.append(rfc8785.dumps(record))
 
-    def seal(self) -> None:
-        """Append the map head over every entry so far (its own index is what it covers)."""
+    def seal(self, hidden: frozenset[tuple[int, str]] = frozenset()) -> None:
+        """Append the map head over every entry so far (its own index is what it covers). Its
+        map leaves out the ``hidden`` (index, subject) pairs, as a log rewriting lists would:
+        the tree keeps those entries, the subject's list (and bundle) no longer has them."""
         covers = len(self.records)
         chains: dict[str, tuple[int, int, bytes]] = {}
+        self.listed: dict[str, list[int]] = {}
         for index, body in enumerate(self.records):
             for subject in json.loads(body).get("subjects", []):
+                if (index, subject) in hidden:
+                    continue
                 n, _, c = chains.get(subject, (0, 0, EMPTY))
                 c = H(b"\x12", c, be64(index), merkle.leaf_hash(body))
                 chains[subject] = (n + 1, index, c)
+                self.listed.setdefault(subject, []).append(index)
         self.chains = chains
         self.pairs = {
             bytes.fromhex(k): H(b"\x13", be64(n), be64(i), c) for k, (n, i, c) in chains.items()
@@ -147,11 +155,11 @@ class Ledger:
         }
 
     def bundle(self, key: str) -> dict[str, Any]:
-        """The v2 bundle of every entry about ``key`` against the current checkpoint."""
+        """The v2 bundle of every entry the map lists for ``key`` against the current
+        checkpoint."""
         size = self.size
         n, latest, chain = self.chains.get(key, (0, None, EMPTY))
-        about = [key in json.loads(body).get("subjects", []) for body in self.records[:-1]]
-        indexes = [i for i, mine in enumerate(about) if mine]
+        indexes = self.listed.get(key, [])
         return {
             "format": "enlace.ledger-bundle/v2",
             "checkpoint": self.note(size),
@@ -181,19 +189,62 @@ def subject(n: int) -> str:
     return hashlib.sha256(f"citizen {n}".encode()).hexdigest()
 
 
-def sample() -> tuple[Ledger, dict[str, Any]]:
-    """A sealed log of 20 entries about 5 citizens and bundles (and tampered ones) to check."""
-    ledger = Ledger()
+#: Her entries in the first checkpoint are 1, 6, 11 and 16; a rewriting log hides entry 6.
+HIDDEN = frozenset({(6, subject(1))})
+
+
+def _two_checkpoints(
+    ledger: Ledger,
+    first: frozenset[tuple[int, str]] = frozenset(),
+    then: frozenset[tuple[int, str]] = frozenset(),
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """20 entries about 5 citizens sealed (a checkpoint of 21, whose map hides ``first``), then 6
+    more (28, hiding ``then``): subject(1)'s bundle at each, the newer proving consistency from
+    the older, and subject(99)'s (none) at the first. The entries are the same whatever the maps
+    hide; only the map heads differ."""
     for n in range(20):
         ledger.append([subject(n % 5)] if n % 7 else [], n)
-    ledger.seal()
-    older = ledger.bundle(subject(1))
+    ledger.seal(first)
+    older, nobody = ledger.bundle(subject(1)), ledger.bundle(subject(99))
     older_size = ledger.size
     for n in range(20, 26):
         ledger.append([subject(n % 5)], n)
-    ledger.seal()
-    good = ledger.bundle(subject(1))
-    good["consistency"] = {"from": older_size, "proof": ledger.consistency(older_size, ledger.size)}
+    ledger.seal(then)
+    newer = ledger.bundle(subject(1))
+    proof = ledger.consistency(older_size, ledger.size)
+    newer["consistency"] = {"from": older_size, "proof": proof}
+    return older, nobody, newer
+
+
+#: (newer, older, the reason both verifiers give; None: the newer extends the older). A reason
+#: is a BundleProblem's (verify.js); the older file's own failure is "older: " and its reason.
+OLDER_PAIRS: dict[str, tuple[str, str, str | None]] = {
+    "honest": ("good", "older", None),
+    "forked": ("forked", "older", "consistency"),
+    "no proof from the older size": ("absent", "older", "consistency_missing"),
+    "swapped": ("older", "good", "older_larger"),
+    "older is v1": ("good", "older_v1", "older_format"),
+    "older lacks its witness": ("good", "uncosigned", "older: witnesses"),
+    "older of another person": ("good", "older_absent", "older_key"),
+    # The newer map dropped entry 6, which the older file showed: the tree is consistent and
+    # the newer bundle complete for its own map, but an older entry is missing.
+    "entry dropped": ("dropped", "older", "older_entry"),
+    # The older map hid entry 6 and the newer shows it: nothing of the older file is missing,
+    # but the older list (1, 11, 16) is not the start of the newer (1, 6, 11, 16, 22).
+    "list rewritten": ("revealed", "hid", "older_chain"),
+}
+
+
+def sample() -> tuple[Ledger, dict[str, Any]]:
+    """A sealed log of 20 entries about 5 citizens and bundles (and tampered ones) to check,
+    and logs from the same keys whose maps rewrite subject(1)'s list (``OLDER_PAIRS``)."""
+    ledger = Ledger()
+    older, older_absent, good = _two_checkpoints(ledger)
+    keys = {"signer": ledger.signer, "witness_key": ledger.witness_key}
+    _, _, dropped = _two_checkpoints(Ledger(**keys), then=HIDDEN)
+    hid, _, revealed = _two_checkpoints(Ledger(**keys), first=HIDDEN)
+    older_v1 = {"format": "enlace.ledger-bundle/v1", "checkpoint": older["checkpoint"]}
+    older_v1["entries"] = older["entries"]
     omitted = copy.deepcopy(good)
     del omitted["entries"][1]
     added = copy.deepcopy(good)
@@ -214,4 +265,9 @@ def sample() -> tuple[Ledger, dict[str, Any]]:
         "reordered": reordered,
         "forked": forked,
         "uncosigned": uncosigned,
+        "older_v1": older_v1,
+        "older_absent": older_absent,
+        "dropped": dropped,
+        "hid": hid,
+        "revealed": revealed,
     }

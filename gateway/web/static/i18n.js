@@ -122,7 +122,8 @@ const TEXTS = {
     "verifier.intro": "Compruebe un archivo de pruebas descargado de Enlace sin conexión y sin " +
       "confiar en ningún servidor: la firma de la bitácora, sus testigos, que cada registro " +
       "esté en ella, que la lista esté completa y, con un archivo anterior, que la bitácora " +
-      "sólo creció entre ambos. Nada sale de esta computadora.",
+      "sólo creció entre ambos y que nada del anterior se quitó ni cambió. Nada sale de esta " +
+      "computadora.",
     "verifier.bundle": "Archivo de pruebas (enlace-pruebas.json)",
     "verifier.older": "Archivo de pruebas anterior (opcional)",
     "verifier.trust": "Documento de confianza (trust.json), o pegue las llaves abajo",
@@ -143,11 +144,22 @@ const TEXTS = {
     "check.bad.consistency_missing": "este archivo no trae la prueba desde el tamaño del " +
       "archivo anterior ({detail} registros); descargue uno nuevo después de abrir la página " +
       "con el mismo navegador, o compare con otro archivo",
+    "check.bad.older_format": "para comparar dos archivos, ambos deben traer la prueba de que " +
+      "la lista está completa (archivos de la versión 2)",
+    "check.bad.older_larger": "la bitácora del archivo anterior ({detail} registros) es más " +
+      "grande que la de este: quizá se eligieron los archivos al revés",
+    "check.bad.older_entry": "un registro del archivo anterior falta o cambió en este: el " +
+      "n.º {index}",
+    "check.bad.older_key": "una lista que prueba el archivo anterior no está en este: compare " +
+      "dos archivos de la misma persona",
+    "check.bad.older_chain": "la lista sobre usted del archivo anterior no es el comienzo de " +
+      "la de este: la lista se reescribió",
+    "check.bad.in_older": "el archivo anterior, por sí solo: {reason}",
     "check.complete": "La lista está completa hasta el registro {size}: no falta ni sobra " +
       "ninguno de los {count} registros sobre usted.",
     "check.witnessed": "Firmada también por {count} testigo(s) independiente(s): {names}.",
     "check.consistent": "La bitácora continúa, sin cambios, la del archivo anterior (de " +
-      "{size} registros).",
+      "{size} registros), y cada registro de ese archivo sigue en este, en su lugar.",
     "complete.ok": "Lista completa hasta el registro {size}, atestiguada por {witnesses}.",
     "complete.ok.none": "Lista completa hasta el registro {size} (sin testigos independientes).",
     "complete.checking": "Comprobando que la lista esté completa…",
@@ -345,8 +357,8 @@ const TEXTS = {
     "verifier.title": "Enlace proof verifier",
     "verifier.intro": "Check a proof file downloaded from Enlace offline, trusting no server: " +
       "the log's signature, its witnesses, that each entry is in it, that the list is " +
-      "complete and, given an older file, that the log only grew between the two. Nothing " +
-      "leaves this computer.",
+      "complete and, given an older file, that the log only grew between the two and nothing " +
+      "of the older one was removed or changed. Nothing leaves this computer.",
     "verifier.bundle": "Proof file (enlace-pruebas.json)",
     "verifier.older": "Older proof file (optional)",
     "verifier.trust": "Trust document (trust.json), or paste the keys below",
@@ -367,10 +379,22 @@ const TEXTS = {
     "check.bad.consistency_missing": "this file carries no proof from the older file's size " +
       "({detail} entries); download a new one after opening the page in the same browser, or " +
       "compare with another file",
+    "check.bad.older_format": "to compare two files, both must carry the proof that the list " +
+      "is complete (version 2 files)",
+    "check.bad.older_larger": "the older file's log ({detail} entries) is larger than this " +
+      "one's: perhaps the two files were chosen the wrong way round",
+    "check.bad.older_entry": "an entry of the older file is missing or changed in this one: " +
+      "no. {index}",
+    "check.bad.older_key": "a list the older file proves is not in this one: compare two files " +
+      "of the same person",
+    "check.bad.older_chain": "the older file's list for you is not the start of this one's: " +
+      "the list was rewritten",
+    "check.bad.in_older": "the older file, on its own: {reason}",
     "check.complete": "The list is complete up to entry {size}: none of the {count} entries " +
       "about you is missing and none was added.",
     "check.witnessed": "Also signed by {count} independent witness(es): {names}.",
-    "check.consistent": "The log continues, unchanged, the older file's (of {size} entries).",
+    "check.consistent": "The log continues, unchanged, the older file's (of {size} entries), " +
+      "and every entry of that file is still in this one, in its place.",
     "complete.ok": "Complete up to entry {size}, witnessed by {witnesses}.",
     "complete.ok.none": "Complete up to entry {size} (no independent witnesses).",
     "complete.checking": "Checking that the list is complete…",

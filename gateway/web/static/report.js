@@ -19,10 +19,12 @@ const EnlaceReport = (() => {
     return lines.join(" ");
   }
 
-  // A BundleProblem (or any error) as the sentence the reader sees.
+  // A BundleProblem (or any error) as the sentence the reader sees; one of the older file on
+  // its own says so, since the reader chose two files.
   function problem(error, t) {
     const reason = error && error.reason ? error.reason : "format";
-    const detail = t(`check.bad.${reason}`, { index: error && error.index, detail: error && error.message });
+    let detail = t(`check.bad.${reason}`, { index: error && error.index, detail: error && error.message });
+    if (error && error.inOlder) detail = t("check.bad.in_older", { reason: detail });
     return t("check.bad", { reason: detail });
   }
 

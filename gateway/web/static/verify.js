@@ -3,9 +3,10 @@
 // server's word: the C2SP signed checkpoint (Ed25519 signed note) and its witnesses'
 // cosignatures (tlog-cosignature/v1) under a k-of-n policy, RFC 9162 inclusion and consistency
 // proofs, the trust document (trust.json) the keys are pinned from, and whole proof bundles
-// (enlace.ledger-bundle/v1 and v2, whose completeness proof is a subject map: docs/ledger.md).
-// The same rules as gateway/kernel/ledger/{checkpoint,merkle,bundle,subjectmap,trust}.py (which
-// `enlace ledger check-proof` applies offline). The page (app.js) and the single-file offline
+// (enlace.ledger-bundle/v1 and v2, whose completeness proof is a subject map: docs/ledger.md),
+// alone or against an older bundle. The same rules as
+// gateway/kernel/ledger/{checkpoint,merkle,bundle,subjectmap,trust}.py (which `enlace ledger
+// check-proof` applies offline). The page (app.js) and the single-file offline
 // verifier (docs/verifier.html, built by gateway/devtools/build_verifier.py) both use this file.
 
 const EnlaceVerify = (() => {
@@ -13,6 +14,8 @@ const EnlaceVerify = (() => {
   const EMPTY = new Uint8Array(32);
   const SIG_NOTE = 1; // Ed25519 signed-note key
   const SIG_COSIGNATURE = 4; // tlog-cosignature/v1 key
+  const V1 = "enlace.ledger-bundle/v1";
+  const V2 = "enlace.ledger-bundle/v2";
 
   function fromBase64(text) {
     const binary = atob(text);
@@ -238,11 +241,14 @@ const EnlaceVerify = (() => {
   }
 
   class BundleProblem extends Error {
-    // reason: "format", "signature", "witnesses", "entry", "completeness" or "consistency"
+    // reason: "format", "signature", "witnesses", "entry", "completeness", or comparing with an
+    // older bundle "older_format", "older_larger", "consistency_missing", "consistency",
+    // "older_entry", "older_key", "older_chain"; `inOlder` when the older bundle itself fails.
     constructor(reason, index = null, detail = "") {
       super(detail || reason);
       this.reason = reason;
       this.index = index;
+      this.inOlder = false;
     }
   }
 
@@ -252,6 +258,16 @@ const EnlaceVerify = (() => {
   const mapLeaf = (key, value) => sha256(Uint8Array.of(0x10), key, value);
   const mapNode = (left, right) => sha256(Uint8Array.of(0x11), left, right);
   const valueHash = (n, latest, chain) => sha256(Uint8Array.of(0x13), be64(n), be64(latest), chain);
+
+  // A key's chain over its entries ({index, leaf}) in index order: c_j = H(0x12 || c_j-1 ||
+  // be64(index) || leaf), from EMPTY.
+  async function chainOf(entries) {
+    let c = EMPTY;
+    for (const { index, leaf } of entries) {
+      c = await sha256(Uint8Array.of(0x12), c, be64(index), leaf);
+    }
+    return c;
+  }
 
   // A map proof for `key` leads from its terminal node (`leaf` for membership, null for absence)
   // to `root`; for absence with a terminal key, that key differs and shares the path's bits.
@@ -307,11 +323,7 @@ const EnlaceVerify = (() => {
       return item.latest === null && equal(chain, EMPTY) && mapProofVerifies(key, null, item.proof, mapRoot);
     }
     if (mine[mine.length - 1].index !== item.latest) return false;
-    let c = EMPTY;
-    for (const entry of mine) {
-      c = await sha256(Uint8Array.of(0x12), c, be64(entry.index), entry.leaf);
-    }
-    if (!equal(c, chain)) return false;
+    if (!equal(await chainOf(mine), chain)) return false;
     const leaf = await mapLeaf(key, await valueHash(item.count, item.latest, chain));
     return mapProofVerifies(key, leaf, item.proof, mapRoot);
   }
@@ -367,7 +379,7 @@ const EnlaceVerify = (() => {
         if (ok) {
           const record = JSON.parse(item.record);
           const subjects = Array.isArray(record.subjects) ? record.subjects : [];
-          entry = { index: item.index, leaf, record, subjects };
+          entry = { index: item.index, text: String(item.record), leaf, record, subjects };
         }
       } catch {
         entry = null;
@@ -388,8 +400,13 @@ const EnlaceVerify = (() => {
   }
 
   // Consistency of `bundle`'s tree with an older bundle's already verified head: the newer
-  // bundle's "consistency" field {from: M, proof} proves the tree of M extends to N.
+  // bundle's "consistency" field {from: M, proof} proves the tree of M extends to N (equal
+  // sizes: equal roots). In the order of bundle._check_extension, so each says the same.
   async function checkConsistency(bundle, head, older) {
+    if (older.size > head.size) {
+      // Most likely the two files were given the wrong way round.
+      throw new BundleProblem("older_larger", null, String(older.size));
+    }
     const given = bundle.consistency;
     if (older.size < head.size && !(given && given.from === older.size)) {
       // Not a sign of rewriting: this file just carries no proof from that size.
@@ -399,7 +416,7 @@ const EnlaceVerify = (() => {
     try {
       if (older.size === head.size) {
         ok = equal(older.root, head.root);
-      } else if (older.size < head.size) {
+      } else {
         const proof = given.proof.map(fromBase64);
         ok = await verifyConsistency(older.size, head.size, proof, older.root, head.root);
       }
@@ -409,15 +426,36 @@ const EnlaceVerify = (() => {
     if (!ok) throw new BundleProblem("consistency");
   }
 
-  // A downloaded proof bundle, checked against a trust ({vkey, witnesses, quorum}; a bare vkey
-  // string pins the log key only): its checkpoint signed and witnessed k-of-n, every entry
-  // proven into it, and for v2 its completeness; given `older` (an earlier bundle), the newer
-  // tree extends the older one. Returns {count, size, witnessed, complete, consistentWith};
-  // throws a BundleProblem naming what failed.
-  async function checkBundle(bundle, trust, older = null) {
-    const pinned = typeof trust === "string" ? { vkey: trust, witnesses: [], quorum: 0 } : trust;
-    const formats = ["enlace.ledger-bundle/v1", "enlace.ledger-bundle/v2"];
-    if (!bundle || !formats.includes(bundle.format) || !Array.isArray(bundle.entries)) {
+  // Every entry of the older bundle is in the newer at the same index with the same record. A
+  // consistent tree still holds a dropped entry: what drops it is a newer map that no longer
+  // lists it, against which the newer bundle is complete without it.
+  function checkOlderEntries(entries, olderEntries) {
+    const present = new Map(entries.map((e) => [e.index, e.text]));
+    for (const entry of olderEntries) {
+      if (present.get(entry.index) !== entry.text) throw new BundleProblem("older_entry", entry.index);
+    }
+  }
+
+  // Each older key's list is the start of its newer list: the newer bundle's entries of that
+  // key, cut to the older count, end at the older latest and refold to the older chain. Catches
+  // a list that gained an entry in the past (the older map hid it) though none went missing.
+  async function checkOlderChains(keys, entries, olderKeys) {
+    const known = new Set(keys.map((k) => k.key));
+    for (const item of olderKeys) {
+      if (!known.has(item.key)) throw new BundleProblem("older_key");
+      const mine = entries.filter((e) => e.subjects.includes(item.key)).slice(0, item.count);
+      const latest = mine.length ? mine[mine.length - 1].index : null;
+      const same = mine.length === item.count && latest === item.latest;
+      if (!same || !equal(await chainOf(mine), fromBase64(item.chain))) {
+        throw new BundleProblem("older_chain");
+      }
+    }
+  }
+
+  // One bundle on its own: its checkpoint signed and witnessed k-of-n, every entry proven into
+  // it, and for v2 its completeness. Returns {head, entries, complete}.
+  async function verifyAlone(bundle, pinned) {
+    if (!bundle || ![V1, V2].includes(bundle.format) || !Array.isArray(bundle.entries)) {
       throw new BundleProblem("format");
     }
     const head = await openBundleHead(bundle, pinned);
@@ -425,15 +463,49 @@ const EnlaceVerify = (() => {
       throw new BundleProblem("witnesses", null, `${head.witnessed.length}/${pinned.quorum}`);
     }
     const entries = await provenEntries(bundle.entries, head);
-    const complete =
-      bundle.format === "enlace.ledger-bundle/v2" ? await checkCompleteness(bundle, head, entries) : null;
+    const complete = bundle.format === V2 ? await checkCompleteness(bundle, head, entries) : null;
+    return { head, entries, complete };
+  }
+
+  // The older bundle must pass the same checks under the same trust (as `check-proof --older`
+  // does); its failure is marked as its own, so the reader knows which file is at fault.
+  async function verifyOlder(older, pinned) {
+    try {
+      return await verifyAlone(older, pinned);
+    } catch (error) {
+      const problem = error instanceof BundleProblem ? error : new BundleProblem("format");
+      problem.inOlder = true;
+      throw problem;
+    }
+  }
+
+  // bundle.verify_against_older, check for check and in its order: both v2, the newer tree
+  // extends the older, every older entry is in the newer unchanged, and each older key's
+  // chain is a prefix of its newer chain. (Same origin needs no check: both heads opened
+  // under the one pinned log key, whose name is the origin.)
+  async function checkAgainstOlder(bundle, newer, older, before) {
+    if (!newer.complete || !before.complete) throw new BundleProblem("older_format");
+    await checkConsistency(bundle, newer.head, before.head);
+    checkOlderEntries(newer.entries, before.entries);
+    await checkOlderChains(bundle.completeness.keys, newer.entries, older.completeness.keys);
+  }
+
+  // A downloaded proof bundle, checked against a trust ({vkey, witnesses, quorum}; a bare vkey
+  // string pins the log key only): its checkpoint signed and witnessed k-of-n, every entry
+  // proven into it, and for v2 its completeness; given `older` (an earlier bundle, checked the
+  // same way), the newer extends it: its tree, every older entry, each older key's chain.
+  // Returns {count, size, witnessed, complete, consistentWith}; throws a BundleProblem naming
+  // what failed.
+  async function checkBundle(bundle, trust, older = null) {
+    const pinned = typeof trust === "string" ? { vkey: trust, witnesses: [], quorum: 0 } : trust;
+    const newer = await verifyAlone(bundle, pinned);
     let consistentWith = null;
     if (older) {
-      if (!older || !formats.includes(older.format)) throw new BundleProblem("format");
-      const olderHead = await openBundleHead(older, { ...pinned, witnesses: [] });
-      await checkConsistency(bundle, head, olderHead);
-      consistentWith = olderHead.size;
+      const before = await verifyOlder(older, pinned);
+      await checkAgainstOlder(bundle, newer, older, before);
+      consistentWith = before.head.size;
     }
+    const { head, entries, complete } = newer;
     return { count: entries.length, size: head.size, witnessed: head.witnessed, complete, consistentWith };
   }
 
@@ -461,11 +533,8 @@ const EnlaceVerify = (() => {
       return mapProofVerifies(key, leaf, proof, fromBase64(root));
     },
     async chain(entries) {
-      let c = EMPTY;
-      for (const { index, leaf_hash: leaf } of entries) {
-        c = await sha256(Uint8Array.of(0x12), c, be64(index), fromBase64(leaf));
-      }
-      return toBase64(c);
+      const given = entries.map(({ index, leaf_hash: leaf }) => ({ index, leaf: fromBase64(leaf) }));
+      return toBase64(await chainOf(given));
     },
     valueHash: async (n, latest, chain) => toBase64(await valueHash(n, latest, fromBase64(chain))),
   };
