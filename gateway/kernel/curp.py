@@ -305,6 +305,7 @@ def explain(curp: str) -> list[Failure]:
     return failures
 
 
+@lru_cache(maxsize=4096)  # every exchange names one; a ``Curp`` is frozen, errors not kept
 def validate(curp: str) -> Curp:
     """Parse a CURP, raising ``InvalidCurp`` for the first rule it breaks.
 
