@@ -4,10 +4,15 @@ The ledger's leaves (``kernel/ledger/record.py``) and the evidence payload
 (``kernel/protocol/evidence.py``) are both RFC 8785 canonical JSON; both are canonicalised here,
 on every exchange. ``rfc8785`` (the reference) handles whatever the fast path does not prove
 identical; ``tests/ledger/test_canonical.py`` checks the two against each other.
+
+The same proof serves ``compact``: the plain compact JSON every route answers with, in the
+keys' own order (``json.dumps`` with ``ensure_ascii=False``, no spaces), through ``orjson``
+where that is provably the same.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -64,3 +69,14 @@ def canonical(record: dict[str, Any]) -> bytes:
     except (RecursionError, orjson.JSONEncodeError):  # too deep, or a lone surrogate
         pass
     return rfc8785.dumps(record)
+
+
+def compact(value: Any) -> bytes:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` as UTF-8: the keys in
+    their order, no spaces; ``orjson`` where ``_plain`` proves it writes the same bytes."""
+    try:
+        if _plain(value):
+            return orjson.dumps(value)
+    except (RecursionError, orjson.JSONEncodeError):
+        pass
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()

@@ -475,6 +475,7 @@ def is_active(status: str) -> bool:
     return status in _ACTIVE
 
 
+@lru_cache(maxsize=4096)  # state and municipality names, on every RENAPO answer
 def catalogue_text(text: str) -> str:
     """Capitals without accents, Ñ kept: how RENAPO spells catalogue names and compares names."""
     # RENAPO payloads spell catalogue names in capitals without accents ("NUEVO LEON").
