@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import uvloop
 
 from gateway.kernel.ledger import checkpoint, merkle, record
 from gateway.storage import db as dbm
@@ -162,7 +163,8 @@ def writer_rate(database: dbm.Database, rows: int, waiters: int) -> tuple[float,
         finally:
             writer.stop()
 
-    return asyncio.run(run())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # as `enlace serve`
+        return runner.run(run())
 
 
 def writer_throughput(backend: str, folder: Path, rows: int, waiters: list[int]) -> None:

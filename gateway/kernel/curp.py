@@ -305,6 +305,7 @@ def explain(curp: str) -> list[Failure]:
     return failures
 
 
+@lru_cache(maxsize=4096)  # every exchange names one; a ``Curp`` is frozen, errors not kept
 def validate(curp: str) -> Curp:
     """Parse a CURP, raising ``InvalidCurp`` for the first rule it breaks.
 
@@ -474,6 +475,7 @@ def is_active(status: str) -> bool:
     return status in _ACTIVE
 
 
+@lru_cache(maxsize=4096)  # state and municipality names, on every RENAPO answer
 def catalogue_text(text: str) -> str:
     """Capitals without accents, Ñ kept: how RENAPO spells catalogue names and compares names."""
     # RENAPO payloads spell catalogue names in capitals without accents ("NUEVO LEON").

@@ -65,7 +65,10 @@ def _spans(text: str) -> Iterator[tuple[Kind, int, int]]:
 
 
 def _same_length_upper(text: str) -> str:
-    # str.upper can lengthen a text (ß → SS); positions must stay those of ``text``.
+    # str.upper can lengthen a text (ß → SS); positions must stay those of ``text``. ASCII
+    # (the allowed free text, so nearly every call) never does.
+    if text.isascii():
+        return text.upper()
     return "".join(up if len(up := c.upper()) == 1 else c for c in text)
 
 

@@ -12,12 +12,13 @@ endpoints and the exchange path are meant to take heavy traffic.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
+
+from gateway.kernel import canonical_json
 
 Handler = Callable[[Request], Awaitable[Response]]
 E = TypeVar("E", bound=Exception)
@@ -38,7 +39,7 @@ class SafeError(Protocol):
 
 def dump(payload: Any) -> bytes:
     """The compact UTF-8 JSON every route answers with."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return canonical_json.compact(payload)
 
 
 def error_payload(error: SafeError, **details: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@ implementation (``rfc8785``)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.kernel import canonical_json
 from gateway.kernel.ledger import record
 from gateway.kernel.protocol import evidence
 from tests.factories import exchange_record
@@ -134,3 +136,25 @@ def test_evidence_of_a_record_takes_the_fast_path(monkeypatch: pytest.MonkeyPatc
     expected = rfc8785.dumps(claims)
     monkeypatch.setattr(rfc8785, "dumps", lambda _value: b"not the fast path")
     assert evidence.canonical(claims) == expected
+
+
+def _stdlib_compact(value: Any) -> bytes | type[Exception]:
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    except Exception as exc:
+        return type(exc)
+
+
+def _compact(value: Any) -> bytes | type[Exception]:
+    try:
+        return canonical_json.compact(value)
+    except Exception as exc:
+        return type(exc)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.dictionaries(_keys, _values, max_size=8), _records, _claims))
+def test_compact_json_is_the_stdlib_s(value: dict[str, Any]) -> None:
+    """Responses: the keys in their order, no spaces, byte for byte what ``json.dumps`` writes
+    (``ensure_ascii=False``), lone surrogates refused alike."""
+    assert _compact(value) == _stdlib_compact(value)

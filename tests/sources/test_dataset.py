@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from datetime import date
 
 import pytest
@@ -53,6 +54,26 @@ def test_dataset_round_trips_the_population(seeded):
         )
     assert population.by_curp("RUTA030715MOCZPNA2") is None
     assert population.by_identificador("0" * 20) is None
+
+
+def test_recent_curps_are_answered_from_memory_within_the_bound(seeded):
+    path, _ = seeded
+    population = dataset.DatasetPopulation(path, curp_cache=2)
+    with closing(sqlite3.connect(path)) as conn:
+        first, second, third = (c for (c,) in conn.execute("SELECT curp FROM people LIMIT 3"))
+    try:
+        fresh = population.by_curp(first)
+        assert fresh is not None and fresh.person.curp == first
+        assert population.by_curp(first) is fresh  # the same record, not read again
+        population.by_curp(second)
+        population.by_curp(third)  # the bound is 2: the least recently asked goes
+        info = population.by_curp.cache_info()
+        assert (info.hits, info.misses, info.currsize) == (1, 3, 2)
+        again = population.by_curp(first)
+        assert again == fresh and again is not fresh  # read from the file again, equal
+        assert population.by_curp("RUTA030715MOCZPNA2") is None
+    finally:
+        population.close()
 
 
 def test_parents_are_links_to_people_of_the_dataset(seeded):

@@ -12,7 +12,6 @@ that nobody holding the ledger can test guesses of a body (names, a birth date) 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 from typing import Any
 
@@ -23,7 +22,7 @@ VERSION = 1
 
 
 def pseudonym(secret: bytes, curp: str) -> str:
-    return hmac.new(secret, curp.strip().upper().encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(secret, curp.strip().upper().encode(), "sha256").hex()
 
 
 def covert_subject(secret: bytes, pseudonym: str, exchange_id: str) -> str:
@@ -31,12 +30,13 @@ def covert_subject(secret: bytes, pseudonym: str, exchange_id: str) -> str:
     lower-case hex HMAC-SHA256 under the ledger covert key of ``pseudonym:exchange_id``, so it
     links to nobody until the gateway hands it over (docs/ledger.md §12)."""
     message = f"{pseudonym}:{exchange_id}".encode()
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+    return hmac.digest(secret, message, "sha256").hex()
 
 
 def body_digest(secret: bytes, body: bytes) -> str:
     """``hmac-sha256:`` and the base64 HMAC-SHA256 of ``body`` under the ledger digest key."""
-    return "hmac-sha256:" + b64encode(hmac.new(secret, body, hashlib.sha256).digest())
+    # ``hmac.digest``: OpenSSL's one-shot HMAC, the same bytes as ``hmac.new`` in half the time.
+    return "hmac-sha256:" + b64encode(hmac.digest(secret, body, "sha256"))
 
 
 def timestamp(moment: dt.datetime | None = None) -> str:

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.kernel import curp
+from gateway.kernel import canonical_json, curp
 from gateway.kernel.errors import http_status
 from gateway.kernel.ids import ClientId, InvalidIdentifier, ServiceId
 from gateway.kernel.sources import SourceFailure, SourceRequest
@@ -59,7 +59,7 @@ class Reply:
 
 
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical_json.compact(value)
 
 
 def encode_call(

@@ -181,6 +181,8 @@ def _log(
     """One line per exchange: refusals and failures with their code and reason. Only who asked
     for which service: never the subject, the official or the case (docs/operations.md)."""
     level = {"allowed": logging.DEBUG, "failed": logging.WARNING}.get(outcome, logging.INFO)
+    if not log.isEnabledFor(level):  # allowed exchanges, at the default level
+        return
     fields = {
         "exchange_id": exchange_id,
         "client": ex.client,
