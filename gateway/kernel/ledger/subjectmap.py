@@ -175,8 +175,9 @@ class MapNode(NamedTuple):
     value: bytes | None = None
 
 
-#: Stored nodes at the given positions; absent positions are empty (simply missing).
-NodeReader = Callable[[Sequence[NodePos]], Mapping[NodePos, MapNode]]
+#: A mapping holding the stored nodes at the given positions, where a position that is missing
+#: or None is empty; it may hold other positions too (a store in memory hands over its dict).
+NodeReader = Callable[[Sequence[NodePos]], Mapping[NodePos, MapNode | None]]
 
 
 def _flip(path: bytes, bit_index: int) -> bytes:
@@ -202,70 +203,76 @@ def _split(keys: Sequence[int], lo: int, hi: int, depth: int, path: int) -> int:
     return bisect.bisect_left(keys, ((path << 1) | 1) << (KEY_BITS - 1 - depth), lo, hi)
 
 
-def _prefetch(read: NodeReader, keys: Sequence[int]) -> dict[tuple[int, int], MapNode]:
-    """Every stored node an update of ``keys`` (sorted) looks at, one ``read`` per depth: the
-    nodes on their paths down to the first leaf or empty one, and those paths' siblings."""
-    cache: dict[tuple[int, int], MapNode] = {}
-    groups = [(0, len(keys), 0)]  # (lo, hi, path) of the changed nodes at this depth
-    wanted = [(0, 0)]
-    depth = 0
-    while wanted:
-        positions = [_pos(d, p) for d, p in wanted]
-        found = read(positions)
-        for at, stored in zip(wanted, positions, strict=True):
-            node = found.get(stored)
-            if node is not None:
-                cache[at] = node
-        following, wanted = [], []
-        for lo, hi, path in groups:
-            node = cache.get((depth, path))
-            if node is None or node.key is not None:
-                continue  # empty or a leaf: nothing is stored below it
-            mid = _split(keys, lo, hi, depth, path)
-            following += [
-                (a, b, c) for a, b, c in ((lo, mid, 2 * path), (mid, hi, 2 * path + 1)) if a < b
-            ]
-            # Both children: the changed one's node, the other's hash (its subtree unchanged).
-            wanted += [(depth + 1, 2 * path), (depth + 1, 2 * path + 1)]
-        groups = following
-        depth += 1
-    return cache
-
-
 class _Update:
-    """One update's recursion over the prefetched nodes, collecting the nodes to write."""
+    """One update: the stored nodes it looks at (read first, one ``read`` per depth), then one
+    recursion over them collecting the nodes to write."""
 
     def __init__(self, read: NodeReader, changes: Mapping[bytes, bytes]) -> None:
         self.values = {int.from_bytes(k, "big"): v for k, v in changes.items()}
         self.keys = sorted(self.values)
-        self.cache = _prefetch(read, self.keys)
+        self.stored: dict[tuple[int, int], MapNode] = {}
+        #: Each stored inner node on the changed paths: where its keys' right side begins.
+        self.splits: dict[tuple[int, int], int] = {}
         self.writes: dict[NodePos, MapNode] = {}
+        self._prefetch(read)
 
-    def _hash(self, depth: int, path: int) -> bytes:
-        kept = self.cache.get((depth, path))
+    def _prefetch(self, read: NodeReader) -> None:
+        """Read the nodes on the changed keys' paths down to the first leaf or empty one, and
+        those paths' siblings (whose subtrees do not change: only their hashes are needed)."""
+        groups = [(0, len(self.keys), 0)]  # (lo, hi, path) of the changed nodes at this depth
+        paths = [0]  # the positions to read at this depth
+        depth = 0
+        while paths:
+            positions = [_pos(depth, path) for path in paths]
+            found = read(positions)
+            for path, at in zip(paths, positions, strict=True):
+                node = found.get(at)
+                if node is not None:
+                    self.stored[depth, path] = node
+            groups, paths = self._below(depth, groups)
+            depth += 1
+
+    def _below(
+        self, depth: int, groups: list[tuple[int, int, int]]
+    ) -> tuple[list[tuple[int, int, int]], list[int]]:
+        """The changed children of the stored inner nodes among ``groups`` (at ``depth``), and
+        the paths to read below: both children of each (the changed one's node, the other's
+        hash: its subtree does not change)."""
+        below: list[tuple[int, int, int]] = []
+        paths: list[int] = []
+        for lo, hi, path in groups:
+            node = self.stored.get((depth, path))
+            if node is None or node.key is not None:
+                continue  # empty or a leaf: nothing is stored below it
+            mid = self.splits[depth, path] = _split(self.keys, lo, hi, depth, path)
+            left = 2 * path
+            if lo < mid:
+                below.append((lo, mid, left))
+            if mid < hi:
+                below.append((mid, hi, left + 1))
+            paths += (left, left + 1)
+        return below, paths
+
+    def _kept(self, depth: int, path: int) -> bytes:
+        kept = self.stored.get((depth, path))
         return kept.hash if kept is not None else EMPTY
 
     def subtree(self, depth: int, path: int, lo: int, hi: int) -> bytes:
         """The new hash of the stored node at (depth, path), keys[lo:hi] changing below it."""
-        node = self.cache.get((depth, path))
+        node = self.stored.get((depth, path))
         if node is None:
             return self.fresh(depth, path, lo, hi, None)
         if node.key is not None:  # a leaf: it and the changes make a new subtree
             key = int.from_bytes(node.key, "big")
             extra = None if key in self.values else (key, node.value or EMPTY)
             return self.fresh(depth, path, lo, hi, extra)
-        mid = _split(self.keys, lo, hi, depth, path)
-        left = (
-            self.subtree(depth + 1, 2 * path, lo, mid)
-            if lo < mid
-            else self._hash(depth + 1, 2 * path)
-        )
-        right = (
-            self.subtree(depth + 1, 2 * path + 1, mid, hi)
+        mid, left = self.splits[depth, path], 2 * path
+        digest = inner(
+            self.subtree(depth + 1, left, lo, mid) if lo < mid else self._kept(depth + 1, left),
+            self.subtree(depth + 1, left + 1, mid, hi)
             if mid < hi
-            else self._hash(depth + 1, 2 * path + 1)
+            else self._kept(depth + 1, left + 1),
         )
-        digest = inner(left, right)
         self.writes[_pos(depth, path)] = MapNode(digest)
         return digest
 
@@ -321,8 +328,8 @@ class MemoryStore:
         self.nodes: dict[NodePos, MapNode] = {}
         self.root = EMPTY
 
-    def read(self, positions: Sequence[NodePos]) -> dict[NodePos, MapNode]:
-        return {p: self.nodes[p] for p in positions if p in self.nodes}
+    def read(self, positions: Sequence[NodePos]) -> Mapping[NodePos, MapNode]:
+        return self.nodes
 
     def set(self, changes: Mapping[bytes, bytes]) -> bytes:
         """Apply ``changes`` (key → value hash) and return the new root."""
@@ -378,13 +385,13 @@ def _hash32(text: Any) -> bytes:
 def prove(read: NodeReader, key: bytes) -> MapProof:
     """The proof of ``key``'s membership or absence in the stored tree (a read per 24 depths)."""
     siblings: list[bytes] = []
-    cache: dict[NodePos, MapNode] = {}
+    cache: Mapping[NodePos, MapNode | None] = {}
     for depth in range(KEY_BITS + 1):
         if depth % _PROOF_WINDOW == 0:
             window = range(depth, min(depth + _PROOF_WINDOW, KEY_BITS + 1))
             wanted = [(d, prefix(key, d)) for d in window]
             wanted += [(d + 1, _flip(prefix(key, d + 1), d)) for d in window if d < KEY_BITS]
-            cache.update(read(wanted))
+            cache = read(wanted)  # a window's depths look at that window's nodes only
         node = cache.get((depth, prefix(key, depth)))
         if node is None:
             return MapProof(tuple(siblings))
