@@ -36,6 +36,7 @@ __all__ = [
     "MemoryStore",
     "NodePos",
     "NodeReader",
+    "NodeSource",
     "Value",
     "bit",
     "chain_step",
@@ -178,6 +179,9 @@ class MapNode(NamedTuple):
 #: A mapping holding the stored nodes at the given positions, where a position that is missing
 #: or None is empty; it may hold other positions too (a store in memory hands over its dict).
 NodeReader = Callable[[Sequence[NodePos]], Mapping[NodePos, MapNode | None]]
+#: Where an update finds the stored nodes: a reader (a store on disk, read one call per depth),
+#: or a mapping of every stored node (a store in memory; missing or None: empty).
+NodeSource = NodeReader | Mapping[NodePos, MapNode | None]
 
 
 def _flip(path: bytes, bit_index: int) -> bytes:
@@ -204,76 +208,64 @@ def _split(keys: Sequence[int], lo: int, hi: int, depth: int, path: int) -> int:
 
 
 class _Update:
-    """One update: the stored nodes it looks at (read first, one ``read`` per depth), then one
-    recursion over them collecting the nodes to write."""
+    """One update: the recursion over the stored nodes it looks at, collecting the nodes to
+    write. The nodes come from a mapping of the whole store (looked up as the recursion goes)
+    or are read first through a ``NodeReader``, one call per depth (``_prefetch``)."""
 
-    def __init__(self, read: NodeReader, changes: Mapping[bytes, bytes]) -> None:
+    def __init__(self, source: NodeSource, changes: Mapping[bytes, bytes]) -> None:
         self.values = {int.from_bytes(k, "big"): v for k, v in changes.items()}
         self.keys = sorted(self.values)
-        self.stored: dict[tuple[int, int], MapNode] = {}
-        #: Each stored inner node on the changed paths: where its keys' right side begins.
-        self.splits: dict[tuple[int, int], int] = {}
         self.writes: dict[NodePos, MapNode] = {}
-        self._prefetch(read)
+        self.stored = self._prefetch(source) if callable(source) else source
 
-    def _prefetch(self, read: NodeReader) -> None:
+    def _prefetch(self, read: NodeReader) -> dict[NodePos, MapNode]:
         """Read the nodes on the changed keys' paths down to the first leaf or empty one, and
         those paths' siblings (whose subtrees do not change: only their hashes are needed)."""
+        stored: dict[NodePos, MapNode] = {}
         groups = [(0, len(self.keys), 0)]  # (lo, hi, path) of the changed nodes at this depth
-        paths = [0]  # the positions to read at this depth
+        paths = [0]  # the positions to read at this depth: the groups' and their siblings
         depth = 0
         while paths:
-            positions = [_pos(depth, path) for path in paths]
-            found = read(positions)
-            for path, at in zip(paths, positions, strict=True):
-                node = found.get(at)
-                if node is not None:
-                    self.stored[depth, path] = node
-            groups, paths = self._below(depth, groups)
+            positions = dict(zip(paths, (_pos(depth, path) for path in paths), strict=True))
+            found = read(list(positions.values()))
+            stored.update((at, node) for at in positions.values() if (node := found.get(at)))
+            below: list[tuple[int, int, int]] = []
+            paths = []
+            for lo, hi, path in groups:
+                node = stored.get(positions[path])
+                if node is None or node.key is not None:
+                    continue  # empty or a leaf: nothing is stored below it
+                mid = _split(self.keys, lo, hi, depth, path)
+                below += [
+                    (a, b, c) for a, b, c in ((lo, mid, 2 * path), (mid, hi, 2 * path + 1)) if a < b
+                ]
+                paths += (2 * path, 2 * path + 1)
+            groups = below
             depth += 1
-
-    def _below(
-        self, depth: int, groups: list[tuple[int, int, int]]
-    ) -> tuple[list[tuple[int, int, int]], list[int]]:
-        """The changed children of the stored inner nodes among ``groups`` (at ``depth``), and
-        the paths to read below: both children of each (the changed one's node, the other's
-        hash: its subtree does not change)."""
-        below: list[tuple[int, int, int]] = []
-        paths: list[int] = []
-        for lo, hi, path in groups:
-            node = self.stored.get((depth, path))
-            if node is None or node.key is not None:
-                continue  # empty or a leaf: nothing is stored below it
-            mid = self.splits[depth, path] = _split(self.keys, lo, hi, depth, path)
-            left = 2 * path
-            if lo < mid:
-                below.append((lo, mid, left))
-            if mid < hi:
-                below.append((mid, hi, left + 1))
-            paths += (left, left + 1)
-        return below, paths
+        return stored
 
     def _kept(self, depth: int, path: int) -> bytes:
-        kept = self.stored.get((depth, path))
+        kept = self.stored.get(_pos(depth, path))
         return kept.hash if kept is not None else EMPTY
 
     def subtree(self, depth: int, path: int, lo: int, hi: int) -> bytes:
         """The new hash of the stored node at (depth, path), keys[lo:hi] changing below it."""
-        node = self.stored.get((depth, path))
+        at = _pos(depth, path)
+        node = self.stored.get(at)
         if node is None:
             return self.fresh(depth, path, lo, hi, None)
         if node.key is not None:  # a leaf: it and the changes make a new subtree
             key = int.from_bytes(node.key, "big")
             extra = None if key in self.values else (key, node.value or EMPTY)
             return self.fresh(depth, path, lo, hi, extra)
-        mid, left = self.splits[depth, path], 2 * path
+        mid, left = _split(self.keys, lo, hi, depth, path), 2 * path
         digest = inner(
             self.subtree(depth + 1, left, lo, mid) if lo < mid else self._kept(depth + 1, left),
             self.subtree(depth + 1, left + 1, mid, hi)
             if mid < hi
             else self._kept(depth + 1, left + 1),
         )
-        self.writes[_pos(depth, path)] = MapNode(digest)
+        self.writes[at] = MapNode(digest)
         return digest
 
     def fresh(
@@ -303,20 +295,21 @@ class _Update:
 
 
 def update(
-    read: NodeReader, changes: Mapping[bytes, bytes], root: bytes | None = None
+    source: NodeSource, changes: Mapping[bytes, bytes], root: bytes | None = None
 ) -> tuple[bytes, dict[NodePos, MapNode]]:
     """Set ``changes`` (key → value hash) in the stored tree; the new root and the nodes to
     write (an upsert per position). ``root`` is the current root, returned as it is when
     nothing changes (None: read it)."""
     if not changes:
         if root is None:
-            found = read([(0, b"")]).get((0, b""))
+            stored = source([(0, b"")]) if callable(source) else source
+            found = stored.get((0, b""))
             root = found.hash if found is not None else EMPTY
         return root, {}
     for key in changes:
         if len(key) != KEY_BITS // 8:
             raise ValueError("a subject key is 32 bytes")
-    work = _Update(read, changes)
+    work = _Update(source, changes)
     new_root = work.subtree(0, 0, 0, len(work.keys))
     return new_root, work.writes
 
@@ -333,7 +326,7 @@ class MemoryStore:
 
     def set(self, changes: Mapping[bytes, bytes]) -> bytes:
         """Apply ``changes`` (key → value hash) and return the new root."""
-        self.root, writes = update(self.read, changes, self.root)
+        self.root, writes = update(self.nodes, changes, self.root)
         self.nodes.update(writes)
         return self.root
 

@@ -90,19 +90,21 @@ class MapCache:
         """A fold wrote ``nodes`` and ``values``, making ``state`` if its transaction commits."""
         self.pending = _Pending(state, nodes, values)
 
-    def node_reader(
+    def node_source(
         self,
         read: Callable[
             [Sequence[subjectmap.NodePos]], Mapping[subjectmap.NodePos, subjectmap.MapNode]
         ],
-    ) -> subjectmap.NodeReader:
-        """A ``NodeReader`` answering from the copy, ``read`` (the store) for the rest."""
+    ) -> subjectmap.NodeSource:
+        """Where an update finds the stored nodes: the copy itself if it is complete, else a
+        ``NodeReader`` answering from the copy, ``read`` (the store) for what it lacks."""
+        if self.complete:
+            return self.nodes
 
         def reader(
             positions: Sequence[subjectmap.NodePos],
         ) -> Mapping[subjectmap.NodePos, subjectmap.MapNode | None]:
-            if not self.complete:
-                _fill(self.nodes, positions, read)
+            _fill(self.nodes, positions, read)
             return self.nodes  # the whole copy: no per-position work (``NodeReader``)
 
         return reader

@@ -184,8 +184,8 @@ def fold(conn: Connection, current: MapState, size: int) -> MapState:
         before = cache.read_values(subjects, lambda s: read_values(conn, s))
         changed = subjectmap.fold_chains(before, rows)
         changes = {bytes.fromhex(k): v.hash() for k, v in changed.items()}  # keys: is_key
-        reader = cache.node_reader(lambda p: read_nodes(conn, p))
-        root, nodes = subjectmap.update(reader, changes, current.root)
+        source = cache.node_source(lambda p: read_nodes(conn, p))
+        root, nodes = subjectmap.update(source, changes, current.root)
         _write(conn, nodes, changed)
         keys = current.keys + len(changed.keys() - before.keys())
         cache.wrote(MapState(size, keys, root), nodes, changed)
