@@ -7,10 +7,12 @@ Owns the maths of completeness (docs/ledger.md §12, "Completeness"; pure, no I/
 * the **map tree** over (key, value hash) pairs: a leaf "floats up" to the highest node where it
   is alone (``map_leaf``), two or more pairs make an inner node (``inner``); ``reference_root``
   is that definition written out, slow, for tests and independent verifiers;
-* the **incremental update** (``update``) of a stored tree through a node reader (``NodeReader``,
-  one call per depth touched, so storage answers with one query per level) that returns the new
-  root and the nodes to write: keys are only ever added or changed, never removed, so a node
-  position goes empty → leaf → inner and never back, and no stored node needs deleting;
+* the **incremental update** (``update``) of a stored tree, found through a ``NodeSource``: a
+  node reader (``NodeReader``, one call per depth touched, so storage answers with one query per
+  level) or a mapping of every stored node (a store in memory, looked up as the update goes),
+  that returns the new root and the nodes to write: keys are only ever added or changed, never
+  removed, so a node position goes empty → leaf → inner and never back, and no stored node
+  needs deleting;
 * **map proofs** (``prove``, ``MapProof``, ``verify``) of membership or absence.
 
 Nodes are addressed by ``NodePos`` = (depth, path): ``path`` is the key's first ``depth`` bits
