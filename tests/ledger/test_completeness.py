@@ -331,3 +331,56 @@ def test_a_rolled_back_fold_leaves_nothing_in_the_signers_copy(database, signer,
     counts[BOB] += 1
     counts[NOBODY] = 2
     _map_is_right(database, counts)
+
+
+def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every read of stored map nodes or values the fold makes (by table)."""
+    reads: list[str] = []
+    read_nodes, read_values = maps.read_nodes, maps.read_values
+
+    def nodes(conn, positions):  # type: ignore[no-untyped-def]
+        reads.append("nodes")
+        return read_nodes(conn, positions)
+
+    def values(conn, subjects):  # type: ignore[no-untyped-def]
+        reads.append("values")
+        return read_values(conn, subjects)
+
+    monkeypatch.setattr(maps, "read_nodes", nodes)
+    monkeypatch.setattr(maps, "read_values", values)
+    return reads
+
+
+def test_a_copy_grown_from_the_empty_map_folds_without_reading_the_store(
+    database, signer, ledger, monkeypatch
+):
+    # ``ledger`` signed twice through this engine, the first fold from the empty map: its copy
+    # holds every stored node and value, so what it lacks is absent, and nothing is read.
+    reads = _counting_reads(monkeypatch)
+    _exchanges(database, 20, [[ALICE], [NOBODY], [BOB, NOBODY]])
+    sign(database, signer)
+    assert reads == []
+    counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
+    counts[ALICE] += 1
+    counts[BOB] += 1
+    counts[NOBODY] = 2
+    _map_is_right(database, counts)
+
+
+def test_a_copy_started_on_a_stored_map_reads_what_it_lacks(
+    database, database_url, signer, ledger, monkeypatch
+):
+    # A restarted signer (a new engine: a new, empty copy) over a map already stored cannot
+    # take a missing node for an absent one: it reads, and folds the same map.
+    reads = _counting_reads(monkeypatch)
+    restarted = open_database(database_url)
+    try:
+        _exchanges(restarted, 20, [[ALICE], [NOBODY]])
+        sign(restarted, signer)
+    finally:
+        restarted.dispose()
+    assert "nodes" in reads and "values" in reads
+    counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
+    counts[ALICE] += 1
+    counts[NOBODY] = 1
+    _map_is_right(database, counts)

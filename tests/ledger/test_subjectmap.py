@@ -27,6 +27,12 @@ def _value(n: int) -> bytes:
 def _applied(batches: list[dict[bytes, bytes]]) -> tuple[sm.MemoryStore, dict[bytes, bytes]]:
     store, pairs = sm.MemoryStore(), {}
     for batch in batches:
+        # Read a depth at a time (a store on disk: only the positions asked for), the update
+        # is the one that looks nodes up in memory as it goes.
+        def read(positions):  # type: ignore[no-untyped-def]
+            return {p: store.nodes[p] for p in positions if p in store.nodes}
+
+        assert sm.update(read, batch, store.root) == sm.update(store.nodes, batch, store.root)
         store.set(batch)
         pairs.update(batch)
     return store, pairs

@@ -7,10 +7,12 @@ Owns the maths of completeness (docs/ledger.md §12, "Completeness"; pure, no I/
 * the **map tree** over (key, value hash) pairs: a leaf "floats up" to the highest node where it
   is alone (``map_leaf``), two or more pairs make an inner node (``inner``); ``reference_root``
   is that definition written out, slow, for tests and independent verifiers;
-* the **incremental update** (``update``) of a stored tree through a node reader (``NodeReader``,
-  one call per depth touched, so storage answers with one query per level) that returns the new
-  root and the nodes to write: keys are only ever added or changed, never removed, so a node
-  position goes empty → leaf → inner and never back, and no stored node needs deleting;
+* the **incremental update** (``update``) of a stored tree, found through a ``NodeSource``: a
+  node reader (``NodeReader``, one call per depth touched, so storage answers with one query per
+  level) or a mapping of every stored node (a store in memory, looked up as the update goes),
+  that returns the new root and the nodes to write: keys are only ever added or changed, never
+  removed, so a node position goes empty → leaf → inner and never back, and no stored node
+  needs deleting;
 * **map proofs** (``prove``, ``MapProof``, ``verify``) of membership or absence.
 
 Nodes are addressed by ``NodePos`` = (depth, path): ``path`` is the key's first ``depth`` bits
@@ -36,6 +38,7 @@ __all__ = [
     "MemoryStore",
     "NodePos",
     "NodeReader",
+    "NodeSource",
     "Value",
     "bit",
     "chain_step",
@@ -175,8 +178,12 @@ class MapNode(NamedTuple):
     value: bytes | None = None
 
 
-#: Stored nodes at the given positions; absent positions are empty (simply missing).
-NodeReader = Callable[[Sequence[NodePos]], Mapping[NodePos, MapNode]]
+#: A mapping holding the stored nodes at the given positions, where a position that is missing
+#: or None is empty; it may hold other positions too (a store in memory hands over its dict).
+NodeReader = Callable[[Sequence[NodePos]], Mapping[NodePos, MapNode | None]]
+#: Where an update finds the stored nodes: a reader (a store on disk, read one call per depth),
+#: or a mapping of every stored node (a store in memory; missing or None: empty).
+NodeSource = NodeReader | Mapping[NodePos, MapNode | None]
 
 
 def _flip(path: bytes, bit_index: int) -> bytes:
@@ -202,71 +209,65 @@ def _split(keys: Sequence[int], lo: int, hi: int, depth: int, path: int) -> int:
     return bisect.bisect_left(keys, ((path << 1) | 1) << (KEY_BITS - 1 - depth), lo, hi)
 
 
-def _prefetch(read: NodeReader, keys: Sequence[int]) -> dict[tuple[int, int], MapNode]:
-    """Every stored node an update of ``keys`` (sorted) looks at, one ``read`` per depth: the
-    nodes on their paths down to the first leaf or empty one, and those paths' siblings."""
-    cache: dict[tuple[int, int], MapNode] = {}
-    groups = [(0, len(keys), 0)]  # (lo, hi, path) of the changed nodes at this depth
-    wanted = [(0, 0)]
-    depth = 0
-    while wanted:
-        positions = [_pos(d, p) for d, p in wanted]
-        found = read(positions)
-        for at, stored in zip(wanted, positions, strict=True):
-            node = found.get(stored)
-            if node is not None:
-                cache[at] = node
-        following, wanted = [], []
-        for lo, hi, path in groups:
-            node = cache.get((depth, path))
-            if node is None or node.key is not None:
-                continue  # empty or a leaf: nothing is stored below it
-            mid = _split(keys, lo, hi, depth, path)
-            following += [
-                (a, b, c) for a, b, c in ((lo, mid, 2 * path), (mid, hi, 2 * path + 1)) if a < b
-            ]
-            # Both children: the changed one's node, the other's hash (its subtree unchanged).
-            wanted += [(depth + 1, 2 * path), (depth + 1, 2 * path + 1)]
-        groups = following
-        depth += 1
-    return cache
-
-
 class _Update:
-    """One update's recursion over the prefetched nodes, collecting the nodes to write."""
+    """One update: the recursion over the stored nodes it looks at, collecting the nodes to
+    write. The nodes come from a mapping of the whole store (looked up as the recursion goes)
+    or are read first through a ``NodeReader``, one call per depth (``_prefetch``)."""
 
-    def __init__(self, read: NodeReader, changes: Mapping[bytes, bytes]) -> None:
+    def __init__(self, source: NodeSource, changes: Mapping[bytes, bytes]) -> None:
         self.values = {int.from_bytes(k, "big"): v for k, v in changes.items()}
         self.keys = sorted(self.values)
-        self.cache = _prefetch(read, self.keys)
         self.writes: dict[NodePos, MapNode] = {}
+        self.stored = self._prefetch(source) if callable(source) else source
 
-    def _hash(self, depth: int, path: int) -> bytes:
-        kept = self.cache.get((depth, path))
+    def _prefetch(self, read: NodeReader) -> dict[NodePos, MapNode]:
+        """Read the nodes on the changed keys' paths down to the first leaf or empty one, and
+        those paths' siblings (whose subtrees do not change: only their hashes are needed)."""
+        stored: dict[NodePos, MapNode] = {}
+        groups = [(0, len(self.keys), 0)]  # (lo, hi, path) of the changed nodes at this depth
+        paths = [0]  # the positions to read at this depth: the groups' and their siblings
+        depth = 0
+        while paths:
+            positions = dict(zip(paths, (_pos(depth, path) for path in paths), strict=True))
+            found = read(list(positions.values()))
+            stored.update((at, node) for at in positions.values() if (node := found.get(at)))
+            below: list[tuple[int, int, int]] = []
+            paths = []
+            for lo, hi, path in groups:
+                node = stored.get(positions[path])
+                if node is None or node.key is not None:
+                    continue  # empty or a leaf: nothing is stored below it
+                mid = _split(self.keys, lo, hi, depth, path)
+                below += [
+                    (a, b, c) for a, b, c in ((lo, mid, 2 * path), (mid, hi, 2 * path + 1)) if a < b
+                ]
+                paths += (2 * path, 2 * path + 1)
+            groups = below
+            depth += 1
+        return stored
+
+    def _kept(self, depth: int, path: int) -> bytes:
+        kept = self.stored.get(_pos(depth, path))
         return kept.hash if kept is not None else EMPTY
 
     def subtree(self, depth: int, path: int, lo: int, hi: int) -> bytes:
         """The new hash of the stored node at (depth, path), keys[lo:hi] changing below it."""
-        node = self.cache.get((depth, path))
+        at = _pos(depth, path)
+        node = self.stored.get(at)
         if node is None:
             return self.fresh(depth, path, lo, hi, None)
         if node.key is not None:  # a leaf: it and the changes make a new subtree
             key = int.from_bytes(node.key, "big")
             extra = None if key in self.values else (key, node.value or EMPTY)
             return self.fresh(depth, path, lo, hi, extra)
-        mid = _split(self.keys, lo, hi, depth, path)
-        left = (
-            self.subtree(depth + 1, 2 * path, lo, mid)
-            if lo < mid
-            else self._hash(depth + 1, 2 * path)
-        )
-        right = (
-            self.subtree(depth + 1, 2 * path + 1, mid, hi)
+        mid, left = _split(self.keys, lo, hi, depth, path), 2 * path
+        digest = inner(
+            self.subtree(depth + 1, left, lo, mid) if lo < mid else self._kept(depth + 1, left),
+            self.subtree(depth + 1, left + 1, mid, hi)
             if mid < hi
-            else self._hash(depth + 1, 2 * path + 1)
+            else self._kept(depth + 1, left + 1),
         )
-        digest = inner(left, right)
-        self.writes[_pos(depth, path)] = MapNode(digest)
+        self.writes[at] = MapNode(digest)
         return digest
 
     def fresh(
@@ -296,20 +297,21 @@ class _Update:
 
 
 def update(
-    read: NodeReader, changes: Mapping[bytes, bytes], root: bytes | None = None
+    source: NodeSource, changes: Mapping[bytes, bytes], root: bytes | None = None
 ) -> tuple[bytes, dict[NodePos, MapNode]]:
     """Set ``changes`` (key → value hash) in the stored tree; the new root and the nodes to
     write (an upsert per position). ``root`` is the current root, returned as it is when
     nothing changes (None: read it)."""
     if not changes:
         if root is None:
-            found = read([(0, b"")]).get((0, b""))
+            stored = source([(0, b"")]) if callable(source) else source
+            found = stored.get((0, b""))
             root = found.hash if found is not None else EMPTY
         return root, {}
     for key in changes:
         if len(key) != KEY_BITS // 8:
             raise ValueError("a subject key is 32 bytes")
-    work = _Update(read, changes)
+    work = _Update(source, changes)
     new_root = work.subtree(0, 0, 0, len(work.keys))
     return new_root, work.writes
 
@@ -321,12 +323,12 @@ class MemoryStore:
         self.nodes: dict[NodePos, MapNode] = {}
         self.root = EMPTY
 
-    def read(self, positions: Sequence[NodePos]) -> dict[NodePos, MapNode]:
-        return {p: self.nodes[p] for p in positions if p in self.nodes}
+    def read(self, positions: Sequence[NodePos]) -> Mapping[NodePos, MapNode]:
+        return self.nodes
 
     def set(self, changes: Mapping[bytes, bytes]) -> bytes:
         """Apply ``changes`` (key → value hash) and return the new root."""
-        self.root, writes = update(self.read, changes, self.root)
+        self.root, writes = update(self.nodes, changes, self.root)
         self.nodes.update(writes)
         return self.root
 
@@ -378,13 +380,13 @@ def _hash32(text: Any) -> bytes:
 def prove(read: NodeReader, key: bytes) -> MapProof:
     """The proof of ``key``'s membership or absence in the stored tree (a read per 24 depths)."""
     siblings: list[bytes] = []
-    cache: dict[NodePos, MapNode] = {}
+    cache: Mapping[NodePos, MapNode | None] = {}
     for depth in range(KEY_BITS + 1):
         if depth % _PROOF_WINDOW == 0:
             window = range(depth, min(depth + _PROOF_WINDOW, KEY_BITS + 1))
             wanted = [(d, prefix(key, d)) for d in window]
             wanted += [(d + 1, _flip(prefix(key, d + 1), d)) for d in window if d < KEY_BITS]
-            cache.update(read(wanted))
+            cache = read(wanted)  # a window's depths look at that window's nodes only
         node = cache.get((depth, prefix(key, depth)))
         if node is None:
             return MapProof(tuple(siblings))

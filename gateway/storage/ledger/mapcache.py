@@ -10,6 +10,12 @@ until the next use shows whether its transaction committed (the stored state is 
 wrote) or not (the previous one still is): no commit hook is needed, and a rolled-back fold
 leaves nothing behind. The head index names one log position and the map is a function of the
 log before it, so equal states mean equal maps.
+
+A copy that started from the empty map (stored root EMPTY: nothing stored) and has taken in
+every fold since is **complete**: it holds every stored node and value, so a position or
+subject it lacks is absent and is not read at all. A copy that started over on a non-empty map
+(a restart, a take-over, the size cap) is partial: what it lacks is read from the store once and
+kept, present or absent.
 """
 
 from __future__ import annotations
@@ -52,12 +58,15 @@ class MapCache:
         self.state: MapState | None = None
         self.nodes: dict[subjectmap.NodePos, subjectmap.MapNode | None] = {}
         self.values: dict[str, subjectmap.Value | None] = {}
+        self.complete = False  # holds every stored node and value (module docstring)
         self.pending: _Pending | None = None
         self.lock = threading.Lock()
 
-    def clear(self) -> None:
+    def clear(self, stored: MapState) -> None:
+        """Start over empty as the copy of ``stored``: complete if that map is empty."""
         self.nodes.clear()
         self.values.clear()
+        self.complete = stored.root == subjectmap.EMPTY
 
     def validate(self, stored: MapState) -> None:
         """Make the copy that of ``stored``: apply the pending fold if it is the one stored,
@@ -67,10 +76,10 @@ class MapCache:
             self.nodes.update(pending.nodes)
             self.values.update(pending.values)
         elif stored != self.state:
-            self.clear()
+            self.clear(stored)
         self.state = stored
         if len(self.nodes) + len(self.values) > MAX_ENTRIES:
-            self.clear()
+            self.clear(stored)  # a map that large is not empty: the copy is partial
 
     def wrote(
         self,
@@ -81,19 +90,22 @@ class MapCache:
         """A fold wrote ``nodes`` and ``values``, making ``state`` if its transaction commits."""
         self.pending = _Pending(state, nodes, values)
 
-    def node_reader(
+    def node_source(
         self,
         read: Callable[
             [Sequence[subjectmap.NodePos]], Mapping[subjectmap.NodePos, subjectmap.MapNode]
         ],
-    ) -> subjectmap.NodeReader:
-        """A ``NodeReader`` answering from the copy, ``read`` (the store) for the rest."""
+    ) -> subjectmap.NodeSource:
+        """Where an update finds the stored nodes: the copy itself if it is complete, else a
+        ``NodeReader`` answering from the copy, ``read`` (the store) for what it lacks."""
+        if self.complete:
+            return self.nodes
 
         def reader(
             positions: Sequence[subjectmap.NodePos],
-        ) -> dict[subjectmap.NodePos, subjectmap.MapNode]:
+        ) -> Mapping[subjectmap.NodePos, subjectmap.MapNode | None]:
             _fill(self.nodes, positions, read)
-            return {p: n for p in positions if (n := self.nodes[p]) is not None}
+            return self.nodes  # the whole copy: no per-position work (``NodeReader``)
 
         return reader
 
@@ -104,8 +116,9 @@ class MapCache:
     ) -> dict[str, subjectmap.Value]:
         """The stored values of ``subjects`` (absent ones left out), ``read`` for the unknown."""
         wanted = set(subjects)
-        _fill(self.values, wanted, read)
-        return {s: v for s in wanted if (v := self.values[s]) is not None}
+        if not self.complete:
+            _fill(self.values, wanted, read)
+        return {s: v for s in wanted if (v := self.values.get(s)) is not None}
 
 
 def _fill(known: dict[Any, Any], wanted: Iterable[Any], read: Callable[[list], Mapping]) -> None:

@@ -42,16 +42,22 @@ _PER_QUERY = 500
 
 _NODE_COLUMNS = "depth, path, hash, key, value"
 _VALUE_COLUMNS = "subject, count, latest, chain"
+#: PostgreSQL types of those columns, for the upserts' arrays.
+_NODE_TYPES = ("int2", "bytea", "bytea", "bytea", "bytea")
+_VALUE_TYPES = ("text", "int8", "int8", "bytea")
 
 
-def _upsert(table: str, columns: str, key: str, mark: str) -> str:
+def _upsert(table: str, columns: str, key: str, types: Sequence[str] | None) -> str:
+    """Insert-or-update rows of ``table`` by ``key``: one row of ``?`` parameters (SQLite's
+    ``executemany``), or with ``types`` (PostgreSQL) one array of each column, in binary,
+    ``unnest``-ed: one statement for every row, none of psycopg's per-row work."""
     names = [c.strip() for c in columns.split(",")]
     updates = ", ".join(f"{c} = excluded.{c}" for c in names if c not in key)
-    marks = ", ".join(mark for _ in names)
-    return (
-        f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
-        f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
-    )
+    if types is None:
+        rows = "VALUES (" + ", ".join("?" for _ in names) + ")"
+    else:
+        rows = "SELECT * FROM unnest(" + ", ".join(f"%b::{t}[]" for t in types) + ")"
+    return f"INSERT INTO {table} ({columns}) {rows} ON CONFLICT ({key}) DO UPDATE SET {updates}"
 
 
 @contextlib.contextmanager
@@ -132,14 +138,15 @@ def read_values(conn: Connection, subjects: Iterable[str]) -> dict[str, subjectm
 
 def _rows_since(conn: Connection, head: int, size: int) -> list[tuple[str, int, bytes]]:
     """(subject, index, leaf hash) of the entries after map head ``head`` and before ``size``."""
-    s, e = ledger_subjects.c, ledger_entries.c
-    query = (
-        sa.select(s.subject, s.idx, e.leaf_hash)
-        .select_from(ledger_subjects.join(ledger_entries, e.idx == s.idx))
-        .where(s.idx > head, s.idx < size)
-        .order_by(s.idx, s.subject)
-    )
-    return [(subject, idx, bytes(leaf)) for subject, idx, leaf in conn.execute(query)]
+    with _cursor(conn) as (cursor, postgres):
+        mark = "%s" if postgres else "?"
+        cursor.execute(
+            f"SELECT s.subject, s.idx, e.leaf_hash FROM {ledger_subjects.name} s "
+            f"JOIN {ledger_entries.name} e ON e.idx = s.idx "
+            f"WHERE s.idx > {mark} AND s.idx < {mark} ORDER BY s.idx, s.subject",
+            (head, size),
+        )
+        return [(subject, idx, bytes(leaf)) for subject, idx, leaf in cursor.fetchall()]
 
 
 def _write(
@@ -147,19 +154,24 @@ def _write(
     nodes: Mapping[subjectmap.NodePos, subjectmap.MapNode],
     values: Mapping[str, subjectmap.Value],
 ) -> None:
-    """Upsert the changed nodes and values (``executemany``: pipelined on PostgreSQL)."""
+    """Upsert the changed nodes and values: a statement per table on PostgreSQL (``_upsert``),
+    an ``executemany`` on SQLite."""
+    tables = (
+        (ledger_map_nodes.name, _NODE_COLUMNS, "depth, path", _NODE_TYPES,
+         [(d, p, n.hash, n.key, n.value) for (d, p), n in nodes.items()]),
+        (ledger_map_values.name, _VALUE_COLUMNS, "subject", _VALUE_TYPES,
+         [(k, v.count, v.latest, v.chain) for k, v in values.items()]),
+    )  # fmt: skip
     with _cursor(conn) as (cursor, postgres):
-        mark = "%s" if postgres else "?"
-        if nodes:
-            statement = _upsert(ledger_map_nodes.name, _NODE_COLUMNS, "depth, path", mark)
-            cursor.executemany(
-                statement, [(d, p, n.hash, n.key, n.value) for (d, p), n in nodes.items()]
-            )
-        if values:
-            statement = _upsert(ledger_map_values.name, _VALUE_COLUMNS, "subject", mark)
-            cursor.executemany(
-                statement, [(k, v.count, v.latest, v.chain) for k, v in values.items()]
-            )
+        for table, columns, key, types, rows in tables:
+            if not rows:
+                continue
+            if postgres:
+                cursor.execute(
+                    _upsert(table, columns, key, types), [list(c) for c in zip(*rows, strict=True)]
+                )
+            else:
+                cursor.executemany(_upsert(table, columns, key, None), rows)
 
 
 def fold(conn: Connection, current: MapState, size: int) -> MapState:
@@ -171,9 +183,9 @@ def fold(conn: Connection, current: MapState, size: int) -> MapState:
         subjects = {subject for subject, _, _ in rows}
         before = cache.read_values(subjects, lambda s: read_values(conn, s))
         changed = subjectmap.fold_chains(before, rows)
-        changes = {subjectmap.key_of(k): v.hash() for k, v in changed.items()}
-        reader = cache.node_reader(lambda p: read_nodes(conn, p))
-        root, nodes = subjectmap.update(reader, changes, current.root)
+        changes = {bytes.fromhex(k): v.hash() for k, v in changed.items()}  # keys: is_key
+        source = cache.node_source(lambda p: read_nodes(conn, p))
+        root, nodes = subjectmap.update(source, changes, current.root)
         _write(conn, nodes, changed)
         keys = current.keys + len(changed.keys() - before.keys())
         cache.wrote(MapState(size, keys, root), nodes, changed)
