@@ -1,8 +1,11 @@
 -- Replays a pool of raw HTTP requests (loadtests/bench/wrk.py writes it), each request once.
--- Usage: wrk ... -s replay.lua URL -- POOL_FILE once|cycle
+-- Usage: wrk ... -s replay.lua URL -- POOL_FILE once|cycle [DELAY_MS]
 -- The pool file holds the requests separated by NUL bytes. With "once", the thread stops when
 -- the pool is used up (the gateway refuses replays) and reports it as dry; "cycle" repeats it
--- (baselines whose requests may be replayed). done() prints BENCH lines for wrk.py to parse.
+-- (baselines whose requests may be replayed). DELAY_MS: each connection waits a random time of
+-- that mean before each request (wrk's delay hook; exponential, so the connections' requests
+-- arrive as a Poisson stream rather than in bursts), offering about connections / delay.
+-- done() prints BENCH lines for wrk.py to parse.
 
 local pool, cycle, i, threads = {}, false, 0, {}
 dry, sent, counts = false, 0, {}
@@ -22,6 +25,11 @@ function init(args)
     start = stop + 1
   end
   cycle = args[2] == "cycle"
+  if args[3] then  -- wrk looks for delay() after init: defined only when asked for
+    local mean = tonumber(args[3])
+    math.randomseed(os.time())
+    delay = function() return -mean * math.log(1 - math.random()) end
+  end
 end
 
 function request()

@@ -88,5 +88,16 @@ def added_latency(summaries: dict[str, Summary]) -> str | None:
     )
 
 
+def half_load(summaries: dict[str, Summary]) -> str | None:
+    """The paced case's p99 beside the issue's target, and how much of ``curp``'s rate it had."""
+    half, full = summaries.get("curp-half"), summaries.get("curp")
+    if half is None or full is None or not full.rps:
+        return None
+    return (
+        f"half load: {half.rps:.0f} exchanges/s ({half.rps / full.rps:.2f} of curp's "
+        f"{full.rps:.0f}/s), p99 {half.p99:.2f} ms (target ≤ 20 ms)"
+    )
+
+
 def write_json(path: Path, document: dict[str, Any]) -> None:
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")

@@ -53,8 +53,9 @@ from loadtests.bench.pool import Signer, sign
 from loadtests.bench.scenarios import Case
 from services.apps import catalogue
 
-#: Cases measured against another: ``workers`` and ``gateways2`` against ``postgres``.
-COMPARED = {"workers": "postgres", "gateways2": "postgres"}
+#: Cases measured against another: ``workers`` and ``gateways2`` against ``postgres``, the
+#: paced ``curp-half`` at half of ``curp``'s rate.
+COMPARED = {"workers": "postgres", "gateways2": "postgres", "curp-half": "curp"}
 MAP_CASE = "map"
 
 
@@ -71,6 +72,9 @@ class Run:
     servers: dict[str, servers.Server] = field(default_factory=dict)
     static_pools: dict[str, Path] = field(default_factory=dict)
     rates: dict[str, float] = field(default_factory=dict)
+    reached: dict[str, float] = field(default_factory=dict)  # each warm-up's req/s
+    #: A paced case's delay correction: its answers' own time lowers the rate reached.
+    pacing: dict[str, float] = field(default_factory=dict)
     rounds: dict[str, list[stats.Round]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     unanswered: list[str] = field(default_factory=list)  # cases whose probe failed
@@ -314,6 +318,7 @@ def measure(run: Run, case: Case, pool: Path, seconds: float) -> stats.Round:
         seconds=seconds,
         connections=case.connections,
         cycle=case.template is None,
+        delay_ms=paced_delay(run, case),
     )
     cpu = settled_cpu(server.pid) - cpu
     handled, batch = result.requests, None
@@ -333,6 +338,24 @@ def measure(run: Run, case: Case, pool: Path, seconds: float) -> stats.Round:
     )
 
 
+def paced_delay(run: Run, case: Case) -> float | None:
+    """A paced case's wait before each request, in ms, for its share of the other case's
+    throughput: that case's median so far, or its warm-up's rate before its first round."""
+    if case.load_of is None:
+        return None
+    return stats.paced_delay_ms(case.connections, paced_rate(run, case)) * run.pacing.get(
+        case.name, 1.0
+    )
+
+
+def paced_rate(run: Run, case: Case) -> float:
+    """The rate a paced case is to offer: its share of the other case's median so far (its
+    warm-up's rate before its first round)."""
+    assert case.load_of is not None
+    name, share = case.load_of
+    return share * (stats.median([r.rps for r in run.rounds.get(name, [])]) or run.reached[name])
+
+
 def warm_up(run: Run, case: Case, dev: instance.Instance) -> None:
     """A short round whose result only sizes the case's pools: the higher of the rate it
     reached and what one core could do at the CPU per request it measured (the rate a round
@@ -344,6 +367,7 @@ def warm_up(run: Run, case: Case, dev: instance.Instance) -> None:
     result = measure(run, case, pool, run.args.warmup)
     capacity = 1e6 / result.cpu_us if result.cpu_us else 0.0
     run.rates[case.name] = max(capacity, result.rps, 1.0)
+    run.reached[case.name] = result.rps
 
 
 def measured_round(run: Run, case: Case, dev: instance.Instance) -> None:
@@ -354,6 +378,10 @@ def measured_round(run: Run, case: Case, dev: instance.Instance) -> None:
     result = measure(run, case, pool, run.args.seconds)
     if result.dry:  # the next round of this case gets a bigger pool
         run.rates[case.name] *= 2
+    if case.load_of is not None and result.rps:  # nearer the share next round
+        run.pacing[case.name] = stats.pace_correction(
+            run.pacing.get(case.name, 1.0), paced_rate(run, case), result.rps
+        )
     run.rounds.setdefault(case.name, []).append(result)
 
 
@@ -474,6 +502,7 @@ def print_report(run: Run, cases: list[Case], seconds: float) -> dict[str, stats
     print(report.table(cases, summaries))
     for line in (
         report.added_latency(summaries),
+        report.half_load(summaries),
         "errors: other statuses than expected + socket errors; * = a pool ran dry in a round",
         "batch: mean ledger entries per commit; (a) bare Starlette, (b) RENAPO's service direct",
         *compared(summaries),

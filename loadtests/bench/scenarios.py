@@ -35,6 +35,8 @@ class Case:
     connections: int
     expected: int
     template: Template | None = None  # None: a baseline's fixed pool, replayed in a cycle
+    #: A paced case: this fraction of another case's throughput in the same run (its name).
+    load_of: tuple[str, float] | None = None
 
     @property
     def ledgered(self) -> bool:
@@ -65,6 +67,7 @@ ALL = (
     "postgres",
     "source-1c",
     "curp-1c",
+    "curp-half",
     "workers",
 )
 
@@ -111,6 +114,8 @@ def cases(subjects: Subjects, connections: int) -> dict[str, Case]:
         Case("postgres", "CURP, in process, PostgreSQL", GATEWAY_PG, c, 200, curp),
         Case("source-1c", "RENAPO service direct, 1 conn", SOURCE, 1, 200),
         Case("curp-1c", "CURP, SQLite, 1 conn", GATEWAY, 1, 200, curp),
+        Case("curp-half", "CURP, SQLite, half load", GATEWAY, c, 200, curp,
+             load_of=("curp", 0.5)),
         Case("workers", "CURP, PostgreSQL, 2 workers", GATEWAY_2W, c, 200, curp),
     ]  # fmt: skip
     return {case.name: case for case in listed}

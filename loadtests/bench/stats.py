@@ -79,3 +79,15 @@ def cpu_ratio(baseline_us: float | None, case_us: float | None) -> float | None:
 
 def rate_ratio(case_rps: float, baseline_rps: float) -> float | None:
     return case_rps / baseline_rps if baseline_rps else None
+
+
+def paced_delay_ms(connections: int, rate: float) -> float:
+    """The wait before each request that makes ``connections`` closed-loop connections offer
+    about ``rate`` requests/s (each also waits for its answer, so a little less is reached)."""
+    return connections * 1000.0 / rate if rate > 0 else 1000.0
+
+
+def pace_correction(current: float, wanted: float, reached: float) -> float:
+    """The next delay factor of a paced case that reached ``reached`` req/s for ``wanted``:
+    a round that fell short waits less (bounded, so one slow round cannot swing it)."""
+    return current * min(1.5, max(0.5, reached / wanted))

@@ -81,19 +81,39 @@ def parse(output: str) -> WrkResult:
         raise WrkError(f"wrk printed no {exc.args[0]}: {output[-500:]!r}") from exc
 
 
-def command(url: str, pool: Path, *, seconds: float, connections: int, cycle: bool) -> list[str]:
-    """The wrk command line: one thread on CPU 0, bounded in time; the pool bounds the count."""
+def command(
+    url: str,
+    pool: Path,
+    *,
+    seconds: float,
+    connections: int,
+    cycle: bool,
+    delay_ms: float | None = None,
+) -> list[str]:
+    """The wrk command line: one thread on CPU 0, bounded in time; the pool bounds the count.
+    ``delay_ms``: each connection waits that long before each request (a paced load)."""
+    paced = [] if delay_ms is None else [f"{delay_ms:.3f}"]
     return [
         "taskset", "-c", WRK_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s",
         "--timeout", "10s", "--latency", "-s", str(SCRIPT), url,
-        "--", str(pool), "cycle" if cycle else "once",
+        "--", str(pool), "cycle" if cycle else "once", *paced,
     ]  # fmt: skip
 
 
-def run(url: str, pool: Path, *, seconds: float, connections: int, cycle: bool) -> WrkResult:
+def run(
+    url: str,
+    pool: Path,
+    *,
+    seconds: float,
+    connections: int,
+    cycle: bool,
+    delay_ms: float | None = None,
+) -> WrkResult:
     if shutil.which("wrk") is None:
         raise WrkError("wrk is not installed (apt-get install -y wrk)")
-    cmd = command(url, pool, seconds=seconds, connections=connections, cycle=cycle)
+    cmd = command(
+        url, pool, seconds=seconds, connections=connections, cycle=cycle, delay_ms=delay_ms
+    )
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
     if done.returncode != 0:
         raise WrkError(f"wrk exited {done.returncode}: {done.stderr.strip()[-500:]}")
