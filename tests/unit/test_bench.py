@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.bench import mapfold, metrics, procstat, run, scale, stats, wrk
+from loadtests.bench import mapfold, metrics, procstat, report, run, scale, stats, wrk
 from loadtests.bench.pool import Signed, corrupt
 from loadtests.bench.scenarios import post
 
@@ -93,6 +93,36 @@ def test_the_wrk_command_pins_one_thread_and_bounds_the_time(tmp_path: Path) -> 
     assert cmd[:4] == ["taskset", "-c", "0", "wrk"]
     assert "-t1" in cmd and "-c50" in cmd and "-d3s" in cmd
     assert cmd[-2:] == [str(tmp_path / "p"), "once"]
+
+
+def test_a_paced_wrk_command_passes_the_mean_wait_to_the_script(tmp_path: Path) -> None:
+    cmd = wrk.command(
+        "https://h:1", tmp_path / "p", seconds=3, connections=50, cycle=False, delay_ms=71.4286
+    )
+    assert cmd[-3:] == [str(tmp_path / "p"), "once", "71.429"]
+
+
+def test_pacing_offers_the_share_and_corrects_a_shortfall_within_bounds() -> None:
+    assert stats.paced_delay_ms(50, 500.0) == 100.0  # 50 connections, one request per 100 ms
+    assert stats.paced_delay_ms(50, 0.0) == 1000.0  # nothing to pace against: a slow trickle
+    assert stats.pace_correction(1.0, 500.0, 400.0) == 0.8  # fell short: wait less
+    assert stats.pace_correction(1.0, 500.0, 100.0) == 0.5  # one bad round moves it by half
+    assert stats.pace_correction(0.8, 500.0, 2000.0) == pytest.approx(1.2)
+
+
+def test_the_half_load_case_brings_the_case_it_is_a_share_of() -> None:
+    args = run.options(["--cases", "curp-half"])
+    assert args.cases.index("curp") < args.cases.index("curp-half")  # warmed up before it
+
+
+def test_the_half_load_line_gives_the_share_reached_and_the_p99_beside_its_target() -> None:
+    full = stats.summarise([_round(1000.0, 600.0)])
+    half = stats.summarise([stats.Round(480.0, 2.0, 6.0, 17.5, 100, 0, 700.0, None, False)])
+    line = report.half_load({"curp": full, "curp-half": half})
+    assert line == (
+        "half load: 480 exchanges/s (0.48 of curp's 1000/s), p99 17.50 ms (target ≤ 20 ms)"
+    )
+    assert report.half_load({"curp": full}) is None
 
 
 def _round(rps: float, cpu: float | None, errors: int = 0, dry: bool = False) -> stats.Round:
