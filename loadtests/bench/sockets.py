@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadtests.bench import procstat
+
 PROC = Path("/proc")
 LISTEN, ESTABLISHED = "0A", "01"  # the kernel's TCP states, as /proc/net/tcp writes them
 
@@ -75,6 +77,13 @@ def held(pids: list[int], port: int, proc: Path = PROC) -> dict[int, Held]:
     return found
 
 
-def listeners(pids: list[int], port: int, proc: Path = PROC) -> list[int]:
-    """Those of ``pids`` that listen on ``port`` (a supervisor's workers, among its children)."""
-    return [pid for pid, h in held(pids, port, proc).items() if h.listening]
+def workers(root: int, port: int, proc: Path = PROC) -> dict[int, Held]:
+    """The processes of ``root``'s tree that listen on ``port`` (a supervisor's workers), with
+    what each holds."""
+    tree = [s.pid for s in procstat.descendants(root, procstat.all_stats(proc))]
+    return {pid: h for pid, h in held(tree, port, proc).items() if h.listening}
+
+
+def spread(root: int, port: int, proc: Path = PROC) -> tuple[int, ...]:
+    """The accepted connections of each of ``root``'s workers on ``port``, most first."""
+    return tuple(sorted((h.connected for h in workers(root, port, proc).values()), reverse=True))

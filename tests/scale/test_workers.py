@@ -30,8 +30,7 @@ def _port(served: Served) -> int:
 
 def _listening(served: Served) -> list[int]:
     """The supervisor's processes that listen on the port: its workers."""
-    tree = procstat.descendants(served.process.pid, procstat.all_stats())
-    return sockets.listeners([s.pid for s in tree], _port(served))
+    return list(sockets.workers(served.process.pid, _port(served)))
 
 
 def _workers(served: Served, count: int, gone: int | None = None) -> list[int]:

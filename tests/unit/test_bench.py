@@ -63,7 +63,11 @@ def test_the_sockets_of_a_port_are_counted_per_process_from_proc(tmp_path: Path)
     assert held[10] == sockets.Held(listening=frozenset({101}), connected=2)
     assert held[11] == sockets.Held(listening=frozenset({102}), connected=0)
     assert held[12] == held[13] == sockets.Held()
-    assert sockets.listeners([10, 11, 12, 13], 8443, tmp_path) == [10, 11]
+    for pid, ppid in ((9, 1), (10, 9), (11, 9), (12, 1)):  # 9 supervises 10 and 11
+        (tmp_path / str(pid)).mkdir(exist_ok=True)
+        (tmp_path / str(pid) / "stat").write_text(_stat(pid, ppid, 0))
+    assert sorted(sockets.workers(9, 8443, tmp_path)) == [10, 11]
+    assert sockets.spread(9, 8443, tmp_path) == (2, 0)
 
 
 WRK_OUTPUT = """Running 3s test @ https://127.0.0.1:8443
@@ -202,6 +206,28 @@ def test_the_workers_line_gives_the_ratio_to_one_worker() -> None:
     [line] = run.compared({"workers": summary(170.0, 900.0), "postgres": summary(100.0, 1000.0)})
     assert "1.70×" in line and "900 µs vs 1000 µs" in line
     assert run.compared({"postgres": summary(100.0, 1000.0)}) == []
+    gateway, bare = run.compared(
+        {
+            "workers": summary(170.0, 900.0),
+            "postgres": summary(100.0, 1000.0),
+            "bare-2w": summary(6000.0, 130.0),
+            "bare": summary(4000.0, 100.0),
+        }
+    )
+    assert gateway == line
+    assert bare.startswith("bare-2w:") and "1.50×" in bare and "130 µs vs 100 µs" in bare
+
+
+def test_the_workers_cases_bring_their_baselines_and_print_the_split() -> None:
+    args = run.options(["--cases", "workers"])
+    assert {"postgres", "bare", "bare-2w", "workers"} <= set(args.cases)
+    rounds = {
+        "workers": [_round(1, 1), stats.Round(1, 1, 1, 1, 1, 0, 1.0, None, False, (26, 24))],
+        "bare": [_round(1, 1)],
+    }
+    assert run.splits(rounds) == [
+        "workers: wrk's connections per worker, halfway through each round: 26/24"
+    ]
 
 
 def test_the_extra_cases_lines_state_the_targets_and_what_was_not_measured(
