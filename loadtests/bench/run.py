@@ -369,14 +369,15 @@ class Split:
 
 def warm_up(run: Run, case: Case, dev: instance.Instance) -> None:
     """A short round whose result only sizes the case's pools: the higher of the rate it
-    reached and what one core could do at the CPU per request it measured (the rate a round
-    may reach if the machine is quieter; the warm-up pool may have run dry)."""
+    reached and what its cores (one per worker) could do at the CPU per request it measured
+    (the rate a round may reach if the machine is quieter; the warm-up pool may have run dry)."""
     if case.template is None:
         pool = static_pool(run, case, dev)
     else:
         pool = signed_pool(run, case, run.args.warmup_requests)
     result = measure(run, case, pool, run.args.warmup)
-    capacity = 1e6 / result.cpu_us if result.cpu_us else 0.0
+    workers = run.servers[case.server].workers
+    capacity = workers * 1e6 / result.cpu_us if result.cpu_us else 0.0
     run.rates[case.name] = max(capacity, result.rps, 1.0)
 
 
