@@ -1,10 +1,11 @@
 """Running the gateway with uvicorn: in the foreground (``enlace serve``, its logs as JSON
 lines, ``logs.py``), as N worker processes (``enlace serve --workers N``), or in a thread.
 
-Workers are uvicorn's own supervisor: it binds the socket once, spawns N processes that each
-build their gateway from the environment (``app_from_env``: the settings travel as ``ENLACE_*``
-variables, which ``serve`` sets from its options), restarts one that dies and stops them all on
-SIGTERM. Each worker is a whole gateway (its ledger writer, its limits, its replay filter); they
+Workers are ``workers.Supervisor``'s: N spawned processes, each with its own ``SO_REUSEPORT``
+socket on the port (the kernel spreads the connections evenly), each building its gateway from
+the environment (``app_from_env``: the settings travel as ``ENLACE_*`` variables, which
+``serve`` sets from its options); it restarts one that dies and stops them all on SIGTERM.
+Each worker is a whole gateway (its ledger writer, its limits, its replay filter); they
 share one PostgreSQL (docs/operations.md, "Several processes"). SQLite refuses it.
 
 The server's own limits: connections and requests at once (``limit_concurrency``), the idle
@@ -26,13 +27,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
-from uvicorn.supervisors import Multiprocess
 
 from gateway.kernel import pki
 from gateway.kernel.settings import Settings
 from gateway.server import logs
 from gateway.server.app import Dispatcher, create_app
 from gateway.server.guard import GuardedProtocol, guarded_protocol
+from gateway.server.workers import Supervisor
 from gateway.storage.db import Database
 
 
@@ -96,7 +97,7 @@ def protocol_from_env(*args: Any, **kwargs: Any) -> GuardedProtocol:
 
 def serve(settings: Settings, host: str, port: int, *, tls: bool, workers: int = 1) -> None:
     """Serve in the foreground until stopped, logging JSON lines to stderr; with ``workers``
-    above 1, as that many processes on one socket (the settings must be PostgreSQL's)."""
+    above 1, as that many workers on the port (the settings must be PostgreSQL's)."""
     logs.configure()
     if workers <= 1:
         # log_config=None: uvicorn keeps its hands off logging, its records go through ours.
@@ -111,14 +112,15 @@ def serve(settings: Settings, host: str, port: int, *, tls: bool, workers: int =
         factory=True,
         host=host,
         port=port,
-        workers=workers,
         log_level="info",
         log_config=None,
         limit_concurrency=settings.max_concurrency,
         http="gateway.server.run:protocol_from_env",
         **_options(settings, tls=tls),
     )
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    status = Supervisor(config, workers).run()
+    if status:
+        raise SystemExit(status)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

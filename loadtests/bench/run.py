@@ -26,6 +26,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ from loadtests.bench import (
     scale,
     scenarios,
     servers,
+    sockets,
     stats,
     wrk,
 )
@@ -53,9 +55,15 @@ from loadtests.bench.pool import Signer, sign
 from loadtests.bench.scenarios import Case
 from services.apps import catalogue
 
-#: Cases measured against another: ``workers`` and ``gateways2`` against ``postgres``, the
-#: paced ``curp-half`` at half of ``curp``'s rate.
-COMPARED = {"workers": "postgres", "gateways2": "postgres", "curp-half": "curp"}
+#: Cases measured against others: ``workers`` against ``postgres`` (one worker) and against
+#: what two processes gain here with no gateway work (``bare-2w`` against ``bare``);
+#: ``gateways2`` against ``postgres``; the paced ``curp-half`` at half of ``curp``'s rate.
+COMPARED = {
+    "workers": ("postgres", "bare-2w"),
+    "bare-2w": ("bare",),
+    "gateways2": ("postgres",),
+    "curp-half": ("curp",),
+}
 MAP_CASE = "map"
 
 
@@ -119,7 +127,7 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown cases: {', '.join(unknown)}")
     # The ratios need the baselines (they are cheap) and the cases compared against.
-    wanted = {*chosen, *scenarios.BASELINES, *(COMPARED[n] for n in chosen if n in COMPARED)}
+    wanted = {*chosen, *scenarios.BASELINES, *(c for n in chosen for c in COMPARED.get(n, ()))}
     args.cases = [name for name in scenarios.ALL if name in wanted]
     args.extras = [name for name in scale.EXTRA if name in chosen]
     return args
@@ -211,6 +219,7 @@ def _keep(run: Run, stack: contextlib.ExitStack, server: servers.Server) -> serv
 def start_bare(
     run: Run, answer: httpx.Response, dev: instance.Instance, stack: contextlib.ExitStack
 ) -> None:
+    """The bare baseline, and with ``bare-2w`` its two-worker twin (pinned as ``workers``)."""
     answer_file = run.work / "curp-answer.json"
     answer_file.write_text(
         json.dumps(
@@ -222,11 +231,16 @@ def start_bare(
         )
     )
     cert, key = pki.PkiDir(dev.pki_dir).gateway("tls")
-    port = free_port()
-    argv = ["-m", "loadtests.bench.bare_app", str(answer_file), str(port), str(cert), str(key)]
-    bare = servers.start(scenarios.BARE, argv, cpu=servers.SERVER_CPU, port=port, work=run.work)
-    _keep(run, stack, bare)
-    servers.wait_http(bare, "/", run.ca)
+    wanted = [(scenarios.BARE, 1, servers.SERVER_CPU)]
+    if scenarios.BARE_2W in run.args.cases:
+        wanted.append((scenarios.BARE_2W, 2, servers.ALL_CPUS))
+    for name, workers, cpu in wanted:
+        port = free_port()
+        argv = ["-m", "loadtests.bench.bare_app", str(answer_file), str(port), str(cert), str(key)]
+        bare = servers.start(name, [*argv, str(workers)], cpu=cpu, port=port, work=run.work)
+        bare.workers = workers
+        _keep(run, stack, bare)
+        servers.wait_http(bare, "/", run.ca)
 
 
 # --- probing and pools -----------------------------------------------------------------------
@@ -255,7 +269,7 @@ def static_pool(run: Run, case: Case, dev: instance.Instance) -> Path:
     """A baseline's fixed pool (replayed in a cycle)."""
     if case.server not in run.static_pools:
         server = run.servers[case.server]
-        if case.server == scenarios.BARE:
+        if case.server in (scenarios.BARE, scenarios.BARE_2W):
             requests = [scenarios.get("/", server.authority)]
         else:
             calls = scenarios.source_calls(dev.subjects.curps)
@@ -311,6 +325,7 @@ def measure(run: Run, case: Case, pool: Path, seconds: float) -> stats.Round:
     several workers (a ``/metrics`` reading is one worker's), by wrk's responses."""
     server = run.servers[case.server]
     before = gateway_reading(run, server) if case.ledgered and server.workers == 1 else None
+    split = Split(server, seconds / 2) if server.workers > 1 else None
     cpu = procstat.tree_cpu_seconds(server.pid)
     result = wrk.run(
         server.url,
@@ -335,6 +350,7 @@ def measure(run: Run, case: Case, pool: Path, seconds: float) -> stats.Round:
         cpu_us=stats.cpu_per_request(cpu, handled),
         batch=batch,
         dry=result.dry,
+        split=split.result() if split else None,
     )
 
 
@@ -356,16 +372,35 @@ def paced_rate(run: Run, case: Case) -> float:
     return share * (stats.median([r.rps for r in run.rounds.get(name, [])]) or run.reached[name])
 
 
+class Split:
+    """wrk's connections on each worker of a server, read once ``after`` seconds into the
+    round (from ``/proc``: which worker holds which accepted socket)."""
+
+    def __init__(self, server: servers.Server, after: float) -> None:
+        self._found: tuple[int, ...] | None = None
+        port = int(server.authority.rsplit(":", 1)[1])
+        self._timer = threading.Timer(after, self._read, (server.pid, port))
+        self._timer.start()
+
+    def _read(self, pid: int, port: int) -> None:
+        self._found = sockets.spread(pid, port)
+
+    def result(self) -> tuple[int, ...] | None:
+        self._timer.join()
+        return self._found
+
+
 def warm_up(run: Run, case: Case, dev: instance.Instance) -> None:
     """A short round whose result only sizes the case's pools: the higher of the rate it
-    reached and what one core could do at the CPU per request it measured (the rate a round
-    may reach if the machine is quieter; the warm-up pool may have run dry)."""
+    reached and what its cores (one per worker) could do at the CPU per request it measured
+    (the rate a round may reach if the machine is quieter; the warm-up pool may have run dry)."""
     if case.template is None:
         pool = static_pool(run, case, dev)
     else:
         pool = signed_pool(run, case, run.args.warmup_requests)
     result = measure(run, case, pool, run.args.warmup)
-    capacity = 1e6 / result.cpu_us if result.cpu_us else 0.0
+    workers = run.servers[case.server].workers
+    capacity = workers * 1e6 / result.cpu_us if result.cpu_us else 0.0
     run.rates[case.name] = max(capacity, result.rps, 1.0)
     run.reached[case.name] = result.rps
 
@@ -448,16 +483,39 @@ def extras(run: Run, dev: instance.Instance) -> scale.Extras:
 
 
 def compared(summaries: dict[str, stats.Summary]) -> list[str]:
-    """``workers`` against one worker (``postgres``), the issue's target beside it."""
+    """``workers`` against one worker (``postgres``), the issue's target beside it; and beside
+    it what a second process gains on this machine with no gateway work (``bare-2w`` against
+    ``bare``, pinned alike): the two CPUs also run wrk and PostgreSQL."""
+    out = []
     two, one = summaries.get("workers"), summaries.get("postgres")
-    if two is None or one is None or not one.rps:
-        return []
-    cpu = ""
-    if two.cpu_us and one.cpu_us:
-        cpu = f"; CPU per exchange {two.cpu_us:.0f} µs vs {one.cpu_us:.0f} µs"
+    if two is not None and one is not None and one.rps:
+        out.append(
+            f"workers: 2 workers {two.rps:.0f} exchanges/s vs 1 worker {one.rps:.0f}/s on "
+            f"PostgreSQL: {two.rps / one.rps:.2f}× (target ≥ 1.7){_cpu(two, one, 'exchange')}"
+        )
+    two, one = summaries.get("bare-2w"), summaries.get("bare")
+    if two is not None and one is not None and one.rps:
+        out.append(
+            f"bare-2w: bare Starlette, 2 workers {two.rps:.0f} req/s vs 1 worker {one.rps:.0f}/s: "
+            f"{two.rps / one.rps:.2f}× (what a second process gains on this machine)"
+            f"{_cpu(two, one, 'request')}"
+        )
+    return out
+
+
+def _cpu(two: stats.Summary, one: stats.Summary, unit: str) -> str:
+    if not two.cpu_us or not one.cpu_us:
+        return ""
+    return f"; CPU per {unit} {two.cpu_us:.0f} µs vs {one.cpu_us:.0f} µs"
+
+
+def splits(rounds: dict[str, list[stats.Round]]) -> list[str]:
+    """For each case of several workers: wrk's connections per worker, round by round."""
     return [
-        f"workers: 2 workers {two.rps:.0f} exchanges/s vs 1 worker {one.rps:.0f}/s on "
-        f"PostgreSQL: {two.rps / one.rps:.2f}× (target ≥ 1.7){cpu}"
+        f"{name}: wrk's connections per worker, halfway through each round: "
+        + ", ".join("/".join(map(str, r.split)) for r in measured if r.split)
+        for name, measured in rounds.items()
+        if any(r.split for r in measured)
     ]
 
 
@@ -506,6 +564,7 @@ def print_report(run: Run, cases: list[Case], seconds: float) -> dict[str, stats
         "errors: other statuses than expected + socket errors; * = a pool ran dry in a round",
         "batch: mean ledger entries per commit; (a) bare Starlette, (b) RENAPO's service direct",
         *compared(summaries),
+        *splits(run.rounds),
         *(scale.lines(run.extra, _single_pg(summaries)) if run.extra else []),
         *run.notes,
         f"setup took {run.setup_seconds:.0f} s, pre-signing {run.signing_seconds:.0f} s, "

@@ -4,7 +4,8 @@ Exchange cases replay distinct pre-signed requests (``pool.Template``); the two 
 replay a small fixed pool in a cycle, since neither refuses a repeated request:
 
 - ``bare``: a bare Starlette app under the gateway's uvicorn/TLS settings, returning the bytes
-  (body and headers) of a real CURP answer (``bare_app``);
+  (body and headers) of a real CURP answer (``bare_app``); ``bare-2w`` the same with two
+  workers, pinned as ``workers`` is (what a second process gains on this machine);
 - ``source``: RENAPO's own HTTPS service answering its wire call (``source_direct``).
 """
 
@@ -22,9 +23,10 @@ from services.apps import catalogue
 REMOTE_SOURCE = "renapo-bench-remoto"
 REMOTE_SERVICE = ServiceId.parse(f"{catalogue.RENAPO}/consulta-curp-remota/v1")
 
-#: Servers a case may target; the measured one always runs pinned to CPU 1.
+#: Servers a case may target; the measured one runs pinned to CPU 1 (one of several workers:
+#: to every CPU).
 GATEWAY, GATEWAY_PG, GATEWAY_2W = "gateway", "gateway-pg", "gateway-2w"
-BARE, SOURCE = "bare", "source"
+BARE, BARE_2W, SOURCE = "bare", "bare-2w", "source"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ BASELINES = ("bare", "source")
 #: Every case, in the order the table lists them.
 ALL = (
     "bare",
+    "bare-2w",
     "source",
     "curp",
     "remote",
@@ -99,6 +102,7 @@ def cases(subjects: Subjects, connections: int) -> dict[str, Case]:
     c = connections
     listed = [
         Case("bare", "bare Starlette, same bytes (a)", BARE, c, 200),
+        Case("bare-2w", "bare Starlette, 2 workers", BARE_2W, c, 200),
         Case("source", "RENAPO service direct (b)", SOURCE, c, 200),
         Case("curp", "CURP, in process, SQLite", GATEWAY, c, 200, curp),
         Case("remote", "CURP, remote source (mTLS)", GATEWAY, c, 200,

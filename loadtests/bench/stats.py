@@ -19,6 +19,7 @@ class Round:
     cpu_us: float | None  # server CPU per completed request, µs
     batch: float | None  # mean ledger entries per commit in this round
     dry: bool
+    split: tuple[int, ...] | None = None  # several workers: wrk's connections on each
 
 
 @dataclass(frozen=True)

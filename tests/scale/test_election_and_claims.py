@@ -56,6 +56,27 @@ def test_one_signer_at_a_time_and_take_over(pg: dbm.Database) -> None:
         second.release()
 
 
+def test_a_process_that_does_not_take_the_role_returns_its_connection_transactional(
+    pg: dbm.Database, postgres_url: str
+) -> None:
+    """The election's connection is autocommit; one that goes back to the pool must not be,
+    or the next user (the ledger writer) would hold no lock past each statement."""
+    key = 0x5CA1E0000000 + (uuid.uuid4().int & 0xFFFF)
+    holder = SignerElection(pg.write, key)
+    single = sa.create_engine(dbm.normalise_url(postgres_url), pool_size=1, max_overflow=0)
+    try:
+        assert holder.holds()
+        assert not SignerElection(single, key).holds()  # its connection went back to the pool
+        pooled = single.raw_connection()  # the only one there is: that same connection
+        try:
+            assert pooled.driver_connection.autocommit is False  # type: ignore[union-attr]
+        finally:
+            pooled.close()
+    finally:
+        holder.release()
+        single.dispose()
+
+
 def test_sqlite_always_signs(tmp_path) -> None:  # noqa: ANN001
     opened = dbm.open_database(f"sqlite:///{tmp_path / 'x.db'}")
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.bench import mapfold, metrics, procstat, report, run, scale, stats, wrk
+from loadtests.bench import mapfold, metrics, procstat, report, run, scale, sockets, stats, wrk
 from loadtests.bench.pool import Signed, corrupt
 from loadtests.bench.scenarios import post
 
@@ -35,6 +35,39 @@ def test_tree_cpu_counts_the_root_and_all_its_descendants_only(tmp_path: Path) -
     assert procstat.tree_cpu_seconds(10, tmp_path) == pytest.approx(175 / procstat.CLOCK_TICKS)
     assert procstat.tree_cpu_seconds(12, tmp_path) == pytest.approx(25 / procstat.CLOCK_TICKS)
     assert procstat.tree_cpu_seconds(99, tmp_path) == 0
+
+
+# /proc/net/tcp: two listeners on port 8443 (0x20FB), two connections accepted on it, one
+# client-side socket to it, and a listener on another port.
+TCP = """  sl  local_address rem_address   st tx_queue rx_queue ... uid timeout inode
+   0: 0100007F:20FB 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000  0 101 1 0
+   1: 0100007F:20FB 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000  0 102 1 0
+   2: 0100007F:20FB 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  1000  0 201 1 0
+   3: 0100007F:20FB 0100007F:9C41 01 00000000:00000000 00:00000000 00000000  1000  0 202 1 0
+   4: 0100007F:9C40 0100007F:20FB 01 00000000:00000000 00:00000000 00000000  1000  0 301 1 0
+   5: 0100007F:1538 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000  0 401 1 0
+"""
+
+
+def test_the_sockets_of_a_port_are_counted_per_process_from_proc(tmp_path: Path) -> None:
+    (tmp_path / "net").mkdir()
+    (tmp_path / "net" / "tcp").write_text(TCP)
+    owned = {10: (101, 201, 202, 401), 11: (102,), 12: (301,)}  # 12: the client
+    for pid, inodes in owned.items():
+        fd = tmp_path / str(pid) / "fd"
+        fd.mkdir(parents=True)
+        (fd / "0").symlink_to("/dev/null")  # not a socket
+        for n, inode in enumerate(inodes, start=3):
+            (fd / str(n)).symlink_to(f"socket:[{inode}]")
+    held = sockets.held([10, 11, 12, 13], 8443, tmp_path)  # 13 has gone
+    assert held[10] == sockets.Held(listening=frozenset({101}), connected=2)
+    assert held[11] == sockets.Held(listening=frozenset({102}), connected=0)
+    assert held[12] == held[13] == sockets.Held()
+    for pid, ppid in ((9, 1), (10, 9), (11, 9), (12, 1)):  # 9 supervises 10 and 11
+        (tmp_path / str(pid)).mkdir(exist_ok=True)
+        (tmp_path / str(pid) / "stat").write_text(_stat(pid, ppid, 0))
+    assert sorted(sockets.workers(9, 8443, tmp_path)) == [10, 11]
+    assert sockets.spread(9, 8443, tmp_path) == (2, 0)
 
 
 WRK_OUTPUT = """Running 3s test @ https://127.0.0.1:8443
@@ -203,6 +236,28 @@ def test_the_workers_line_gives_the_ratio_to_one_worker() -> None:
     [line] = run.compared({"workers": summary(170.0, 900.0), "postgres": summary(100.0, 1000.0)})
     assert "1.70×" in line and "900 µs vs 1000 µs" in line
     assert run.compared({"postgres": summary(100.0, 1000.0)}) == []
+    gateway, bare = run.compared(
+        {
+            "workers": summary(170.0, 900.0),
+            "postgres": summary(100.0, 1000.0),
+            "bare-2w": summary(6000.0, 130.0),
+            "bare": summary(4000.0, 100.0),
+        }
+    )
+    assert gateway == line
+    assert bare.startswith("bare-2w:") and "1.50×" in bare and "130 µs vs 100 µs" in bare
+
+
+def test_the_workers_cases_bring_their_baselines_and_print_the_split() -> None:
+    args = run.options(["--cases", "workers"])
+    assert {"postgres", "bare", "bare-2w", "workers"} <= set(args.cases)
+    rounds = {
+        "workers": [_round(1, 1), stats.Round(1, 1, 1, 1, 1, 0, 1.0, None, False, (26, 24))],
+        "bare": [_round(1, 1)],
+    }
+    assert run.splits(rounds) == [
+        "workers: wrk's connections per worker, halfway through each round: 26/24"
+    ]
 
 
 def test_the_extra_cases_lines_state_the_targets_and_what_was_not_measured(

@@ -60,11 +60,20 @@ class SignerElection:
 
     def _try_take(self) -> bool:
         conn = self._engine.raw_connection()
-        conn.driver_connection.autocommit = True  # type: ignore[union-attr]
-        with contextlib.closing(conn.cursor()) as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", (self._key,))
-            row = cursor.fetchone()
-        taken = bool(row and row[0])
+        try:
+            conn.driver_connection.autocommit = True  # type: ignore[union-attr]
+            with contextlib.closing(conn.cursor()) as cursor:
+                cursor.execute("SELECT pg_try_advisory_lock(%s)", (self._key,))
+                row = cursor.fetchone()
+            taken = bool(row and row[0])
+            if not taken:
+                # Back to the pool as it came: an autocommit connection there would end the
+                # next user's transaction after each statement — the ledger writer's, whose
+                # state-row lock then orders nothing (duplicate indexes, a false corrupt).
+                conn.driver_connection.autocommit = False  # type: ignore[union-attr]
+        except BaseException:
+            conn.invalidate()  # never back to the pool in an unknown mode
+            raise
         if taken:
             self._conn = conn  # kept: the role lives as long as this session
         else:
