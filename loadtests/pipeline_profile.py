@@ -13,7 +13,10 @@ median over rounds: the minimum is the figure least disturbed by other work on t
     PYTHONPATH=$PWD .venv/bin/python loadtests/pipeline_profile.py --profile out.pstats
 
 ``--profile`` writes a cProfile of one more round (read it with ``python -m pstats``).
-No network: a throwaway dev instance in a temporary directory.
+``--shared-rates REDIS_URL`` alternates rounds with the client rate decided in this process and
+in Redis (``gateway/server/shared_rates.py``; replay claims stay in memory, as on SQLite), and
+gives both figures: what the shared rate costs an exchange, measured in the same run.
+No network but that Redis: a throwaway dev instance in a temporary directory.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from typing import Any
 
 from gateway.kernel.settings import Settings
 from gateway.server.app import create_app
+from gateway.server.shared_rates import SharedRates
+from gateway.storage.rates import RedisRates
 from loadtests.bench import instance as bench_instance
 from loadtests.bench import pool, scenarios
 from loadtests.bench.servers import UNLIMITED
@@ -150,7 +155,18 @@ def instructions(dump: bytes) -> float:
     return float(found.group(1))
 
 
-async def _run(args: argparse.Namespace, work: Path) -> list[float]:
+def _variants(app: Any, redis_url: str | None) -> list[tuple[str, SharedRates | None]]:
+    """The gateway's rate decisions to alternate between, by name."""
+    if redis_url is None:
+        return [("", None)]
+    gw = app.gateway
+    shared = SharedRates(
+        RedisRates(redis_url, 2.0), gw.client_limits, gw.metrics.rate_fallbacks.inc
+    )
+    return [("rate in this process", None), ("rate shared in Redis", shared)]
+
+
+async def _run(args: argparse.Namespace, work: Path) -> dict[str, list[float]]:
     made = _instance(work)
     # The bench's unlimited client (servers.UNLIMITED), as settings.
     unlimited = {k.removeprefix("ENLACE_").lower(): v for k, v in UNLIMITED.items()}
@@ -177,15 +193,17 @@ async def _run(args: argparse.Namespace, work: Path) -> list[float]:
         return [signed for part in signer.map(_sign, jobs) for signed in part]
 
     await app.gateway.start()
-    figures: list[float] = []
+    variants = _variants(app, args.shared_rates)
+    figures: dict[str, list[float]] = {name: [] for name, _ in variants}
     try:
         await _round(app, requests(0), args.concurrency)  # warm-up
-        for n in range(1, args.rounds + 1):
+        for n in range(1, args.rounds * len(variants) + 1):
+            name, app.gateway.shared_rates = variants[n % len(variants)]
             batch = requests(n * args.requests)
-            with _callgrind_window(args.callgrind, figures, len(batch)):
+            with _callgrind_window(args.callgrind, figures[name], len(batch)):
                 spent = await _round(app, batch, args.concurrency)
             if not args.callgrind:
-                figures.append(spent)
+                figures[name].append(spent)
         if args.profile:
             batch = requests(0)
             profiler = cProfile.Profile()
@@ -194,8 +212,12 @@ async def _run(args: argparse.Namespace, work: Path) -> list[float]:
             profiler.disable()
             profiler.dump_stats(args.profile)
     finally:
+        app.gateway.shared_rates = None
         await app.gateway.stop()
         signer.shutdown()
+        for _, shared in variants:
+            if shared is not None:
+                shared.close()
     return figures
 
 
@@ -211,6 +233,11 @@ def main() -> None:
         action="store_true",
         help="run under valgrind --tool=callgrind: count instructions, not CPU time",
     )
+    parser.add_argument(
+        "--shared-rates",
+        metavar="REDIS_URL",
+        help="alternate rounds: client rate in this process / shared in this Redis",
+    )
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         work = args.instance or stack.enter_context(
@@ -219,11 +246,12 @@ def main() -> None:
         Path(work).mkdir(parents=True, exist_ok=True)
         figures = asyncio.run(_run(args, Path(work)))
     unit = "instructions/exchange" if args.callgrind else "CPU µs/exchange"
-    print(
-        f"CURP exchange, in process, SQLite, {args.concurrency} in flight, no HTTP/TLS: "
-        f"{unit} min {min(figures):,.0f}, median {statistics.median(figures):,.0f} "
-        f"over {len(figures)} rounds of {args.requests}"
-    )
+    for name, rounds in figures.items():
+        print(
+            f"CURP exchange, in process, SQLite, {args.concurrency} in flight, no HTTP/TLS"
+            f"{', ' + name if name else ''}: {unit} min {min(rounds):,.0f}, "
+            f"median {statistics.median(rounds):,.0f} over {len(rounds)} rounds of {args.requests}"
+        )
 
 
 if __name__ == "__main__":

@@ -149,10 +149,14 @@ class Settings(BaseSettings):
     redis_url: str | None = _setting(
         None,
         "`redis://host:port/db`: replay claims shared by every gateway kept in Redis "
-        "(`SET NX PX`) instead of PostgreSQL's `replay_claims` table",
+        "(`SET NX PX`) instead of PostgreSQL's `replay_claims` table, and each client's rate "
+        "one budget for every gateway (GCRA) instead of one per process",
     )
     redis_timeout: float = _setting(
-        2.0, "seconds a Redis round trip may take before `503 Server.ReplayUnavailable`", gt=0
+        2.0,
+        "seconds a Redis round trip may take before `503 Server.ReplayUnavailable` (a rate: "
+        "decided by this process alone)",
+        gt=0,
     )
     max_inflight: int = _setting(
         1000,

@@ -3,15 +3,17 @@ may have the gateway do.
 
 * ``InFlight``: a global cap on exchanges in flight; past it an exchange is shed before any
   work (``503 Server.Overloaded``, signed but not ledgered: nothing was done).
-* ``ClientLimiter``: per verified client subsystem (``X-Road-Client``), a token bucket (rate,
-  burst) and a cap on its exchanges in flight, the defaults from the settings and a client's
-  own from the registry (``enlace client limit``); past either ``429 Client.RateLimited``,
-  ledgered like any refusal.
+* ``ClientLimiter``: per verified client subsystem (``X-Road-Client``), a rate (GCRA: a token
+  bucket of rate and burst, kept as one theoretical arrival time, ``gcra``) and a cap on its
+  exchanges in flight, the defaults from the settings and a client's own from the registry
+  (``enlace client limit``); past either ``429 Client.RateLimited``, ledgered like any refusal.
+  With Redis the rate is decided once for every process instead (``shared_rates``, the same
+  ``gcra`` in Redis); the exchanges in flight are always this process's.
 * ``UnsignedFloods``: requests whose signature did not verify, per address (IPv6: its /64);
   past the bucket they are answered ``429`` without a ledger entry each, and counted, so that
   ``drain`` gives one aggregate entry per address per interval.
 
-Every limit counts in this process only; time (monotonic seconds) is a parameter. The bucket
+Every limit here counts in this process only; time (monotonic seconds) is a parameter. The
 tables keep at most ``throttle.MAX_CLIENTS`` keys, forgetting the quietest first.
 """
 
@@ -64,19 +66,55 @@ class InFlight:
         self.count -= 1
 
 
+#: Seconds by which a request may be early and still on time: the rounding of the sums below
+#: (a burst at one instant must not lose its last request to it). The Redis script's is 1 µs.
+SLACK = 1e-6
+
+
+def gcra(tat: float, now: float, interval: float, burst: int) -> tuple[float, float]:
+    """One request against a client's theoretical arrival time ``tat`` (GCRA), regaining one
+    request every ``interval`` seconds up to ``burst``: the TAT after it, and 0 (admitted) or
+    the seconds until one would be (refused: the TAT unchanged). A token bucket holding
+    ``burst - (tat - now) / interval`` tokens, to ``SLACK``; ``gateway/storage/rates.py`` runs
+    the same in Redis."""
+    counted = max(tat, now) + interval
+    wait = counted - now - burst * interval
+    if wait > SLACK:
+        return tat, wait
+    return counted, 0.0
+
+
+def rate_refused(limit: Limit, wait: float) -> EnlaceError:
+    """The refusal of an exchange past its client's rate, ``wait`` seconds before the next."""
+    return EnlaceError(
+        "Client.RateLimited",
+        f"at most {limit.rate:g} exchanges a second (burst {limit.burst})",
+        retry_after=max(1, math.ceil(wait)),
+    )
+
+
 class ClientLimiter:
-    """Per client: a token bucket and the exchanges in flight."""
+    """Per client: a rate (GCRA) and the exchanges in flight."""
 
     def __init__(self, default: Limit, max_clients: int = throttle.MAX_CLIENTS) -> None:
         self.default = default
         self._max_clients = max_clients
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, when
+        self._tats: OrderedDict[str, float] = OrderedDict()  # theoretical arrival times
         self._in_flight: dict[str, int] = {}
 
     def admit(self, client: str, own: ClientLimit | None, now: float) -> None:
         """Count one exchange of ``client`` in, or refuse it with ``Client.RateLimited``; an
         admitted exchange must be ``release``d when it ends."""
         limit = self.default.overridden(own)
+        self.enter(client, limit)
+        wait = self.spend(client, limit, now)
+        if wait:
+            self.release(client)
+            raise rate_refused(limit, wait)
+
+    def enter(self, client: str, limit: Limit) -> None:
+        """Count one exchange of ``client`` in flight, or refuse it past its concurrency (the
+        first check: a refusal spends none of its rate); ``release`` it when it ends."""
         busy = self._in_flight.get(client, 0)
         if busy >= limit.concurrency:
             raise EnlaceError(
@@ -84,18 +122,15 @@ class ClientLimiter:
                 f"at most {limit.concurrency} exchanges of one client at once",
                 retry_after=BUSY_RETRY_AFTER,
             )
-        tokens, then = self._buckets.pop(client, (float(limit.burst), now))
-        tokens, wait = throttle.spend(tokens, now - then, limit.rate, limit.burst)
-        self._buckets[client] = (tokens, now)  # most recently seen last
-        if len(self._buckets) > self._max_clients:
-            self._buckets.popitem(last=False)
-        if wait:
-            raise EnlaceError(
-                "Client.RateLimited",
-                f"at most {limit.rate:g} exchanges a second (burst {limit.burst})",
-                retry_after=math.ceil(wait),
-            )
         self._in_flight[client] = busy + 1
+
+    def spend(self, client: str, limit: Limit, now: float) -> float:
+        """One exchange against ``client``'s rate in this process: 0, or the seconds to wait."""
+        tat, wait = gcra(self._tats.pop(client, now), now, 1 / limit.rate, limit.burst)
+        self._tats[client] = tat  # most recently seen last
+        if len(self._tats) > self._max_clients:
+            self._tats.popitem(last=False)
+        return wait
 
     def release(self, client: str) -> None:
         left = self._in_flight.pop(client) - 1

@@ -23,7 +23,11 @@ class Metrics:
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
             registry=self.registry,
         )
-
+        self.rate_fallbacks = Counter(
+            "enlace_client_rate_fallbacks",
+            "Exchanges whose client rate this process decided alone: the shared store failed",
+            registry=self.registry,
+        )
         self.witness_submissions = Counter(
             "enlace_witness_submissions",
             "Checkpoint submissions to witnesses by outcome",

@@ -3,7 +3,7 @@
 ``Gateway`` owns the keys, the registry snapshot (polled, with its freshness), the ledger writer,
 the periodic checkpoint signing (when this process holds the signer role, ``leader``) and its
 submission to witnesses, the replay filters (its own cache, the claims every process shares), the
-built sources and the
+client limits (its own; the rates every process shares, with Redis), the built sources and the
 metrics. Routes receive it; it knows nothing of HTTP.
 """
 
@@ -25,9 +25,10 @@ from gateway.kernel.sources import Source
 from gateway.server import held, limits
 from gateway.server.metrics import Metrics
 from gateway.server.replay_claims import SharedReplay
+from gateway.server.shared_rates import SharedRates
 from gateway.server.sources import build_source
 from gateway.server.witnesses import Witnesses, endpoints
-from gateway.storage import exclusive, registry
+from gateway.storage import exclusive, rates, registry
 from gateway.storage import replay as replay_store
 from gateway.storage.db import Database, check_durable, open_database
 from gateway.storage.ledger import publisher, queries
@@ -75,6 +76,13 @@ class Gateway:
         self.inflight = limits.InFlight(settings.max_inflight)
         self.client_limits = limits.ClientLimiter(
             limits.Limit(settings.client_rate, settings.client_burst, settings.client_concurrency)
+        )
+        #: Client rates every process shares (Redis only; else ``client_limits`` alone).
+        rate_store = rates.open_rates(settings.redis_url, settings.redis_timeout)
+        self.shared_rates = (
+            SharedRates(rate_store, self.client_limits, self.metrics.rate_fallbacks.inc)
+            if rate_store is not None
+            else None
         )
         self.held = held.HeldRefusals(
             settings.client_throttle_delay, settings.client_throttle_max_held
@@ -204,6 +212,8 @@ class Gateway:
         await asyncio.to_thread(self.election.release)
         if self.shared_replay is not None:
             self.shared_replay.close()
+        if self.shared_rates is not None:
+            self.shared_rates.close()
         self.db.dispose()
         exclusive.release(self._exclusive)
         self._exclusive = None

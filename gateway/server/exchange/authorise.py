@@ -1,8 +1,10 @@
 """Step 3 of an exchange: may this verified client use this service, for this purpose.
 
-In this order: the client subsystem registered (``Client.UnknownClient``), within its rate and
-concurrency limits (``Client.RateLimited``, ``gateway/server/limits.py``; an admitted exchange
-is named in ``Exchange.admitted`` for the pipeline to release), the service registered
+``admit``, for every exchange and metaservice: the client subsystem registered
+(``Client.UnknownClient``), within its concurrency limit (this process's) and its rate (this
+process's, or every process's with Redis: ``gateway/server/shared_rates.py``), else
+``Client.RateLimited`` (``gateway/server/limits.py``); an admitted exchange is named in
+``Exchange.admitted`` for the pipeline to release. Then ``authorise``: the service registered
 (``Client.UnknownService``), the method allowed (``Client.MethodNotAllowed``),
 ``Enlace-Subject: unknown`` only for an operation that discovers its subjects
 (``Client.InvalidSubject``), then a grant for (client, service) listing the purpose and the
@@ -23,23 +25,44 @@ from gateway.kernel.protocol import headers as h
 from gateway.kernel.sources import SourceRequest
 from gateway.server.exchange.context import Authorised, Exchange, Inbound, Parsed
 from gateway.server.exchange.parse import json_body
-from gateway.server.limits import ClientLimiter
+from gateway.server.limits import ClientLimiter, rate_refused
+from gateway.server.shared_rates import SharedRates
 from gateway.storage.registry import Snapshot
+
+
+async def admit(
+    snapshot: Snapshot,
+    limiter: ClientLimiter,
+    shared: SharedRates | None,
+    client: str,
+    ex: Exchange,
+) -> None:
+    """The client registered, and this exchange within its limits: counted in (named in
+    ``ex.admitted``), or refused ``Client.RateLimited``."""
+    if client not in snapshot.subsystems:
+        raise EnlaceError("Client.UnknownClient", f"{client} is not registered")
+    own = snapshot.limits.get(client)
+    if shared is None:
+        limiter.admit(client, own, time.monotonic())
+        ex.admitted = client
+        return
+    limit = limiter.default.overridden(own)
+    limiter.enter(client, limit)  # in flight first: a refusal spends none of the rate
+    ex.admitted = client
+    wait = await shared.spend(client, limit)
+    if wait:
+        raise rate_refused(limit, wait)
 
 
 def authorise(
     snapshot: Snapshot,
     contracts: schemas.Catalogue,
-    limiter: ClientLimiter,
     parsed: Parsed,
     ex: Exchange,
 ) -> Authorised:
-    """The service and its contract, if the client may call it as the request asks."""
-    client, service_id = str(parsed.client), str(parsed.target.service)
-    if client not in snapshot.subsystems:
-        raise EnlaceError("Client.UnknownClient", f"{client} is not registered")
-    limiter.admit(client, snapshot.limits.get(client), time.monotonic())
-    ex.admitted = client
+    """The service and its contract, if the admitted client may call it as the request asks."""
+    service_id = str(parsed.target.service)
+    client = str(parsed.client)
     service = snapshot.services.get(service_id)
     if service is None:
         raise EnlaceError("Client.UnknownService", f"{service_id} is not registered")

@@ -7,7 +7,8 @@ snapshot, in X-Road's REST shapes (PR-MREST), with no evidence JWS — the gatew
 signature is the proof. It has no data subject (``Enlace-Subject: unknown``) and is GET only.
 
 Who may ask what, after the caller is verified, registered (``Client.UnknownClient``) and within
-its rate and concurrency limits (``Client.RateLimited``, counted as for any exchange):
+its rate and concurrency limits (``Client.RateLimited``, counted as for any exchange:
+``authorise.admit``):
 
     listClients      any client: the instance's members and subsystems
     listMethods      any client: every service of the provider
@@ -18,7 +19,6 @@ its rate and concurrency limits (``Client.RateLimited``, counted as for any exch
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -31,8 +31,7 @@ from gateway.kernel.ids import (
     MetaTarget,
     ServiceId,
 )
-from gateway.server.exchange.context import Exchange, MetaParsed
-from gateway.server.limits import ClientLimiter
+from gateway.server.exchange.context import MetaParsed
 from gateway.storage.registry import ServiceEntry, Snapshot
 
 SERVICE_CODE = "serviceCode"
@@ -52,19 +51,13 @@ def parsed(method: str, target: MetaTarget, client: ClientId, subject: str | Non
 def answer(
     snapshot: Snapshot,
     contracts: schemas.Catalogue,
-    limiter: ClientLimiter,
     request: MetaParsed,
-    ex: Exchange,
     query: Mapping[str, str],
     *,
     server: str,
 ) -> dict[str, Any]:
-    """The metaservice's answer for a verified client, from ``snapshot``."""
+    """The metaservice's answer for a verified, admitted client, from ``snapshot``."""
     client, target = str(request.client), request.target
-    if client not in snapshot.subsystems:
-        raise EnlaceError("Client.UnknownClient", f"{client} is not registered")
-    limiter.admit(client, snapshot.limits.get(client), time.monotonic())
-    ex.admitted = client  # released by the pipeline, as for any exchange
     if target.provider is None:
         return list_clients(snapshot, target.instance)
     provider = target.provider

@@ -1,7 +1,8 @@
 """The exchange's steps in their order, and the one way every exchange ends: ledgered, signed.
 
-``handle`` runs the steps (``parse``, ``authenticate``, ``authorise``, ``call``; for a
-metaservice, ``parse``, ``authenticate`` and ``metaservices``); whatever they
+``handle`` runs the steps (``parse``, ``authenticate``, ``authorise`` (``admit``, then the
+rest), ``call``; for a metaservice, ``parse``, ``authenticate``, ``authorise.admit`` and
+``metaservices``); whatever they
 end with, an answer or a refusal, becomes the response body, is recorded (``record``) and only
 then signed (``sign``) for sending. A failure to record replaces the answer with
 ``Server.LedgerUnavailable``: no data leaves unrecorded.
@@ -124,12 +125,12 @@ async def _steps(gw: Gateway, inbound: Inbound, ex: Exchange) -> dict[str, Any]:
         raise EnlaceError("Server.RegistryUnavailable")
     parsed = parse.parse(inbound, ex, public_hosts=gw.settings.public_hosts, pseudonym=gw.pseudonym)
     await authenticate.authenticate(gw, inbound, parsed, ex)
+    client = str(parsed.client)
+    await authorise.admit(gw.snapshot, gw.client_limits, gw.shared_rates, client, ex)
     if isinstance(parsed, MetaParsed):
         server = parse.base_url(inbound, gw.settings.public_url)
-        return metaservices.answer(
-            gw.snapshot, gw.contracts, gw.client_limits, parsed, ex, inbound.query, server=server
-        )
-    allowed = authorise.authorise(gw.snapshot, gw.contracts, gw.client_limits, parsed, ex)
+        return metaservices.answer(gw.snapshot, gw.contracts, parsed, inbound.query, server=server)
+    allowed = authorise.authorise(gw.snapshot, gw.contracts, parsed, ex)
     request = authorise.source_request(inbound, parsed, allowed, ex.request_body)
     token = await call.call(gw, parsed, allowed, request, ex)
     return {"exchange_id": ex.exchange_id, "service": ex.service, "evidence": token}
