@@ -76,7 +76,9 @@ def gcra(tat: float, now: float, interval: float, burst: int) -> tuple[float, fl
     request every ``interval`` seconds up to ``burst``: the TAT after it, and 0 (admitted) or
     the seconds until one would be (refused: the TAT unchanged). A token bucket holding
     ``burst - (tat - now) / interval`` tokens, to ``SLACK``; ``gateway/storage/rates.py`` runs
-    the same in Redis."""
+    the same in Redis. A TAT beyond a full ``burst`` ahead (left by a stricter limit since
+    changed) counts as an empty bucket: a client's new limit holds from its next request."""
+    tat = min(tat, now + burst * interval)
     counted = max(tat, now) + interval
     wait = counted - now - burst * interval
     if wait > SLACK:

@@ -78,7 +78,8 @@ class Gateway:
             limits.Limit(settings.client_rate, settings.client_burst, settings.client_concurrency)
         )
         #: Client rates every process shares (Redis only; else ``client_limits`` alone).
-        rate_store = rates.open_rates(settings.redis_url, settings.redis_timeout)
+        log = f"{self.checkpoint_signer.name}+{self.checkpoint_signer.key_id:08x}"
+        rate_store = rates.open_rates(settings.redis_url, settings.redis_timeout, log)
         self.shared_rates = (
             SharedRates(rate_store, self.client_limits, self.metrics.rate_fallbacks.inc)
             if rate_store is not None

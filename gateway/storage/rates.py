@@ -1,6 +1,6 @@
 """Client rates shared by every gateway process, in Redis: one GCRA state per client.
 
-Owns the Redis keys ``enlace:rate:<client>``, each a client's theoretical arrival time (TAT,
+Owns the Redis keys ``enlace:rate:<log>:<client>``, each a client's theoretical arrival time (TAT,
 microseconds on Redis's clock) and the script that decides a batch of requests against them.
 The algorithm is GCRA (the generic cell rate algorithm), the token bucket of
 ``gateway.server.limits.gcra`` kept as one number: a request is admitted if, once it is
@@ -9,7 +9,9 @@ moves the TAT one interval on; a refusal moves nothing and answers how long unti
 admitted. The script runs a batch in its order, on Redis's own clock (``TIME``: the gateways'
 clocks never meet), and sets each key once with an expiry when its TAT is reached (an expired
 key is a full bucket). Which limits apply, and what a refusal is, are the caller's
-(``gateway.server.shared_rates``).
+(``gateway.server.shared_rates``). ``<log>`` is the deployment's ledger (its checkpoint key's
+name and key ID): every gateway of one deployment shares a client's budget, and two
+deployments on one Redis database do not.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ for i, key in ipairs(KEYS) do
   if tat == nil then
     tat = tonumber(redis.call('GET', key)) or now
   end
+  tat = math.min(tat, now + burst * interval)  -- at worst empty under the limit now in force
   local next_tat = math.max(tat, now) + interval
   local wait = next_tat - now - burst * interval
   if wait > 1 then  -- 1 µs of slack for the sums' rounding, as in gcra
@@ -61,9 +64,10 @@ return waits
 class RedisRates:
     """Client rates as Redis keys, one script call per batch."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, log: str) -> None:
         import redis  # only a deployment that configures Redis needs the package
 
+        self.prefix = f"{REDIS_PREFIX}{log}:"
         self._client = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
@@ -74,7 +78,7 @@ class RedisRates:
         one of its client's would be."""
         if not requests:
             return []
-        keys = [REDIS_PREFIX + client for client, _, _ in requests]
+        keys = [self.prefix + client for client, _, _ in requests]
         args: list[float | int] = []
         for _, interval, burst in requests:
             args += [interval * 1e6, burst]
@@ -85,6 +89,7 @@ class RedisRates:
         self._client.close()
 
 
-def open_rates(redis_url: str | None, timeout: float) -> RateStore | None:
-    """The shared rates: Redis if configured; else None (each process counts its own)."""
-    return RedisRates(redis_url, timeout) if redis_url else None
+def open_rates(redis_url: str | None, timeout: float, log: str) -> RateStore | None:
+    """The shared rates of the ledger ``log``: Redis if configured; else None (each process
+    counts its own)."""
+    return RedisRates(redis_url, timeout, log) if redis_url else None

@@ -50,6 +50,19 @@ def test_gcra_admits_the_burst_then_says_how_long_until_the_next() -> None:
     assert gcra(tat, now + 2.0, 2.0, 3)[1] == 0  # one interval later, one more
 
 
+def test_a_limit_raised_holds_from_the_next_request() -> None:
+    """A TAT left far ahead by a stricter limit (here one request every 10⁶ s) is an empty
+    bucket under the new one, not a lock-out for as long as the old limit said."""
+    tat, now = 0.0, 0.0
+    for _ in range(5):
+        tat, _wait = gcra(tat, now, 1e6, 5)
+    assert tat == 5e6
+    tat, wait = gcra(tat, now, 0.02, 100)  # restored: 50 a second, burst 100
+    assert 0 < wait <= 0.02 + SLACK  # empty, regaining at the new rate
+    tat, wait = gcra(tat, now + 0.02, 0.02, 100)
+    assert wait == 0
+
+
 def test_the_store_is_asked_each_client_s_interval_and_burst() -> None:
     assert requests([("a", Limit(4.0, 7, 1)), ("b", Limit(0.5, 1, 1))]) == [
         ("a", 0.25, 7),
