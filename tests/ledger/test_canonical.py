@@ -4,6 +4,7 @@ implementation (``rfc8785``)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -138,16 +139,14 @@ def test_evidence_of_a_record_takes_the_fast_path(monkeypatch: pytest.MonkeyPatc
     assert evidence.canonical(claims) == expected
 
 
-def _stdlib_compact(value: Any) -> bytes | type[Exception]:
-    try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-    except Exception as exc:
-        return type(exc)
+def _stdlib_compact(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _compact(value: Any) -> bytes | type[Exception]:
+def _outcome(write: Callable[[Any], bytes], value: Any) -> bytes | type[Exception]:
+    """What ``write`` makes of ``value``: its bytes, or the kind of its refusal."""
     try:
-        return canonical_json.compact(value)
+        return write(value)
     except Exception as exc:
         return type(exc)
 
@@ -157,4 +156,4 @@ def _compact(value: Any) -> bytes | type[Exception]:
 def test_compact_json_is_the_stdlib_s(value: dict[str, Any]) -> None:
     """Responses: the keys in their order, no spaces, byte for byte what ``json.dumps`` writes
     (``ensure_ascii=False``), lone surrogates refused alike."""
-    assert _compact(value) == _stdlib_compact(value)
+    assert _outcome(canonical_json.compact, value) == _outcome(_stdlib_compact, value)
