@@ -47,18 +47,21 @@ _records = st.dictionaries(
 )
 
 
-def _reference(value: Any) -> bytes | type[Exception]:
+def _outcome(write: Callable[[Any], bytes], value: Any) -> bytes | type[Exception]:
+    """What ``write`` makes of ``value``: its bytes, or the kind of its refusal (which is what
+    must match)."""
     try:
-        return rfc8785.dumps(value)
-    except Exception as exc:  # the kind of refusal is what must match
+        return write(value)
+    except Exception as exc:
         return type(exc)
+
+
+def _reference(value: Any) -> bytes | type[Exception]:
+    return _outcome(rfc8785.dumps, value)
 
 
 def _ours(value: Any) -> bytes | type[Exception]:
-    try:
-        return record.canonical(value)
-    except Exception as exc:
-        return type(exc)
+    return _outcome(record.canonical, value)
 
 
 @settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -119,11 +122,7 @@ _claims = st.fixed_dictionaries(
 @given(_claims)
 def test_evidence_payloads_canonicalise_as_the_reference(claims: dict[str, Any]) -> None:
     """The evidence payload goes through the same fast canonicaliser (the signed bytes)."""
-    try:
-        ours: bytes | type[Exception] = evidence.canonical(claims)
-    except Exception as exc:
-        ours = type(exc)
-    assert ours == _reference(claims)
+    assert _outcome(evidence.canonical, claims) == _reference(claims)
 
 
 def test_evidence_of_a_record_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,14 +140,6 @@ def test_evidence_of_a_record_takes_the_fast_path(monkeypatch: pytest.MonkeyPatc
 
 def _stdlib_compact(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _outcome(write: Callable[[Any], bytes], value: Any) -> bytes | type[Exception]:
-    """What ``write`` makes of ``value``: its bytes, or the kind of its refusal."""
-    try:
-        return write(value)
-    except Exception as exc:
-        return type(exc)
 
 
 @settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
