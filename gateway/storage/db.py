@@ -4,7 +4,8 @@ SQLite is the embedded default and PostgreSQL the production target; the same UR
 picks either. SQLite runs in WAL mode with ``synchronous=FULL`` (a commit is durable when it
 returns; group commit in the ledger writer keeps that cheap) and every write transaction
 starts with ``BEGIN IMMEDIATE`` so that two writers (the gateway and an admin CLI) queue on
-the lock instead of failing to upgrade a read lock.
+the lock instead of failing to upgrade a read lock. ``snapshot`` reads on either engine without
+taking any lock: one consistent view, for work done before the lock is taken.
 
 PostgreSQL connections carry a connect time-out, a statement time-out and TCP keepalive (with a
 TCP user time-out), so that a silently dropped link fails in seconds instead of blocking the
@@ -22,7 +23,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from gateway.kernel.errors import CodedError
 from gateway.kernel.settings import Settings
@@ -294,9 +295,29 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn) -> None:  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        locks = immediate and not conn.get_execution_options().get(_SNAPSHOT, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if locks else "BEGIN")
 
     return engine
+
+
+#: The execution option of ``snapshot``'s connections on SQLite: a deferred ``BEGIN``.
+_SNAPSHOT = "enlace_snapshot"
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction on ``engine`` (the write one too) that takes no lock and sees
+    one snapshot of the committed database: SQLite's deferred ``BEGIN`` (in WAL mode, a
+    snapshot from its first read, blocking no writer), PostgreSQL's ``REPEATABLE READ READ
+    ONLY``."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execution_options(**{_SNAPSHOT: True})
+        else:
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn.begin():
+            yield conn
 
 
 def normalise_url(url: str) -> str:

@@ -15,11 +15,18 @@ from typer.testing import CliRunner
 
 from gateway.cli.main import app
 from gateway.kernel.ledger import bundle, checkpoint, record, subjectmap
-from gateway.storage.db import Database, ledger_covert, ledger_entries, open_database
+from gateway.storage.db import (
+    Database,
+    ledger_covert,
+    ledger_entries,
+    ledger_map_nodes,
+    open_database,
+)
 from gateway.storage.ledger import audit, driver, proofs, publisher, sequencer
 from gateway.storage.ledger import subjectmap as maps
+from gateway.storage.ledger.errors import LedgerCorrupt
 from tests.factories import exchange_record
-from tests.ledger.helpers import sign
+from tests.ledger.helpers import rewrite_consistently, sign
 
 ALICE, BOB, CARLOS, NOBODY = (f"{n:02x}" * 32 for n in (0xA1, 0xB0, 0xC4, 0xEE))
 
@@ -383,4 +390,177 @@ def test_a_copy_started_on_a_stored_map_reads_what_it_lacks(
     counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
     counts[ALICE] += 1
     counts[NOBODY] = 1
+    _map_is_right(database, counts)
+
+
+# The two-phase fold (``maps.prefold`` without the lock, then ``close`` under it): the phase
+# boundary is where a test calls one and then the other, appending or signing in between.
+
+
+def _spy_rows(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Record every read of subject rows the fold makes: (after index, before size)."""
+    calls: list[tuple[int, int]] = []
+    rows_since = maps._rows_since
+
+    def spy(conn, after, size):  # type: ignore[no-untyped-def]
+        calls.append((after, size))
+        return rows_since(conn, after, size)
+
+    monkeypatch.setattr(maps, "_rows_since", spy)
+    return calls
+
+
+def _committed(database: Database) -> tuple[int, int]:
+    """The committed tree's size and the map head's index."""
+    with database.read.connect() as conn:
+        return driver.size(conn), maps.state(conn).head
+
+
+def _sign_prefolded(
+    database: Database,
+    signer: checkpoint.NoteSigner,
+    prefolded: maps.Prefold | None,
+    last: bytes | None = None,
+) -> publisher.StoredCheckpoint:
+    with database.write.begin() as conn:
+        return publisher.sign_checkpoint(conn, signer, last=last, prefolded=prefolded)
+
+
+def _is_the_one_phase_fold(database: Database) -> None:
+    """The stored map (state, every node and value) is the fold of every subject row before
+    the map head, from the empty map, in one go."""
+    with database.read.connect() as conn:
+        stored = maps.state(conn)
+        rows = maps._rows_since(conn, -1, stored.head)
+        nodes = conn.execute(sa.select(ledger_map_nodes)).all()
+        values = maps.read_values(conn, {subject for subject, _, _ in rows})
+    one = subjectmap.fold(subjectmap.Folded(subjectmap.EMPTY, 0), {}, {}, rows)
+    assert (stored.root, stored.keys) == (one.root, one.keys)
+    assert values == one.values
+    assert {(d, bytes(p)): maps._node(k, h, v) for d, p, h, k, v in nodes} == one.nodes
+
+
+def test_entries_appended_between_the_two_phases_are_folded(
+    database, signer, ledger, vkey_file, monkeypatch
+):
+    calls = _spy_rows(monkeypatch)
+    _exchanges(database, 20, [[ALICE], [NOBODY], [BOB, NOBODY]])
+    s0, head = _committed(database)
+    prefolded = maps.prefold(database.write)
+    assert prefolded is not None and prefolded.size == s0
+    _exchanges(database, 30, [[NOBODY], [CARLOS, ALICE]])  # while phase 1 ran
+    s1, _ = _committed(database)
+    signed = _sign_prefolded(database, signer, prefolded)
+    # Phase 1 read the rows before S0, phase 2 only those of [S0, S1).
+    assert calls == [(head, s0), (s0 - 1, s1)]
+    assert signed.size == s1 + 1 and _committed(database) == (s1 + 1, s1)  # covers [0, S1)
+    counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
+    counts[ALICE] += 2
+    counts[BOB] += 1
+    counts[CARLOS] += 1
+    counts[NOBODY] = 3
+    _map_is_right(database, counts)
+    _is_the_one_phase_fold(database)
+    verified = _verify(_bundle(database, [(NOBODY, "citizen")]), signer)
+    assert verified.complete and len(verified.entries) == 3
+    assert verified.entries[-1].index == s1 - 2  # appended between the phases
+    result = CliRunner().invoke(
+        app, ["ledger", "verify", "--database-url", database.url, "--vkey", str(vkey_file)]
+    )
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("who", ["this process", "another gateway"])
+def test_a_map_moved_between_the_two_phases_is_folded_again(
+    database, database_url, signer, ledger, monkeypatch, who
+):
+    calls = _spy_rows(monkeypatch)
+    _exchanges(database, 20, [[ALICE], [NOBODY]])
+    prefolded = maps.prefold(database.write)
+    # Another signer closes the map between the phases: the same engine (its copy of the map
+    # moves on), or another gateway's (this one's copy no longer matches the stored map).
+    other = database if who == "this process" else open_database(database_url)
+    try:
+        _exchanges(other, 30, [[BOB]])
+        sign(other, signer)
+    finally:
+        if other is not database:
+            other.dispose()
+    _exchanges(database, 40, [[NOBODY, CARLOS]])
+    size, head = _committed(database)
+    del calls[:]
+    _sign_prefolded(database, signer, prefolded)
+    assert calls == [(head, size)]  # phase 1's fold dropped: every row since the map head
+    counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
+    counts[ALICE] += 1
+    counts[BOB] += 1
+    counts[CARLOS] += 1
+    counts[NOBODY] = 2
+    _map_is_right(database, counts)
+    _is_the_one_phase_fold(database)
+    assert _report(database, signer).ok
+
+
+def test_the_two_phases_read_through_the_signers_copy(
+    database, database_url, signer, ledger, monkeypatch
+):
+    # A complete copy reads nothing in either phase; a partial one (a restarted signer) reads
+    # what it lacks in phase 1, and in phase 2 only what phase 1 had no need of.
+    reads = _counting_reads(monkeypatch)
+    _exchanges(database, 20, [[ALICE], [NOBODY]])
+    prefolded = maps.prefold(database.write)
+    _exchanges(database, 30, [[BOB]])
+    _sign_prefolded(database, signer, prefolded)
+    assert reads == []
+    restarted = open_database(database_url)
+    try:
+        _exchanges(restarted, 40, [[ALICE], [CARLOS]])
+        prefolded = maps.prefold(restarted.write)
+        assert "nodes" in reads and "values" in reads
+        del reads[:]
+        _exchanges(restarted, 50, [[ALICE, CARLOS]])  # keys phase 1 read: no read again
+        _sign_prefolded(restarted, signer, prefolded)
+        assert reads == []
+    finally:
+        restarted.dispose()
+    counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
+    counts[ALICE] += 3
+    counts[BOB] += 1
+    counts[CARLOS] += 2
+    counts[NOBODY] = 1
+    _map_is_right(database, counts)
+    _is_the_one_phase_fold(database)
+
+
+def test_a_history_that_does_not_extend_the_signed_head_is_refused_after_phase_1(
+    database, signer, ledger
+):
+    # Phase 1 folds whatever is stored, without the history check; the check stays under the
+    # lock and still refuses, before anything of the fold is written.
+    with database.read.connect() as conn:
+        last = publisher.latest_checkpoint(conn)
+    assert last is not None
+    rewrite_consistently(database, 3)  # and deletes the checkpoints: only the kept note is left
+    _exchanges(database, 20, [[ALICE]])
+    before = _committed(database)
+    prefolded = maps.prefold(database.write)
+    assert prefolded is not None and prefolded.size == before[0]
+    with pytest.raises(LedgerCorrupt, match="not an extension"):
+        _sign_prefolded(database, signer, prefolded, last.note)
+    assert _committed(database) == before
+
+
+def test_phase_1_takes_no_lock_and_sees_only_committed_entries(database, signer, ledger):
+    _exchanges(database, 20, [[ALICE]])
+    size, _ = _committed(database)
+    with database.write.begin() as conn:  # an append holding the sequencing lock, uncommitted
+        driver.locked_tree(conn)
+        sequencer.append(conn, [exchange_record(30, subjects=[BOB])])
+        prefolded = maps.prefold(database.write)  # would wait for the lock (here: forever)
+    assert prefolded is not None and prefolded.size == size
+    assert set(prefolded.folded.values) == {ALICE}
+    sign(database, signer)
+    counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
+    counts[ALICE] += 1
+    counts[BOB] += 1
     _map_is_right(database, counts)

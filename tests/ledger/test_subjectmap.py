@@ -219,6 +219,58 @@ def test_reads_one_call_per_depth() -> None:
     assert root == sm.reference_root(pairs)
 
 
+def _rows(rng: random.Random, people: list[str], start: int, count: int) -> list:
+    """Subject rows of ``count`` entries from index ``start``, one to three people each (and
+    now and then a subject that is no key)."""
+    rows = []
+    for index in range(start, start + count):
+        named = rng.sample(people, rng.randint(1, 3)) + (["not-a-key"] if index % 7 == 0 else [])
+        leaf = hashlib.sha256(b"leaf %d" % index).digest()
+        rows += [(who, index, leaf) for who in sorted(named)]
+    return rows
+
+
+def _stored(rng: random.Random, people: list[str], count: int):  # type: ignore[no-untyped-def]
+    """A map folded from ``count`` entries and stored: its store, values and fold of nothing."""
+    first = sm.fold(sm.Folded(sm.EMPTY, 0), {}, {}, _rows(rng, people, 0, count))
+    store = sm.MemoryStore()
+    store.nodes.update(first.nodes)
+    return store, dict(first.values), sm.Folded(first.root, first.keys)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_a_fold_in_two_steps_equals_the_fold_in_one(seed: int, on_disk: bool) -> None:
+    # Phase 1 folds the entries up to ``cut`` without writing; phase 2 goes on from it over the
+    # same stored map: the same values, nodes, root and key count as one fold of them all.
+    rng = random.Random(seed)
+    people = [f"{rng.getrandbits(256):064x}" for _ in range(rng.randint(1, 60))]
+    store, values, stored = _stored(rng, people, rng.randint(0, 80))
+    rows = _rows(rng, people + [f"{rng.getrandbits(256):064x}" for _ in range(20)], 100, 60)
+    cut = next((n for n, row in enumerate(rows) if row[1] >= 100 + rng.randint(0, 60)), len(rows))
+
+    def read(positions):  # type: ignore[no-untyped-def]
+        return {p: store.nodes[p] for p in positions if p in store.nodes}
+
+    source = read if on_disk else store.nodes
+    kept = dict(store.nodes)
+    whole = sm.fold(stored, source, values, rows)
+    first = sm.fold(stored, source, values, rows[:cut])
+    later = {s: v for s, v in values.items() if s not in first.values}
+    two = sm.fold(first, source, later, rows[cut:])
+    assert store.nodes == kept  # a fold writes nothing
+    assert (two.root, two.keys, two.values, two.nodes) == (
+        whole.root,
+        whole.keys,
+        whole.values,
+        whole.nodes,
+    )
+    pairs = {sm.key_of(k): v.hash() for k, v in {**values, **two.values}.items()}
+    assert two.root == sm.reference_root(pairs) and two.keys == len(pairs)
+    store.nodes.update(two.nodes)
+    assert store.nodes == _reference_nodes(pairs, 0, b"")
+
+
 VECTORS = Path(__file__).resolve().parent.parent / "data" / "completeness-vectors.json"
 
 

@@ -13,6 +13,11 @@ Owns the maths of completeness (docs/ledger.md §12, "Completeness"; pure, no I/
   that returns the new root and the nodes to write: keys are only ever added or changed, never
   removed, so a node position goes empty → leaf → inner and never back, and no stored node
   needs deleting;
+* a **fold** (``fold``, ``Folded``): subject rows folded into the chains and the tree, as
+  the values and nodes to write, the new root and key count, written nothing yet; a fold can
+  go on from an earlier one not yet written (its nodes and values laid over the stored ones,
+  ``overlay``), so the bulk of a checkpoint's fold can be computed before the sequencing lock
+  and only the entries appended meanwhile under it (docs/ledger.md §12, "Cost");
 * **map proofs** (``prove``, ``MapProof``, ``verify``) of membership or absence.
 
 Nodes are addressed by ``NodePos`` = (depth, path): ``path`` is the key's first ``depth`` bits
@@ -23,8 +28,8 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from gateway.kernel.encoding import EncodingError, b64decode, b64encode
@@ -32,6 +37,7 @@ from gateway.kernel.encoding import EncodingError, b64decode, b64encode
 __all__ = [
     "EMPTY",
     "KEY_BITS",
+    "Folded",
     "MapNode",
     "MapProof",
     "MapProofError",
@@ -42,11 +48,13 @@ __all__ = [
     "Value",
     "bit",
     "chain_step",
+    "fold",
     "fold_chains",
     "inner",
     "is_key",
     "key_of",
     "map_leaf",
+    "overlay",
     "prefix",
     "prove",
     "reference_root",
@@ -314,6 +322,74 @@ def update(
     work = _Update(source, changes)
     new_root = work.subtree(0, 0, 0, len(work.keys))
     return new_root, work.writes
+
+
+class _Overlay(Mapping[NodePos, MapNode | None]):
+    """Nodes ``top`` over the nodes ``below``, read-only: a position is looked up in ``top``
+    first."""
+
+    def __init__(
+        self, top: Mapping[NodePos, MapNode], below: Mapping[NodePos, MapNode | None]
+    ) -> None:
+        self.top, self.below = top, below
+
+    def __getitem__(self, at: NodePos) -> MapNode | None:
+        return self.top[at] if at in self.top else self.below[at]
+
+    def __iter__(self) -> Iterator[NodePos]:
+        return iter(self.top.keys() | self.below.keys())
+
+    def __len__(self) -> int:
+        return len(self.top.keys() | self.below.keys())
+
+
+def overlay(source: NodeSource, nodes: Mapping[NodePos, MapNode]) -> NodeSource:
+    """``source`` with ``nodes`` (newer, not stored yet) over it: the stored tree as it will be
+    once they are written."""
+    if not nodes:
+        return source
+    if not callable(source):
+        return _Overlay(nodes, source)
+    read = source
+
+    def reader(positions: Sequence[NodePos]) -> Mapping[NodePos, MapNode | None]:
+        return _Overlay(nodes, read([at for at in positions if at not in nodes]))
+
+    return reader
+
+
+@dataclass(frozen=True)
+class Folded:
+    """A fold over a stored map, not written yet: the root and number of keys after it, and
+    the values and nodes it changes (to write, an upsert each). ``Folded(root, keys)`` of the
+    stored map is the fold of nothing."""
+
+    root: bytes
+    keys: int
+    values: Mapping[str, Value] = field(default_factory=dict)
+    nodes: Mapping[NodePos, MapNode] = field(default_factory=dict)
+
+
+def fold(
+    base: Folded,
+    source: NodeSource,
+    stored: Mapping[str, Value],
+    rows: Iterable[tuple[str, int, bytes]],
+) -> Folded:
+    """``base`` with ``rows`` (subject hex, index, leaf hash; in increasing index order, after
+    every row ``base`` folded) folded on top. ``source`` and ``stored`` are the stored map's
+    nodes and the stored values of the rows' subjects (at least of those ``base`` did not
+    change): ``base``'s are laid over them."""
+    before = {**stored, **base.values}
+    changed = fold_chains(before, rows)
+    changes = {bytes.fromhex(k): v.hash() for k, v in changed.items()}  # keys: is_key
+    root, nodes = update(overlay(source, base.nodes), changes, base.root)
+    return Folded(
+        root,
+        base.keys + len(changed.keys() - before.keys()),
+        {**base.values, **changed},
+        {**base.nodes, **nodes},
+    )
 
 
 class MemoryStore:

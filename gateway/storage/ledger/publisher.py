@@ -4,7 +4,8 @@ Owns ``ledger_checkpoints`` (every signed note, with the witnesses' cosignature 
 and the gateway's own copy of its last signed note, the ``checkpoint.last`` file.
 
 Invariants: a checkpoint is signed under the sequencing lock, over the committed tree only, and
-only once the tree ends with a map head (``gateway.storage.ledger.subjectmap.close``); the
+only once the tree ends with a map head (``gateway.storage.ledger.subjectmap.close``; most of
+its fold made before the lock, ``subjectmap.prefold``, nothing written until under it); the
 publisher never signs a head that is not an append-only extension of the last one it signed
 (``LedgerCorrupt`` instead: a log must never sign inconsistent heads). That last head is the
 kept file when there is one — outside the database, so that rewriting storage and deleting its
@@ -113,16 +114,20 @@ def check_extends(conn: Connection, anchor: checkpoint.Checkpoint, size: int, ro
 
 
 def sign_checkpoint(
-    conn: Connection, signer: checkpoint.NoteSigner, *, last: bytes | None = None
+    conn: Connection,
+    signer: checkpoint.NoteSigner,
+    *,
+    last: bytes | None = None,
+    prefolded: subjectmap.Prefold | None = None,
 ) -> StoredCheckpoint:
     """Sign and store a checkpoint of the committed tree, unless one of its size exists.
 
     The tree is first closed with a map head (``subjectmap.close``: the subject rows appended
-    since the previous one folded into the map) unless its last entry is one, so every signed
-    checkpoint is complete. Holds the sequencing lock, and refuses (``LedgerCorrupt``) to sign
-    a head that is not an append-only extension of the last signed one: ``last``, the
-    gateway's own copy of the last note it signed, else the newest stored checkpoint (see the
-    module docstring).
+    since the previous one folded into the map, on top of ``prefolded``, the fold made before
+    the lock, if any) unless its last entry is one, so every signed checkpoint is complete.
+    Holds the sequencing lock, and refuses (``LedgerCorrupt``) to sign a head that is not an
+    append-only extension of the last signed one: ``last``, the gateway's own copy of the last
+    note it signed, else the newest stored checkpoint (see the module docstring).
     """
     head = driver.locked_tree(conn)
     latest = latest_checkpoint(conn)
@@ -130,7 +135,7 @@ def sign_checkpoint(
     if anchor is not None:
         check_extends(conn, anchor, head.size, head.root())
     # Only complete checkpoints are signed: the tree ends with a map head (docs/ledger.md §12).
-    head = subjectmap.close(conn, head)
+    head = subjectmap.close(conn, head, prefolded)
     root = head.root()
     if latest is not None and latest.size == head.size and latest.root == root:
         return latest
@@ -164,10 +169,13 @@ def sign_checkpoint_kept(
     engine: sa.Engine, signer: checkpoint.NoteSigner, last_file: Path
 ) -> StoredCheckpoint:
     """``sign_checkpoint`` in its own transaction, anchored on and then updating ``last_file``
-    (the gateway's own copy of its last signed checkpoint; first run: the database's)."""
+    (the gateway's own copy of its last signed checkpoint; first run: the database's). The
+    bulk of the map's fold is made first, without the lock (``subjectmap.prefold``), so
+    appends wait only for the entries that arrive meanwhile."""
     last = last_file.read_bytes() if last_file.exists() else None
+    prefolded = subjectmap.prefold(engine)
     with engine.begin() as conn:
-        stored = sign_checkpoint(conn, signer, last=last)
+        stored = sign_checkpoint(conn, signer, last=last, prefolded=prefolded)
     _keep(stored, signer, last_file)
     return stored
 

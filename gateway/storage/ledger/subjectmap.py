@@ -5,17 +5,30 @@ count, latest index and chain in the newest map head) and ``ledger_map_state`` (
 index, key count and root). The maths is ``gateway.kernel.ledger.subjectmap``; docs/ledger.md
 §12 specifies it.
 
-``close`` runs in the publisher's signing transaction, under the sequencing lock: it folds the
-``ledger_subjects`` rows appended since the previous map head (with their leaf hashes) into the
-chains, updates the tree with one node read per depth, and appends the map head record at the
-end of the log through the same batch path as every append, so indexes stay dense whoever else
-appends. Nothing of this is on the per-exchange path. ``prove`` reads a key's value and map
-proof as of the newest map head.
+A checkpoint's fold runs in two phases, so that the sequencing lock is held only for the tail:
+
+1. ``prefold``, before the signing transaction, in a read-only snapshot of its own that takes
+   no lock: the committed size S0 and the map state, the ``ledger_subjects`` rows (with their
+   leaf hashes) of the entries after the map head and before S0, folded in memory into the
+   chains and the tree (``subjectmap.fold``). Nothing is written: the stored nodes and values
+   must stay the current map head's (citizens' proofs read them) until the next map head is.
+2. ``close``, in the publisher's signing transaction, under the sequencing lock: if the map
+   state is still the one phase 1 started from, it folds only the rows of the entries [S0, S1)
+   appended meanwhile on top of phase 1's result (its nodes and values laid over the stored
+   ones), else (another signer moved the map, or no phase 1) every row since the map head;
+   then writes the changed nodes and values, and appends the map head record at the end of the
+   log through the same batch path as every append, so indexes stay dense whoever else
+   appends.
+
+Stored nodes and values are read through this process's copy (``mapcache``) in both phases.
+Nothing of this is on the per-exchange path. ``prove`` reads a key's value and map proof as of
+the newest map head.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -24,6 +37,7 @@ from sqlalchemy.engine import Connection
 
 from gateway.kernel.ledger import merkle, subjectmap
 from gateway.kernel.ledger import record as rec
+from gateway.storage import db
 from gateway.storage.db import (
     ledger_entries,
     ledger_map_nodes,
@@ -35,7 +49,17 @@ from gateway.storage.ledger import driver, mapcache
 from gateway.storage.ledger.batch import prepare, sequence
 from gateway.storage.ledger.mapcache import MapState
 
-__all__ = ["MapState", "close", "fold", "prove", "read_nodes", "read_values", "state"]
+__all__ = [
+    "MapState",
+    "Prefold",
+    "close",
+    "fold",
+    "prefold",
+    "prove",
+    "read_nodes",
+    "read_values",
+    "state",
+]
 
 #: Keys per ``IN`` list on SQLite (PostgreSQL takes one array per depth).
 _PER_QUERY = 500
@@ -174,31 +198,71 @@ def _write(
                 cursor.executemany(_upsert(table, columns, key, None), rows)
 
 
-def fold(conn: Connection, current: MapState, size: int) -> MapState:
-    """Fold the subject rows of entries ``current.head`` < i < ``size`` into the stored map;
-    the map's new key count and root (``head`` not yet moved). Stored nodes and values are
-    read through this process's copy (``mapcache``), so a steady fold mostly hashes."""
-    rows = _rows_since(conn, current.head, size)
+@dataclasses.dataclass(frozen=True)
+class Prefold:
+    """Phase 1 (``prefold``): the fold of the entries after map head ``state.head`` and before
+    ``size``, over the map as of ``state``; nothing of it written."""
+
+    state: MapState
+    size: int
+    folded: subjectmap.Folded
+
+
+def _fold(
+    conn: Connection, cache: mapcache.MapCache, base: subjectmap.Folded, after: int, size: int
+) -> subjectmap.Folded:
+    """``base`` (a fold over the stored map, not written) with the subject rows of entries
+    ``after`` < i < ``size`` folded on top; the stored nodes and values read through
+    ``cache``, so a steady fold mostly hashes."""
+    rows = _rows_since(conn, after, size)
+    subjects = {subject for subject, _, _ in rows} - base.values.keys()
+    stored = cache.read_values(subjects, lambda s: read_values(conn, s))
+    source = cache.node_source(lambda p: read_nodes(conn, p))
+    return subjectmap.fold(base, source, stored, rows)
+
+
+def prefold(engine: sa.Engine) -> Prefold | None:
+    """Phase 1: fold the committed entries since the map head in memory, in a snapshot of
+    its own that takes no lock (the module docstring). None if the stored rows do not fold
+    (``ValueError``): the locked path then folds them again, after the history check, and
+    fails as it would have."""
+    with db.snapshot(engine) as conn:
+        current, size = state(conn), driver.size(conn)
+        with mapcache.use(engine, current) as cache:
+            base = subjectmap.Folded(current.root, current.keys)
+            try:
+                folded = _fold(conn, cache, base, current.head, size)
+            except ValueError:
+                return None
+    return Prefold(current, size, folded)
+
+
+def fold(
+    conn: Connection, current: MapState, size: int, prefolded: Prefold | None = None
+) -> subjectmap.Folded:
+    """Fold the subject rows of entries ``current.head`` < i < ``size`` into the stored map
+    and write the changed nodes and values (``head`` not yet moved): on top of ``prefolded``
+    (phase 1) when it started from ``current``, else all of them."""
+    base, after = subjectmap.Folded(current.root, current.keys), current.head
+    if prefolded is not None and prefolded.state == current and prefolded.size <= size:
+        base, after = prefolded.folded, prefolded.size - 1
     with mapcache.use(conn.engine, current) as cache:
-        subjects = {subject for subject, _, _ in rows}
-        before = cache.read_values(subjects, lambda s: read_values(conn, s))
-        changed = subjectmap.fold_chains(before, rows)
-        changes = {bytes.fromhex(k): v.hash() for k, v in changed.items()}  # keys: is_key
-        source = cache.node_source(lambda p: read_nodes(conn, p))
-        root, nodes = subjectmap.update(source, changes, current.root)
-        _write(conn, nodes, changed)
-        keys = current.keys + len(changed.keys() - before.keys())
-        cache.wrote(MapState(size, keys, root), nodes, changed)
-    return MapState(current.head, keys, root)
+        folded = _fold(conn, cache, base, after, size)
+        _write(conn, folded.nodes, folded.values)
+        cache.wrote(MapState(size, folded.keys, folded.root), folded.nodes, folded.values)
+    return folded
 
 
-def close(conn: Connection, tree: merkle.CompactRange) -> merkle.CompactRange:
+def close(
+    conn: Connection, tree: merkle.CompactRange, prefolded: Prefold | None = None
+) -> merkle.CompactRange:
     """End ``tree`` (locked by the caller) with a map head covering every entry before it,
-    unless its last entry already is one; the tree as it then is."""
+    unless its last entry already is one; the tree as it then is. ``prefolded``: phase 1's
+    fold, if one was made (``prefold``)."""
     current = state(conn)
     if tree.size > 0 and current.head == tree.size - 1:
         return tree
-    folded = fold(conn, current, tree.size)
+    folded = fold(conn, current, tree.size, prefolded)
     batch = sequence(tree, [prepare(rec.map_head(tree.size, folded.keys, folded.root))])
     driver.store_batch(conn, batch.rows, batch.tree)
     values = {"head": tree.size, "keys": folded.keys, "root": folded.root}
