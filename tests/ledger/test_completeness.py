@@ -291,6 +291,15 @@ def test_the_map_matches_the_reference_definition(database, signer, ledger):
     }
 
 
+def _counts(ledger, added: dict[str, int]) -> dict[str, int]:
+    """Each citizen's entries: those the fixture's ledger holds, and ``added`` since (NOBODY
+    has none in the fixture)."""
+    counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
+    for who, more in added.items():
+        counts[who] = counts.get(who, 0) + more
+    return counts
+
+
 def _map_is_right(database: Database, counts: dict[str, int]) -> None:
     """The stored map holds ``counts`` and its root is the reference definition's."""
     with database.read.connect() as conn:
@@ -314,12 +323,7 @@ def test_the_signers_copy_of_the_map_is_dropped_when_another_signer_folded(
         other.dispose()
     _exchanges(database, 30, [[ALICE], [NOBODY], [CARLOS]])
     sign(database, signer)
-    counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
-    counts[ALICE] += 2
-    counts[BOB] += 1
-    counts[CARLOS] += 1
-    counts[NOBODY] = 3
-    _map_is_right(database, counts)
+    _map_is_right(database, _counts(ledger, {ALICE: 2, BOB: 1, CARLOS: 1, NOBODY: 3}))
 
 
 def test_a_rolled_back_fold_leaves_nothing_in_the_signers_copy(database, signer, ledger):
@@ -333,11 +337,7 @@ def test_a_rolled_back_fold_leaves_nothing_in_the_signers_copy(database, signer,
         raise Abort
     _exchanges(database, 30, [[NOBODY], [BOB]])
     sign(database, signer)
-    counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
-    counts[ALICE] += 1
-    counts[BOB] += 1
-    counts[NOBODY] = 2
-    _map_is_right(database, counts)
+    _map_is_right(database, _counts(ledger, {ALICE: 1, BOB: 1, NOBODY: 2}))
 
 
 def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -367,11 +367,7 @@ def test_a_copy_grown_from_the_empty_map_folds_without_reading_the_store(
     _exchanges(database, 20, [[ALICE], [NOBODY], [BOB, NOBODY]])
     sign(database, signer)
     assert reads == []
-    counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
-    counts[ALICE] += 1
-    counts[BOB] += 1
-    counts[NOBODY] = 2
-    _map_is_right(database, counts)
+    _map_is_right(database, _counts(ledger, {ALICE: 1, BOB: 1, NOBODY: 2}))
 
 
 def test_a_copy_started_on_a_stored_map_reads_what_it_lacks(
@@ -387,10 +383,7 @@ def test_a_copy_started_on_a_stored_map_reads_what_it_lacks(
     finally:
         restarted.dispose()
     assert "nodes" in reads and "values" in reads
-    counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
-    counts[ALICE] += 1
-    counts[NOBODY] = 1
-    _map_is_right(database, counts)
+    _map_is_right(database, _counts(ledger, {ALICE: 1, NOBODY: 1}))
 
 
 # The two-phase fold (``maps.prefold`` without the lock, then ``close`` under it): the phase
@@ -454,12 +447,7 @@ def test_entries_appended_between_the_two_phases_are_folded(
     # Phase 1 read the rows before S0, phase 2 only those of [S0, S1).
     assert calls == [(head, s0), (s0 - 1, s1)]
     assert signed.size == s1 + 1 and _committed(database) == (s1 + 1, s1)  # covers [0, S1)
-    counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
-    counts[ALICE] += 2
-    counts[BOB] += 1
-    counts[CARLOS] += 1
-    counts[NOBODY] = 3
-    _map_is_right(database, counts)
+    _map_is_right(database, _counts(ledger, {ALICE: 2, BOB: 1, CARLOS: 1, NOBODY: 3}))
     _is_the_one_phase_fold(database)
     verified = _verify(_bundle(database, [(NOBODY, "citizen")]), signer)
     assert verified.complete and len(verified.entries) == 3
@@ -491,12 +479,7 @@ def test_a_map_moved_between_the_two_phases_is_folded_again(
     del calls[:]
     _sign_prefolded(database, signer, prefolded)
     assert calls == [(head, size)]  # phase 1's fold dropped: every row since the map head
-    counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
-    counts[ALICE] += 1
-    counts[BOB] += 1
-    counts[CARLOS] += 1
-    counts[NOBODY] = 2
-    _map_is_right(database, counts)
+    _map_is_right(database, _counts(ledger, {ALICE: 1, BOB: 1, CARLOS: 1, NOBODY: 2}))
     _is_the_one_phase_fold(database)
     assert _report(database, signer).ok
 
@@ -523,12 +506,7 @@ def test_the_two_phases_read_through_the_signers_copy(
         assert reads == []
     finally:
         restarted.dispose()
-    counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
-    counts[ALICE] += 3
-    counts[BOB] += 1
-    counts[CARLOS] += 2
-    counts[NOBODY] = 1
-    _map_is_right(database, counts)
+    _map_is_right(database, _counts(ledger, {ALICE: 3, BOB: 1, CARLOS: 2, NOBODY: 1}))
     _is_the_one_phase_fold(database)
 
 
@@ -560,7 +538,4 @@ def test_phase_1_takes_no_lock_and_sees_only_committed_entries(database, signer,
     assert prefolded is not None and prefolded.size == size
     assert set(prefolded.folded.values) == {ALICE}
     sign(database, signer)
-    counts = {who: len(ledger[who]) for who in (ALICE, BOB, CARLOS)}
-    counts[ALICE] += 1
-    counts[BOB] += 1
-    _map_is_right(database, counts)
+    _map_is_right(database, _counts(ledger, {ALICE: 1, BOB: 1}))
