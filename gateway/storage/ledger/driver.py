@@ -118,7 +118,7 @@ class _Statements:
     @functools.cached_property
     def read_state(self) -> str:
         lock = " FOR UPDATE" if self.postgres else ""
-        return f"SELECT size, compact_range FROM {ledger_state.name} WHERE id = 1{lock}"
+        return f"{self.select_state}{lock}"
 
     @functools.cached_property
     def set_state(self) -> str:
@@ -127,8 +127,28 @@ class _Statements:
 
     @functools.cached_property
     def swap_state(self) -> str:
-        marker = "%s" if self.postgres else "?"
-        return f"{self.set_state} AND size = {marker} AND compact_range = {marker}"
+        """The conditional write of the state row. On PostgreSQL it also answers, in the same
+        round trip, the stored state, row-locked, when it did not match (READ COMMITTED: the
+        lock is taken on the newest version, so it is the state the last appender committed);
+        the data-modifying CTE leaves the row unwritten then, so the slow path writes it once."""
+        swap = f"{self.set_state} AND size = {self.mark(1)} AND compact_range = {self.mark(1)}"
+        if not self.postgres:
+            return swap
+        return (
+            f"WITH swapped AS ({swap} RETURNING id) {self.select_state}"
+            " AND NOT EXISTS (SELECT FROM swapped) FOR UPDATE"
+        )
+
+    @functools.cached_property
+    def select_state(self) -> str:
+        return f"SELECT size, compact_range FROM {ledger_state.name} WHERE id = 1"
+
+    @functools.cached_property
+    def leaf_hashes(self) -> str:
+        return (
+            f"SELECT leaf_hash FROM {ledger_entries.name}"
+            f" WHERE idx >= {self.mark(1)} AND idx < {self.mark(1)} ORDER BY idx"
+        )
 
 
 _SQLITE, _POSTGRES = _Statements(postgres=False), _Statements(postgres=True)
@@ -265,12 +285,19 @@ class BatchTransaction:
         self._cursor = cursor
         self._sql = sql
 
-    def swap_state(self, old: merkle.CompactRange, new: merkle.CompactRange) -> bool:
+    def swap_state(
+        self, old: merkle.CompactRange, new: merkle.CompactRange
+    ) -> merkle.CompactRange | None:
         """Write ``new`` as the tree state if the stored one is still ``old``, taking the
-        sequencing lock; False (nothing written) if another appender went first."""
+        sequencing lock: None if written, else (nothing written) the stored state another
+        appender left, with the lock held as by ``locked_state``. One round trip on
+        PostgreSQL; SQLite's lock is already ours (``BEGIN IMMEDIATE``), it reads the row."""
         params = (new.size, new.to_bytes(), old.size, old.to_bytes())
         self._cursor.execute(self._sql.swap_state, params)
-        return bool(self._cursor.rowcount == 1)
+        if self._sql.postgres:
+            row = self._cursor.fetchone()
+            return None if row is None else _frontier(*row)
+        return None if self._cursor.rowcount == 1 else self.locked_state()
 
     def locked_state(self) -> merkle.CompactRange:
         """The stored tree state, with the sequencing lock held until the transaction ends."""
@@ -279,8 +306,14 @@ class BatchTransaction:
         return _frontier(size, packed)
 
     def set_state(self, new: merkle.CompactRange) -> None:
-        """Write the tree state (after ``locked_state``)."""
+        """Write the tree state (after ``locked_state`` or a refused ``swap_state``)."""
         self._cursor.execute(self._sql.set_state, (new.size, new.to_bytes()))
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """The stored leaf hashes of entries [start, end), in index order, in one query;
+        absent ones are simply missing (the list is then shorter)."""
+        self._cursor.execute(self._sql.leaf_hashes, (start, end))
+        return [bytes(leaf) for (leaf,) in self._cursor.fetchall()]
 
     def insert(self, rows: Rows) -> None:
         _write_rows(self._cursor, self._sql, rows)

@@ -7,26 +7,27 @@ entry completes (leaves included) and the new frontier, so a committed index alw
 tree state. ``append`` does this inside a caller's SQLAlchemy transaction (registry changes);
 ``LedgerWriter`` is the gateway's group commit.
 
-Group commit: requests hand their record to ``LedgerWriter.append`` and await the index it
-gets. The record is canonicalised and hashed right there, on the caller's side, so a record
-that cannot be canonicalised fails alone and the writer thread holds the GIL only to sequence.
-The appends of one event-loop iteration are handed to the writer thread together (one wake-up,
-not one per request); the thread takes everything handed over while it committed the previous
-batch (up to ``max_batch``), stores it through the driver's own connection with a handful of
+Group commit: requests hand their record to ``LedgerWriter.append`` and await the index it gets.
+The record is canonicalised and hashed right there, on the caller's side, so a record that
+cannot be canonicalised fails alone and the writer thread holds the GIL only to sequence. The
+appends of one event-loop iteration are handed to the writer thread together (one wake-up, not
+one per request); the thread takes everything handed over while it committed the previous batch
+(up to ``max_batch``), stores it through the driver's own connection with a handful of
 statements and commits once, then wakes every waiter of that batch with a single event-loop
-callback. The tree's frontier is kept in memory between batches; the state row is written
-first and only if it still holds that frontier, so the stored state stays the truth: when
-another appender went first, or after any failed transaction, the frontier is read again from
-storage under the lock. A commit is durable when it returns (SQLite ``synchronous=FULL``,
+callback. The tree's frontier is kept in memory between batches; the state row is written first
+and only if it still holds that frontier, so the stored state stays the truth: when another
+appender went first (the same statement then answers its frontier, locked), or after any failed
+transaction, the batch is placed after the frontier read from storage under the lock, and the
+state row written once. A commit is durable when it returns (SQLite ``synchronous=FULL``,
 PostgreSQL default), so an entry is acknowledged only after commit: an index handed back means
 the entry is on disk. If the transaction fails, every waiter of the batch gets
 ``LedgerUnavailable`` and nothing of the batch is stored: the exchange fails closed. A failed
 batch is tried once more on a fresh connection when nothing of it was committed; when the
 failure came during COMMIT (committed or not, the client cannot tell), a fresh connection asks
-whether the batch's first leaf is stored at its index: if so the batch committed. A waiter
-that stopped waiting (its commit wait expired, its request was cancelled) while its batch
-committed was answered without data although its exchange is recorded: the writer then appends
-an ``undelivered`` record correcting it (docs/ledger.md §1).
+whether the batch's first leaf is stored at its index: if so the batch committed. A waiter that
+stopped waiting (its commit wait expired, its request was cancelled) while its batch committed
+was answered without data although its exchange is recorded: the writer then appends an
+``undelivered`` record correcting it (docs/ledger.md §1).
 With a history guard
 (``guard.HistoryGuard``, the gateway's), a batch is appended only to a tree that extends the
 last signed head; otherwise every waiter gets ``LedgerCorrupt`` and nothing is stored.
@@ -229,22 +230,29 @@ class LedgerWriter:
         batch: Batch | None = None
         try:
             with self._store.transaction() as txn:
-                if self._tree is not None:
-                    # Our own last tree, which the guard has checked already.
-                    batch = sequence(self._tree, entries)
-                    if not txn.swap_state(self._tree, batch.tree):
-                        batch = None  # another appender (a gateway, the CLI) went first
-                if batch is None:
-                    tree = txn.locked_state()
-                    self._check_history(tree)
-                    batch = sequence(tree, entries)
-                    txn.set_state(batch.tree)
+                batch = self._place(txn, entries)
                 txn.insert(batch.rows)
         except driver.CommitFailed as exc:
             assert batch is not None
             raise _Uncertain(batch) from exc.__cause__
         assert batch is not None
         return self._stored(batch)
+
+    def _place(self, txn: driver.BatchTransaction, entries: list[Entry]) -> Batch:
+        """Sequence ``entries`` after the stored tree and write the new state, taking the lock."""
+        if self._tree is not None:
+            # Our own last tree, which the guard has checked already.
+            batch = sequence(self._tree, entries)
+            stored = txn.swap_state(self._tree, batch.tree)
+            if stored is None:
+                return batch
+            # Another appender (a gateway, the CLI) went first: the swap read its state.
+        else:
+            stored = txn.locked_state()
+        self._check_history(txn, stored)
+        batch = sequence(stored, entries)
+        txn.set_state(batch.tree)
+        return batch
 
     def _stored(self, batch: Batch) -> list[Appended]:
         self._tree = batch.tree
@@ -264,10 +272,12 @@ class LedgerWriter:
             raise
         return stored == first.leaf_hash
 
-    def _check_history(self, tree: merkle.CompactRange) -> None:
+    def _check_history(self, txn: driver.BatchTransaction, tree: merkle.CompactRange) -> None:
         """With a guard: ``tree`` (locked, so nobody appends meanwhile) must extend the last
-        signed head. Checkpoints and nodes are read on another connection: what is committed."""
-        if self._guard is not None:
+        signed head. Another writer's few batches since ours are checked by their leaves, read
+        in this transaction (all committed: their state is); else the proof's checkpoints and
+        nodes are read on another connection: what is committed."""
+        if self._guard is not None and not self._guard.check_by_leaves(tree, txn.leaf_hashes):
             with self._read.connect() as conn:
                 self._guard.check(conn, tree)
 
