@@ -119,7 +119,7 @@ def test_a_swap_waiting_on_another_appender_answers_what_it_committed(database, 
 def _waiting(conn: psycopg.Connection) -> bool:
     row = conn.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        " AND wait_event_type = 'Lock' AND query LIKE 'WITH swapped%%'"
+        " AND wait_event_type = 'Lock' AND query LIKE 'WITH swapped%'"
     ).fetchone()
     return bool(row and row[0])
 
