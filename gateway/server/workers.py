@@ -14,13 +14,17 @@ the others until its replacement listens.
 The supervisor restarts a worker that dies, stops them all (SIGTERM, each server's graceful
 shutdown) on SIGTERM or SIGINT, and stops them all with status 3 when one fails to start
 (the port is taken, the application cannot be built): that would fail again on every restart,
-as uvicorn's supervisor also reasons. Linux only (``SO_REUSEPORT``'s balancing).
+as uvicorn's supervisor also reasons. A supervisor killed outright (SIGKILL, the OOM killer)
+cannot stop its workers: each asks the kernel for SIGTERM when its parent dies
+(``PR_SET_PDEATHSIG``), so none is left serving. Linux only (``SO_REUSEPORT``'s balancing).
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -34,6 +38,9 @@ from uvicorn.config import STARTUP_FAILURE
 log = logging.getLogger("enlace.workers")
 
 _spawn = multiprocessing.get_context("spawn")
+
+#: prctl(2)'s option: the signal the caller gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -50,8 +57,22 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(config: uvicorn.Config) -> None:  # pragma: no cover - runs in the spawned child
-    """One worker: its own socket, one uvicorn server on it until SIGTERM or SIGINT."""
+def die_with(parent: int) -> None:
+    """Have the kernel send this process SIGTERM when its parent, ``parent``, dies (Linux; a
+    no-op elsewhere); exit now if it already has."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM)) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # it died before prctl: no signal will come
+        sys.exit(0)
+
+
+def _worker(config: uvicorn.Config, supervisor: int) -> None:  # pragma: no cover - in the child
+    """One worker: its own socket, one uvicorn server on it until SIGTERM or SIGINT (or the
+    supervisor's death)."""
+    die_with(supervisor)
     config.configure_logging()  # a spawned process starts with none
     try:
         sock = bind(config.host, config.port)
@@ -74,7 +95,10 @@ class Supervisor:
         self._status = 0
 
     def _spawn(self) -> SpawnProcess:
-        process = _spawn.Process(target=_worker, args=(self._config,), name="enlace-worker")
+        # The death signal follows the thread that started the worker: always the main one here.
+        process = _spawn.Process(
+            target=_worker, args=(self._config, os.getpid()), name="enlace-worker"
+        )
         process.start()
         return process
 

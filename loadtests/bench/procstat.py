@@ -20,6 +20,7 @@ class Stat:
     """The fields of one ``/proc/PID/stat`` line the harness uses (times in clock ticks)."""
 
     pid: int
+    state: str
     ppid: int
     utime: int
     stime: int
@@ -39,6 +40,7 @@ def parse_stat(line: str) -> Stat:
     # fields[0] is field 3 (state) of proc(5): ppid is 4, utime..cstime are 14..17.
     return Stat(
         pid=pid,
+        state=fields[0],
         ppid=int(fields[1]),
         utime=int(fields[11]),
         stime=int(fields[12]),

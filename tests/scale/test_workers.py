@@ -1,6 +1,7 @@
 """``enlace serve --workers N``'s supervisor over real processes: each worker listens on a
 socket of its own (``SO_REUSEPORT``) and accepts connections, a killed worker is replaced,
-SIGTERM stops them all, and a worker that cannot start stops the supervisor."""
+SIGTERM stops them all, a killed supervisor's workers stop too, and a worker that cannot start
+stops the supervisor."""
 
 from __future__ import annotations
 
@@ -43,6 +44,12 @@ def _workers(served: Served, count: int, gone: int | None = None) -> list[int]:
     return wait_for(f"{count} workers listening", ready)
 
 
+def _gone(pid: int) -> bool:
+    """``pid`` has exited: no longer in /proc, or a zombie (PID 1 here may never reap it)."""
+    stat = procstat.read_stat(pid)
+    return stat is None or stat.state == "Z"
+
+
 @contextlib.contextmanager
 def _connections(served: Served, context: ssl.SSLContext) -> Iterator[None]:
     """``CONNECTIONS`` TLS connections, each handshaken (so a worker has accepted it)."""
@@ -80,6 +87,18 @@ def test_a_killed_worker_is_replaced_and_sigterm_stops_them_all(pg_dev, tmp_path
         assert served.process.wait(timeout=120) == 0
     assert not any(procstat.read_stat(pid) for pid in now)  # none left behind
     assert "a worker died: replaced" in log.read_text()
+
+
+def test_workers_stop_when_the_supervisor_is_killed_outright(pg_dev, tmp_path) -> None:
+    with serving(pg_dev, tmp_path / "serve.log", "--workers", "2") as served:
+        workers = _workers(served, 2)
+        served.kill()  # SIGKILL: it cannot stop them itself
+        try:
+            wait_for("the workers gone", lambda: all(_gone(pid) for pid in workers))
+        finally:  # a failure must not leave two gateways serving
+            for pid in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
 
 def test_a_worker_that_cannot_bind_stops_the_supervisor(pg_dev: bootstrap.DevInstance) -> None:

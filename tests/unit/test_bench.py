@@ -18,7 +18,7 @@ STAT = "4242 (python -m (x)) S 4200 4242 4242 0 -1 4194560 100 0 0 0 350 120 7 3
 
 def test_parse_stat_reads_times_after_a_comm_with_spaces_and_parentheses() -> None:
     stat = procstat.parse_stat(STAT)
-    assert (stat.pid, stat.ppid) == (4242, 4200)
+    assert (stat.pid, stat.state, stat.ppid) == (4242, "S", 4200)
     assert (stat.utime, stat.stime, stat.cutime, stat.cstime) == (350, 120, 7, 3)
     assert stat.ticks == 480
 

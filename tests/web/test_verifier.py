@@ -213,6 +213,7 @@ def test_the_browsers_subject_map_agrees_with_the_shared_vectors(browser: Browse
 #: What each reason of OLDER_PAIRS is in the CLI's words (gateway/kernel/ledger/bundle.py) and in
 #: the browser's (i18n.js, English).
 SAID = {
+    "format": ("consistency: an object with from and proof", "it is not an Enlace proof file"),
     "consistency": ("consistency with the older bundle", "history was rewritten"),
     "consistency_missing": ("no consistency proof from size 21", "no proof from the older file's"),
     "older_larger": ("older bundle's tree (28) is larger", "(28 entries) is larger than this"),

@@ -232,6 +232,8 @@ OLDER_PAIRS: dict[str, tuple[str, str, str | None]] = {
     # The older map hid entry 6 and the newer shows it: nothing of the older file is missing,
     # but the older list (1, 11, 16) is not the start of the newer (1, 6, 11, 16, 22).
     "list rewritten": ("revealed", "hid", "older_chain"),
+    # A consistency proof that is not a list of hashes: a malformed file, not a rewritten log.
+    "consistency malformed": ("malformed", "older", "format"),
 }
 
 
@@ -253,6 +255,8 @@ def sample() -> tuple[Ledger, dict[str, Any]]:
     reordered["entries"][0], reordered["entries"][1] = reordered["entries"][1], good["entries"][0]
     forked = copy.deepcopy(good)
     forked["consistency"]["proof"][0] = b64encode(bytes(32))
+    malformed = copy.deepcopy(good)
+    malformed["consistency"]["proof"] = b64encode(bytes(32))
     uncosigned = copy.deepcopy(good)
     uncosigned["checkpoint"] = ledger.note(cosigned=False)
     return ledger, {
@@ -264,6 +268,7 @@ def sample() -> tuple[Ledger, dict[str, Any]]:
         "added": added,
         "reordered": reordered,
         "forked": forked,
+        "malformed": malformed,
         "uncosigned": uncosigned,
         "older_v1": older_v1,
         "older_absent": older_absent,

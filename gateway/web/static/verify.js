@@ -16,6 +16,7 @@ const EnlaceVerify = (() => {
   const SIG_COSIGNATURE = 4; // tlog-cosignature/v1 key
   const V1 = "enlace.ledger-bundle/v1";
   const V2 = "enlace.ledger-bundle/v2";
+  const MAX_PROOF = 64; // hashes in a proof, as bundle._MAX_PROOF
 
   function fromBase64(text) {
     const binary = atob(text);
@@ -391,6 +392,20 @@ const EnlaceVerify = (() => {
     return entries;
   }
 
+  // A v2 bundle's "consistency" field, if given, is {from: a size up to the checkpoint's, proof:
+  // at most MAX_PROOF hashes}, as bundle._consistency reads it. A 32-byte hash in strict padded
+  // base64 (gateway/kernel/encoding.py), which atob alone does not enforce, is 43 characters and
+  // one "=".
+  function consistencyWellFormed(given, head) {
+    if (given === undefined || given === null) return true;
+    if (typeof given !== "object" || !Array.isArray(given.proof)) return false;
+    const size = given.from;
+    if (!Number.isSafeInteger(size) || size < 0 || size > head.size) return false;
+    const hash = /^[A-Za-z0-9+/]{43}=$/;
+    const hashes = given.proof.every((h) => typeof h === "string" && hash.test(h));
+    return given.proof.length <= MAX_PROOF && hashes;
+  }
+
   async function openBundleHead(bundle, trust) {
     try {
       return await openCheckpoint(String(bundle.checkpoint), trust.vkey, trust.witnesses || []);
@@ -412,16 +427,12 @@ const EnlaceVerify = (() => {
       // Not a sign of rewriting: this file just carries no proof from that size.
       throw new BundleProblem("consistency_missing", null, String(older.size));
     }
-    let ok = false;
-    try {
-      if (older.size === head.size) {
-        ok = equal(older.root, head.root);
-      } else {
-        const proof = given.proof.map(fromBase64);
-        ok = await verifyConsistency(older.size, head.size, proof, older.root, head.root);
-      }
-    } catch {
-      ok = false;
+    let ok;
+    if (older.size === head.size) {
+      ok = equal(older.root, head.root);
+    } else {
+      const proof = given.proof.map(fromBase64); // well-formed (verifyAlone): it decodes
+      ok = await verifyConsistency(older.size, head.size, proof, older.root, head.root);
     }
     if (!ok) throw new BundleProblem("consistency");
   }
@@ -463,7 +474,10 @@ const EnlaceVerify = (() => {
       throw new BundleProblem("witnesses", null, `${head.witnessed.length}/${pinned.quorum}`);
     }
     const entries = await provenEntries(bundle.entries, head);
-    const complete = bundle.format === V2 ? await checkCompleteness(bundle, head, entries) : null;
+    if (bundle.format === V1) return { head, entries, complete: null };
+    const complete = await checkCompleteness(bundle, head, entries);
+    // Checked on its own, as the CLI does: a malformed proof is a malformed file, not a rewrite.
+    if (!consistencyWellFormed(bundle.consistency, head)) throw new BundleProblem("format");
     return { head, entries, complete };
   }
 
