@@ -46,8 +46,8 @@ from typing import Any
 import uvloop
 
 from gateway.kernel.settings import Settings
-from gateway.server.app import create_app
 from gateway.server import remote
+from gateway.server.app import create_app
 from gateway.server.run import free_port
 from gateway.server.shared_rates import SharedRates
 from gateway.storage.rates import RedisRates
