@@ -239,3 +239,14 @@ def test_issued_checker_verifies_once_and_checks_the_window_every_time(ca, renap
     with pytest.raises(pki.CertificateProblem) as caught:
         checker.check(pki.keyid(impostor.cert), impostor.cert, AT)
     assert caught.value.reason == "invalid"
+
+
+def test_the_issued_checkers_memory_is_bounded(ca, monkeypatch):
+    monkeypatch.setattr(pki, "VERIFIED_CACHE", 2)
+    checker = pki.IssuedChecker(ca.cert)
+    pairs = [devca.issue_signing_cert(ca, RENAPO, now=AT) for _ in "abc"]
+    for pair in pairs * 2:
+        checker.check(pki.keyid(pair.cert), pair.cert, AT)
+        assert len(checker._verified) <= 2
+    with pytest.raises(pki.CertificateProblem):  # each use still checks the window
+        checker.check(pki.keyid(pairs[0].cert), pairs[0].cert, AT + 3 * 365 * DAY)
