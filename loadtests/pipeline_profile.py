@@ -3,20 +3,24 @@
 The bench (``loadtests/bench``) measures the whole server over HTTPS; on a shared, loaded
 machine its figures swing with everything else running. This drives the same ASGI application
 ``enlace serve`` runs (``gateway.server.app.create_app``: the ``/r1`` dispatcher, the pipeline,
-the ledger writer on a real SQLite file, the in-process RENAPO source) with pre-signed CURP
-requests, ``--concurrency`` in flight, and reads the process's CPU time (``time.process_time``:
-every thread, the ledger writer's included) per exchange. Each round signs its requests first
-(outside the measured window, ``created`` must be fresh); the table gives the minimum and the
-median over rounds: the minimum is the figure least disturbed by other work on the host.
+the ledger writer on a real SQLite file, the in-process RENAPO source) on uvloop, as
+``enlace serve`` does, with pre-signed CURP requests, ``--concurrency`` in flight, and reads
+the process's CPU time (``time.process_time``: every thread, the ledger writer's included) per
+exchange. Each round signs its requests first (outside the measured window, ``created`` must
+be fresh); the table gives the minimum and the median over rounds: the minimum is the figure
+least disturbed by other work on the host.
 
     PYTHONPATH=$PWD .venv/bin/python loadtests/pipeline_profile.py [--rounds 7] [--requests 600]
     PYTHONPATH=$PWD .venv/bin/python loadtests/pipeline_profile.py --profile out.pstats
 
 ``--profile`` writes a cProfile of one more round (read it with ``python -m pstats``).
+``--case remote`` asks RENAPO as a remote source instead (the bench's ``remote`` case): the
+gateway's outgoing hop over real loopback mutual TLS to ``enlace source run renapo``, a
+subprocess pinned to CPU 0, whose CPU (and, under callgrind, instructions) is not counted.
 ``--shared-rates REDIS_URL`` alternates rounds with the client rate decided in this process and
 in Redis (``gateway/server/shared_rates.py``; replay claims stay in memory, as on SQLite), and
 gives both figures: what the shared rate costs an exchange, measured in the same run.
-No network but that Redis: a throwaway dev instance in a temporary directory.
+No network but that Redis and loopback: a throwaway dev instance in a temporary directory.
 """
 
 from __future__ import annotations
@@ -39,15 +43,25 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 from gateway.kernel.settings import Settings
+from gateway.server import remote
 from gateway.server.app import create_app
+from gateway.server.run import free_port
 from gateway.server.shared_rates import SharedRates
 from gateway.storage.rates import RedisRates
 from loadtests.bench import instance as bench_instance
-from loadtests.bench import pool, scenarios
+from loadtests.bench import pool, scenarios, servers
 from loadtests.bench.servers import UNLIMITED
+from services.apps import catalogue
 
 AUTHORITY = "127.0.0.1:8443"
+#: The bench cases this can drive, and how the table names them.
+CASES = {"curp": "in process", "remote": "remote source (mTLS)"}
+#: Under valgrind a remote source's answer at 50 in flight, or 50 TLS handshakes at once, take
+#: seconds, not milliseconds.
+SOURCE_TIMEOUT = 120.0
 
 
 def scope(signed: pool.Signed) -> dict[str, Any]:
@@ -110,15 +124,39 @@ def _sign(args: tuple[pool.Template, str, int, int]) -> list[pool.Signed]:
 
 
 def _instance(work: Path) -> bench_instance.Instance:
-    """The dev instance in ``work``, made on first use (its subjects kept beside it)."""
+    """The dev instance in ``work``, made on first use (its subjects and dataset kept beside it)."""
     saved = work / "subjects.json"
     if saved.exists():
-        subjects = scenarios.Subjects(**json.loads(saved.read_text()))
+        kept = json.loads(saved.read_text())
+        dataset = Path(kept.pop("dataset"))
         settings = Settings(database_url=f"sqlite:///{work / 'enlace.db'}", pki_dir=work / "certs")
-        return bench_instance.Instance(settings, work, subjects)
+        return bench_instance.Instance(settings, dataset, scenarios.Subjects(**kept))
     made = bench_instance.create(work, citizens=1000, ocsp_url="http://127.0.0.1:9/ocsp")
-    saved.write_text(json.dumps(dataclasses.asdict(made.subjects)))
+    kept = {**dataclasses.asdict(made.subjects), "dataset": str(made.dataset)}
+    saved.write_text(json.dumps(kept))
     return made
+
+
+@contextlib.contextmanager
+def _remote_source(made: bench_instance.Instance, work: Path) -> Iterator[None]:
+    """RENAPO's own mutual-TLS service, registered as the remote source once per instance (on
+    the port it was registered with), pinned to the helpers' CPU, stopped at the end."""
+    saved = work / "remote-port"
+    if saved.exists():
+        port = int(saved.read_text())
+    else:
+        port = free_port()
+        bench_instance.register_remote(made, f"https://127.0.0.1:{port}")
+        saved.write_text(str(port))
+    argv = ["-m", "gateway", "source", "run", "renapo", "--provider", str(catalogue.RENAPO)]
+    argv += ["--port", str(port), "--option", f"dataset={made.dataset}"]
+    argv += ["--pki-dir", str(made.pki_dir)]
+    source = servers.start("remote-renapo", argv, cpu=servers.HELPER_CPU, port=port, work=work)
+    try:
+        servers.wait_tcp(source)
+        yield
+    finally:
+        servers.stop(source)
 
 
 @contextlib.contextmanager
@@ -166,19 +204,21 @@ def _variants(app: Any, redis_url: str | None) -> list[tuple[str, SharedRates | 
     return [("rate in this process", None), ("rate shared in Redis", shared)]
 
 
-async def _run(args: argparse.Namespace, work: Path) -> dict[str, list[float]]:
-    made = _instance(work)
+async def _run(args: argparse.Namespace, made: bench_instance.Instance) -> dict[str, list[float]]:
     # The bench's unlimited client (servers.UNLIMITED), as settings.
     unlimited = {k.removeprefix("ENLACE_").lower(): v for k, v in UNLIMITED.items()}
-    # A registry check may lag under valgrind: it must not fail the exchanges closed.
+    # A registry check, or a remote source's answer, may lag under valgrind: neither may fail the
+    # exchanges.
     settings = Settings(
         database_url=made.settings.database_url,
         pki_dir=made.pki_dir,
         registry_max_age=3600.0,
+        source_timeout=SOURCE_TIMEOUT,
         **unlimited,
     )
+    remote.CONNECT_TIMEOUT = SOURCE_TIMEOUT  # read as each source is built
     app = create_app(settings)
-    template = scenarios.cases(made.subjects, args.concurrency)["curp"].template
+    template = scenarios.cases(made.subjects, args.concurrency)[args.case].template
     assert template is not None
 
     # Signed in other processes: not in this one's CPU time, nor under valgrind.
@@ -226,6 +266,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=600, help="per round")
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--case", choices=CASES, default="curp", help="in process or remote")
     parser.add_argument("--profile", help="write a cProfile of one more round here")
     parser.add_argument("--instance", help="keep the dev instance here (made once, reused)")
     parser.add_argument(
@@ -244,11 +285,15 @@ def main() -> None:
             tempfile.TemporaryDirectory(prefix="enlace-pipeline-")
         )
         Path(work).mkdir(parents=True, exist_ok=True)
-        figures = asyncio.run(_run(args, Path(work)))
+        made = _instance(Path(work))
+        if args.case == "remote":
+            stack.enter_context(_remote_source(made, Path(work)))
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # as `enlace serve`
+            figures = runner.run(_run(args, made))
     unit = "instructions/exchange" if args.callgrind else "CPU µs/exchange"
     for name, rounds in figures.items():
         print(
-            f"CURP exchange, in process, SQLite, {args.concurrency} in flight, no HTTP/TLS"
+            f"CURP exchange, {CASES[args.case]}, SQLite, {args.concurrency} in flight, no HTTP/TLS"
             f"{', ' + name if name else ''}: {unit} min {min(rounds):,.0f}, "
             f"median {statistics.median(rounds):,.0f} over {len(rounds)} rounds of {args.requests}"
         )

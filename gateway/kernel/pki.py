@@ -96,11 +96,16 @@ def check_issued(cert: x509.Certificate, ca_cert: x509.Certificate, at: dt.datet
     _check_window(cert, ca_cert, at)
 
 
+#: Certificates an ``IssuedChecker`` remembers as CA-signed (members' and sources' keys in use).
+VERIFIED_CACHE = 4096
+
+
 class IssuedChecker:
     """``check_issued`` for a hot path: a certificate's CA signature is verified once per key id.
 
     The signature of a certificate cannot change, so remembering that it verified is safe; the
-    validity window is checked on every call because time moves.
+    validity window is checked on every call because time moves. At most ``VERIFIED_CACHE`` key
+    ids are remembered; past that it starts again.
     """
 
     def __init__(self, ca_cert: x509.Certificate) -> None:
@@ -110,6 +115,8 @@ class IssuedChecker:
     def check(self, kid: str, cert: x509.Certificate, at: dt.datetime) -> None:
         if kid not in self._verified:
             _check_signature(cert, self.ca_cert)
+            if len(self._verified) >= VERIFIED_CACHE:
+                self._verified.clear()
             self._verified.add(kid)
         _check_window(cert, self.ca_cert, at)
 

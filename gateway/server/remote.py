@@ -53,6 +53,9 @@ MAX_RESPONSE = evidence.MAX_TOKEN + 64 * 1024
 #: Connecting (TCP and TLS handshake) may take at most this long, within the total time-out.
 CONNECT_TIMEOUT = 2.0
 DEFAULT_CONNECTIONS = 100
+#: Every call's own headers, set once on the session. The gateway names itself rather than
+#: aiohttp's version; it keeps no cookie a source sets (``DummyCookieJar``).
+HEADERS = {"Content-Type": "application/json", "User-Agent": "Enlace"}
 
 
 def client_ssl_context(pinned: x509.Certificate, cert: Path, key: Path) -> ssl.SSLContext:
@@ -102,7 +105,8 @@ class RemoteSource:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self._timeout,
-                skip_auto_headers=("User-Agent",),
+                headers=HEADERS,
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 
@@ -110,9 +114,8 @@ class RemoteSource:
         self, service: ServiceId, request: SourceRequest, *, exchange_id: str, client: str
     ) -> SignedAnswer:
         call = wire.encode_call(service, request, exchange_id=exchange_id, client=client)
-        headers = {"Content-Type": "application/json"}
         try:
-            async with self._client().post(self.url, data=call, headers=headers) as response:
+            async with self._client().post(self.url, data=call) as response:
                 status, raw = response.status, await read_bounded(response, MAX_RESPONSE)
         except aiohttp.ClientConnectorCertificateError as exc:
             self._log("tls_identity", exc)

@@ -59,7 +59,7 @@ def _registry() -> JWSRegistry:
 
 
 def _header(pair: pki.KeyPair) -> dict:
-    return evidence._segment(evidence.EvidenceSigner(pair).sign({}), 0, "header")
+    return evidence._segment(evidence.EvidenceSigner(pair).sign({}).split(".")[0], "header")
 
 
 def _joserfc_sign(claims: dict, pair: pki.KeyPair) -> str:
@@ -194,6 +194,32 @@ def test_another_certificate_with_the_same_subject_is_checked_afresh(ca, renapo)
     verifier.verify(evidence.EvidenceSigner(renapo).sign(_claims({})))
 
 
+def test_a_cached_header_does_not_spare_a_tokens_signature_or_claims(ca, renapo):
+    """The signer is remembered by its protected header; every token under that header still
+    has its own signature, canonical payload and signer match checked."""
+    signer, verifier = evidence.EvidenceSigner(renapo), evidence.EvidenceVerifier(ca.cert)
+    token = signer.sign(_claims({"n": 1}))
+    verifier.verify(token)
+    header, payload, signature = token.split(".")
+    other = signer.sign(_claims({"n": 2})).split(".")
+    spliced = f"{header}.{other[1]}.{signature}"  # another payload under the cached header
+    signing_input = f"{header}.{b64url_encode(json.dumps(_claims({'n': 1})).encode())}"
+    r, s = decode_dss_signature(renapo.key.sign(signing_input.encode(), evidence._ES256))
+    not_canonical = (
+        f"{signing_input}.{b64url_encode(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+    )
+    wrong_member = {**_claims({}), "iss": "MX/GOB/SAT/sat/valida-efirma/v1"}
+    for bad, code in (
+        (spliced, "evidence.bad_signature"),
+        (not_canonical, "evidence.not_canonical"),
+        (signer.sign(wrong_member), "evidence.wrong_signer"),
+    ):
+        with pytest.raises(evidence.EvidenceError) as caught:
+            verifier.verify(bad)
+        assert caught.value.code == code
+    assert len(verifier._signers) == 1  # one header seen, however many tokens
+
+
 def test_the_signer_cache_is_bounded(ca, monkeypatch):
     monkeypatch.setattr(evidence, "SIGNER_CACHE", 2)
     verifier = evidence.EvidenceVerifier(ca.cert)
@@ -213,3 +239,14 @@ def test_issued_checker_verifies_once_and_checks_the_window_every_time(ca, renap
     with pytest.raises(pki.CertificateProblem) as caught:
         checker.check(pki.keyid(impostor.cert), impostor.cert, AT)
     assert caught.value.reason == "invalid"
+
+
+def test_the_issued_checkers_memory_is_bounded(ca, monkeypatch):
+    monkeypatch.setattr(pki, "VERIFIED_CACHE", 2)
+    checker = pki.IssuedChecker(ca.cert)
+    pairs = [devca.issue_signing_cert(ca, RENAPO, now=AT) for _ in "abc"]
+    for pair in pairs * 2:
+        checker.check(pki.keyid(pair.cert), pair.cert, AT)
+        assert len(checker._verified) <= 2
+    with pytest.raises(pki.CertificateProblem):  # each use still checks the window
+        checker.check(pki.keyid(pairs[0].cert), pairs[0].cert, AT + 3 * 365 * DAY)

@@ -14,9 +14,9 @@ certificate expires, but not if it was signed outside the certificate's life.
 The compact serialisation is signed and verified here with ``cryptography`` directly (RFC 7515
 §5.1, ES256 as RFC 7518 §3.4: the raw 64-byte r || s), which is all of JWS Enlace uses; the
 tests check both directions against joserfc. For a hot path, ``EvidenceSigner`` builds the
-protected header once per signing certificate, and ``EvidenceVerifier`` parses a signer's
-certificate, checks its key and verifies its CA signature once per certificate, while the
-certificate's validity at ``iat`` is checked on every token.
+protected header once per signing certificate, and ``EvidenceVerifier`` decodes a protected
+header, parses its certificate, checks its key and verifies its CA signature once per header,
+while the token's signature and the certificate's validity at ``iat`` are checked on every token.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ MAX_HEADER = 8 * 1024
 #: ES256 signatures: the P-256 curve's r and s, 32 bytes each (RFC 7518 §3.4).
 _COORDINATE = 32
 _ES256 = ec.ECDSA(hashes.SHA256())
-#: Signers an ``EvidenceVerifier`` remembers; past this it starts again (a source signs with one
-#: or two certificates at a time).
+#: Protected headers (so signers) an ``EvidenceVerifier`` remembers; past this it starts again
+#: (a source signs with one or two certificates at a time, each with one header).
 SIGNER_CACHE = 64
 
 
@@ -122,19 +122,15 @@ def issue(
     return EvidenceSigner(signer).issue(service, data, exchange_id=exchange_id, client=client)
 
 
-def _segment(token: str, index: int, what: str) -> dict[str, Any]:
+def _segment(part: str, what: str) -> dict[str, Any]:
+    """One encoded segment of a compact JWS, decoded strictly: a JSON object."""
     try:
-        part = token.split(".")[index]
         value = json.loads(b64url_decode(part))
-    except (IndexError, ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError) as exc:
         raise EvidenceError("evidence.malformed", "not a compact JWS") from exc
     if not isinstance(value, dict):
         raise EvidenceError("evidence.malformed", f"JWS {what} is not an object")
     return value
-
-
-def _header(token: str) -> dict[str, Any]:
-    return _segment(token, 0, "header")
 
 
 def unverified_claims(token: str) -> dict[str, Any]:
@@ -207,7 +203,7 @@ def _load_signer(encoded: str) -> _Signer:
 
 def _verified_payload(token: str, key: ec.EllipticCurvePublicKey) -> bytes:
     """The payload's bytes, once the ES256 signature over header and payload verifies."""
-    header, payload, signature = token.split(".")  # three parts: _header read the first
+    header, payload, signature = token.split(".")  # three parts: ``verify`` counted them
     try:
         raw = b64url_decode(signature)
         if len(raw) != 2 * _COORDINATE:
@@ -237,10 +233,12 @@ class EvidenceVerifier:
     """Verifies evidence against one CA: signature, canonical form, signer chain and
     signer-issuer match.
 
-    For a hot path (a remote source's every answer), a signer's certificate is parsed, its key
-    checked and its CA signature verified once per certificate (keyed by its bytes, so another
-    certificate with the same subject is checked afresh); its validity at ``iat`` is checked for
-    every token. Revocation is the registry's, checked by the caller at each use.
+    For a hot path (a remote source's every answer), a protected header is decoded and checked,
+    and its signer's certificate parsed, its key checked and its CA signature verified, once per
+    header (keyed by the header's encoded bytes, which hold the certificate's, so another
+    certificate with the same subject is checked afresh); the token's signature, canonical form
+    and claims, and the certificate's validity at ``iat``, are checked for every token.
+    Revocation is the registry's, checked by the caller at each use.
     """
 
     def __init__(self, ca_cert: x509.Certificate) -> None:
@@ -253,18 +251,21 @@ class EvidenceVerifier:
         token = token.strip()
         if token.count(".") != 2 or token.index(".") > MAX_HEADER:
             raise EvidenceError("evidence.malformed", "not a compact JWS")
-        signer = self._signer(_x5c(_header(token)))
+        signer = self._signer(token[: token.index(".")])
         claims = _verified_claims(token, signer.key)
         self._check_signer(signer, claims)
         return Evidence(token, claims, signer.cert, signer.keyid)
 
-    def _signer(self, encoded: str) -> _Signer:
-        signer = self._signers.get(encoded)
+    def _signer(self, header: str) -> _Signer:
+        """The signer a protected header (its encoded segment) names: the header decoded and
+        checked, its certificate parsed and its key checked, once per distinct segment (the
+        bytes determine all of it); what depends on time or on the token is checked per token."""
+        signer = self._signers.get(header)
         if signer is None:
-            signer = _load_signer(encoded)
+            signer = _load_signer(_x5c(_segment(header, "header")))
             if len(self._signers) >= SIGNER_CACHE:
                 self._signers.clear()
-            self._signers[encoded] = signer
+            self._signers[header] = signer
         return signer
 
     def _check_signer(self, signer: _Signer, claims: dict[str, Any]) -> None:

@@ -18,8 +18,11 @@ HTTPS service (``trusted_sources.server``) cannot drift apart. docs/protocol.md,
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from gateway.kernel import canonical_json, curp
 from gateway.kernel.errors import http_status
@@ -125,8 +128,12 @@ def encode_error(code: str, message: str) -> tuple[int, bytes]:
 
 
 def decode_reply(status: int, raw: bytes) -> Reply:
-    """The gateway side: a ``Reply``, a ``SourceFailure`` to forward, or ``WireError``."""
-    message = _object(raw)
+    """The gateway side: a ``Reply``, a ``SourceFailure`` to forward, or ``WireError``.
+
+    Decoded by ``orjson``: a reply holds a compact JWS (ASCII), CURPs and an error's text, and
+    what ``orjson`` refuses and ``json`` takes (integers past 64 bits, lone surrogates, NaN) has
+    no place in any of them."""
+    message = _object(raw, orjson.loads)
     if status != 200:
         error = message.get("error")
         code = error.get("code") if isinstance(error, dict) else None
@@ -149,9 +156,9 @@ def decode_reply(status: int, raw: bytes) -> Reply:
     return Reply(token, checked)
 
 
-def _object(raw: bytes) -> dict[str, Any]:
+def _object(raw: bytes, loads: Callable[[bytes], Any] = json.loads) -> dict[str, Any]:
     try:
-        message = json.loads(raw)
+        message = loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise WireError("not JSON") from exc
     if not isinstance(message, dict):
