@@ -171,6 +171,13 @@ def test_a_newer_bundle_extends_an_older_one(database, signer, ledger, tmp_path,
     shorter = _tampered(older, lambda b: b["entries"].pop())
     with pytest.raises(bundle.BundleError):
         bundle.verify_against_older(_verify(newer, signer), _verify(shorter, signer))
+    # A malformed field says what is wrong with it: a size out of range, a proof too long.
+    for change, said in (
+        (lambda b: b["consistency"].update({"from": -1}), "from must be a size"),
+        (lambda b: b["consistency"]["proof"].extend(["A" * 43 + "="] * 65), "at most 64"),
+    ):
+        with pytest.raises(bundle.BundleError, match=said):
+            _verify(_tampered(newer, change), signer)
     # The CLI: "complete up to N", and --older.
     new_file, old_file = tmp_path / "new.json", tmp_path / "old.json"
     new_file.write_text(json.dumps(newer))

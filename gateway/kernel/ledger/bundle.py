@@ -351,8 +351,10 @@ def _consistency(
     if not isinstance(data, Mapping) or not isinstance(data.get("proof"), list):
         raise BundleError("consistency: an object with from and proof is required")
     size = data.get("from")
-    if type(size) is not int or not 0 <= size <= head.size or len(data["proof"]) > _MAX_PROOF:
+    if type(size) is not int or not 0 <= size <= head.size:
         raise BundleError("consistency: from must be a size no larger than the checkpoint's")
+    if len(data["proof"]) > _MAX_PROOF:
+        raise BundleError(f"consistency: a proof has at most {_MAX_PROOF} hashes")
     return size, tuple(_hash(h, "a consistency proof hash", None) for h in data["proof"])
 
 
