@@ -81,6 +81,10 @@ def test_running_an_instance_by_hand(tmp_path: Path) -> None:
         url = f"https://127.0.0.1:{gateway_port}"
         verify = ssl.create_default_context(cafile=str(certs / "ca.pem"))
         _wait(f"{url}/healthz", verify, background[-1])
+        # The OCSP responder too (started first, but nothing says it listens yet): the
+        # citizen's login below asks it.
+        ocsp = next(p for p in background if "sat-ocsp" in p.args)
+        _wait(f"http://127.0.0.1:{ocsp_port}/", False, ocsp)
 
         person = next(p for p in generate(1000) if p.estatus_curp == "AN")
         with EnlaceClient.from_pki(url, "MX/GOB/SEP/becas", certs) as client:
