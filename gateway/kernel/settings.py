@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     checkpoint_interval: float = _setting(
         2.0, "seconds between ledger checkpoints, signed when the tree grew", gt=0
     )
+    signer_process: bool = _setting(
+        True,
+        "fold the subject map and sign checkpoints in a child process of the signing gateway "
+        "(0: in a thread of its own process; an in-memory SQLite database always is)",
+    )
     witnesses: Annotated[tuple[str, ...], NoDecode] = _setting(
         (),
         "comma-separated `URL VKEY` pairs: the C2SP tlog-witnesses each new checkpoint is "

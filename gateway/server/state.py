@@ -26,6 +26,7 @@ from gateway.server import held, limits
 from gateway.server.metrics import Metrics
 from gateway.server.replay_claims import SharedReplay
 from gateway.server.shared_rates import SharedRates
+from gateway.server.signer_process import SignerProcess
 from gateway.server.sources import build_source
 from gateway.server.witnesses import Witnesses, endpoints
 from gateway.storage import exclusive, rates, registry
@@ -71,6 +72,12 @@ class Gateway:
         )
         #: Whether this process signs checkpoints (one signer among N processes, ``leader``).
         self.election = SignerElection(self.db.write)
+        #: The checkpoints' fold and signature, out of this process (None: in a thread here).
+        self.signer_process = (
+            SignerProcess(self.db.url, settings)
+            if settings.signer_process and not self.db.in_memory
+            else None
+        )
         self._exclusive: Path | None = None
         self.contracts = schemas.catalogue(settings.schema_dir)  # validators built once
         self.inflight = limits.InFlight(settings.max_inflight)
@@ -211,6 +218,8 @@ class Gateway:
         await asyncio.to_thread(self.writer.stop)
         await asyncio.to_thread(self._sign_checkpoint_logged)  # cover every receipt handed out
         await asyncio.to_thread(self.election.release)
+        if self.signer_process is not None:
+            await asyncio.to_thread(self.signer_process.close)
         if self.shared_replay is not None:
             self.shared_replay.close()
         if self.shared_rates is not None:
@@ -222,7 +231,8 @@ class Gateway:
     def sign_checkpoint(self) -> publisher.StoredCheckpoint:
         """Sign a checkpoint of the ledger now, unless the newest one already covers it
         (``LedgerCorrupt``, for good, if the tree does not extend the last signed head)."""
-        stored = self.guard.sign(self.db.write)
+        via = self.signer_process.sign if self.signer_process is not None else None
+        stored = self.guard.sign(self.db.write, via)
         self.witnesses.wake()
         return stored
 

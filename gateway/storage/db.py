@@ -4,8 +4,10 @@ SQLite is the embedded default and PostgreSQL the production target; the same UR
 picks either. SQLite runs in WAL mode with ``synchronous=FULL`` (a commit is durable when it
 returns; group commit in the ledger writer keeps that cheap) and every write transaction
 starts with ``BEGIN IMMEDIATE`` so that two writers (the gateway and an admin CLI) queue on
-the lock instead of failing to upgrade a read lock. ``snapshot`` reads on either engine without
-taking any lock: one consistent view, for work done before the lock is taken.
+the lock instead of failing to upgrade a read lock; the gateway's own write transactions also
+take their turn in ``writing`` first, a file lock whose waiters the kernel wakes. ``snapshot``
+reads on either engine without taking any lock: one consistent view, for work done before the
+lock is taken.
 
 PostgreSQL connections carry a connect time-out, a statement time-out and TCP keepalive (with a
 TCP user time-out), so that a silently dropped link fails in seconds instead of blocking the
@@ -15,6 +17,8 @@ that acknowledges commits it has not made durable (``fsync`` or ``synchronous_co
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -275,6 +279,11 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.write.dialect.name == "sqlite"
 
+    @property
+    def in_memory(self) -> bool:
+        """An in-memory SQLite database: no other process can open it."""
+        return self.is_sqlite and _sqlite_path(make_url(self.url)) is None
+
     def dispose(self) -> None:
         self.write.dispose()
         self.read.dispose()
@@ -318,6 +327,27 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
             conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[None]:
+    """Wait for the database's write turn in the kernel, not in SQLite: a file lock beside a
+    SQLite file (``<file>.write-lock``, ``flock``) held around each write transaction of the
+    gateway's (its ledger writer's batches, its signer's checkpoints, in whichever process).
+    SQLite's own busy wait polls, sleeping up to 25-100 ms between tries, so a batch waiting
+    behind a checkpoint would wait that much longer than the checkpoint; a ``flock`` waiter
+    wakes when the holder lets go. A no-op on PostgreSQL (its row lock wakes waiters) and in
+    memory."""
+    path = _sqlite_path(engine.url) if engine.dialect.name == "sqlite" else None
+    if path is None:
+        yield
+        return
+    fd = os.open(path.with_name(path.name + ".write-lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def normalise_url(url: str) -> str:

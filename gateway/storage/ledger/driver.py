@@ -35,6 +35,7 @@ from gateway.storage.db import (
     ledger_nodes,
     ledger_state,
     ledger_subjects,
+    writing,
 )
 from gateway.storage.ledger.errors import LedgerCorrupt
 
@@ -250,22 +251,24 @@ class BatchStore:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[BatchTransaction]:
-        """One transaction, committed (durably) when the block ends, rolled back on any error."""
-        if self._conn is None:
-            self._conn = self._engine.raw_connection()
-        conn = self._conn
-        try:
-            with contextlib.closing(conn.cursor()) as cursor:
-                if not self._sql.postgres:  # pysqlite runs in autocommit: we say when to begin
-                    cursor.execute("BEGIN IMMEDIATE")
-                yield BatchTransaction(cursor, self._sql)
+        """One transaction, committed (durably) when the block ends, rolled back on any error;
+        on SQLite, in the database's write turn (``db.writing``)."""
+        with writing(self._engine):
+            if self._conn is None:
+                self._conn = self._engine.raw_connection()
+            conn = self._conn
             try:
-                self._commit(conn)
-            except Exception as exc:
-                raise CommitFailed("commit failed") from exc
-        except BaseException:
-            self.close()  # rolls back; the next batch gets a fresh connection
-            raise
+                with contextlib.closing(conn.cursor()) as cursor:
+                    if not self._sql.postgres:  # pysqlite autocommits: we say when to begin
+                        cursor.execute("BEGIN IMMEDIATE")
+                    yield BatchTransaction(cursor, self._sql)
+                try:
+                    self._commit(conn)
+                except Exception as exc:
+                    raise CommitFailed("commit failed") from exc
+            except BaseException:
+                self.close()  # rolls back; the next batch gets a fresh connection
+                raise
 
     @staticmethod
     def _commit(conn: Any) -> None:

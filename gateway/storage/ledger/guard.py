@@ -139,14 +139,20 @@ class HistoryGuard:
         """``tree`` is the checked tree with a batch appended: the next fast path."""
         self._verified = tree
 
-    def sign(self, engine: sa.Engine) -> publisher.StoredCheckpoint:
-        """Sign a checkpoint of the committed tree (``publisher.sign_checkpoint_kept``)."""
+    def sign(
+        self, engine: sa.Engine, via: Callable[[], publisher.StoredCheckpoint] | None = None
+    ) -> publisher.StoredCheckpoint:
+        """Sign a checkpoint of the committed tree (``publisher.sign_checkpoint_kept``), or
+        have ``via`` sign it (the same, in another process: ``server.signer_process``)."""
         self.ensure_sound()
         # One signer at a time (the periodic one, a citizen's covering head): the kept head
         # must only ever move forward.
         with self._signing:
             try:
-                stored = publisher.sign_checkpoint_kept(engine, self._signer, self._last_file)
+                if via is not None:
+                    stored = via()
+                else:
+                    stored = publisher.sign_checkpoint_kept(engine, self._signer, self._last_file)
             except LedgerCorrupt as exc:
                 raise self.fail(str(exc)) from None
         self._raise_floor(stored.size)

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from gateway.kernel.durable import replace_durably
 from gateway.kernel.ledger import checkpoint, merkle
+from gateway.storage import db
 from gateway.storage.db import ledger_checkpoints
 from gateway.storage.ledger import driver, subjectmap
 from gateway.storage.ledger.errors import LedgerCorrupt
@@ -174,7 +175,7 @@ def sign_checkpoint_kept(
     appends wait only for the entries that arrive meanwhile."""
     last = last_file.read_bytes() if last_file.exists() else None
     prefolded = subjectmap.prefold(engine)
-    with engine.begin() as conn:
+    with db.writing(engine), engine.begin() as conn:
         stored = sign_checkpoint(conn, signer, last=last, prefolded=prefolded)
     _keep(stored, signer, last_file)
     return stored
