@@ -338,11 +338,11 @@ def writing(engine: Engine) -> Iterator[None]:
     behind a checkpoint would wait that much longer than the checkpoint; a ``flock`` waiter
     wakes when the holder lets go. A no-op on PostgreSQL (its row lock wakes waiters) and in
     memory."""
-    path = _sqlite_path(engine.url) if engine.dialect.name == "sqlite" else None
+    path = beside(engine.url, ".write-lock")
     if path is None:
         yield
         return
-    fd = os.open(path.with_name(path.name + ".write-lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -355,6 +355,17 @@ def normalise_url(url: str) -> str:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+def beside(url: str | sa.URL, suffix: str) -> Path | None:
+    """The file named like a SQLite database file plus ``suffix``, beside it (its lock files);
+    None for PostgreSQL or an in-memory database."""
+    parsed = make_url(url)
+    path = _sqlite_path(parsed) if parsed.get_backend_name() == "sqlite" else None
+    if path is None:
+        return None
+    path = path.resolve()
+    return path.with_name(path.name + suffix)
 
 
 def _sqlite_path(url: sa.URL) -> Path | None:

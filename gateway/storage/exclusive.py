@@ -16,9 +16,8 @@ import os
 import threading
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from gateway.kernel.errors import CodedError
+from gateway.storage.db import beside
 
 _held: dict[Path, tuple[int, int]] = {}  # lock file → (descriptor, holders in this process)
 _guard = threading.Lock()
@@ -33,13 +32,7 @@ class DatabaseInUse(CodedError):
 
 def lock_file(url: str) -> Path | None:
     """The lock file of a SQLite database URL; None for PostgreSQL or an in-memory database."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        return None
-    if parsed.database == ":memory:":
-        return None
-    path = Path(parsed.database).resolve()
-    return path.with_name(path.name + ".gateway-lock")
+    return beside(url, ".gateway-lock")
 
 
 def acquire(url: str) -> Path | None:

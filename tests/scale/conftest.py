@@ -20,6 +20,7 @@ import pytest
 from gateway.devtools import bootstrap
 from gateway.kernel.settings import Settings
 from gateway.server.run import free_port
+from loadtests.bench import procstat
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Start-up and take-over deadlines: generous, a loaded machine is slow; nothing depends on them.
@@ -116,3 +117,9 @@ def wait_for(what: str, predicate, deadline: float = START_DEADLINE, every: floa
             return value
         assert time.monotonic() < end, f"{what}: not within {deadline} s"
         time.sleep(every)
+
+
+def gone(pid: int) -> bool:
+    """``pid`` has exited: no longer in /proc, or a zombie (PID 1 here may never reap it)."""
+    stat = procstat.read_stat(pid)
+    return stat is None or stat.state == "Z"

@@ -25,7 +25,7 @@ from gateway.storage.ledger import audit, driver, publisher
 from gateway.storage.ledger.errors import LedgerCorrupt
 from loadtests.bench import procstat
 from tests.ledger.helpers import fill
-from tests.scale.conftest import serving, tls, wait_for
+from tests.scale.conftest import gone, serving, tls, wait_for
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -36,11 +36,6 @@ def instance(request: pytest.FixtureRequest) -> bootstrap.DevInstance:
 def _size(database: dbm.Database) -> int:
     with database.read.connect() as conn:
         return driver.size(conn)
-
-
-def _gone(pid: int) -> bool:
-    stat = procstat.read_stat(pid)
-    return stat is None or stat.state == "Z"
 
 
 def test_the_child_signs_a_complete_checkpoint_and_keeps_it(instance) -> None:
@@ -79,7 +74,7 @@ def test_a_killed_child_is_replaced_at_the_next_checkpoint(dev) -> None:
         killed = signer.pid
         assert killed is not None
         os.kill(killed, signal.SIGKILL)
-        wait_for("the child gone", lambda: _gone(killed))
+        wait_for("the child gone", lambda: gone(killed))
         fill(dev.database, 5, start=30_000)
         stored = signer.sign()
         assert signer.pid not in (None, killed)
@@ -127,11 +122,12 @@ def test_the_child_ends_with_enlace_serve(dev, tmp_path: Path) -> None:
         assert children  # the fork server and the signer
         served.kill()  # SIGKILL: nothing of its own can stop them
         for pid in children:
-            wait_for(f"process {pid} gone", lambda pid=pid: _gone(pid))
+            wait_for(f"process {pid} gone", lambda pid=pid: gone(pid))
 
 
 def test_the_write_turn_excludes_and_is_given_back(dev) -> None:
-    lock = Path(dev.settings.database_url.removeprefix("sqlite:///") + ".write-lock")
+    lock = dbm.beside(dev.database.url, ".write-lock")
+    assert lock is not None
 
     def free() -> bool:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)

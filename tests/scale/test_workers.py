@@ -18,7 +18,7 @@ import httpx
 
 from gateway.devtools import bootstrap
 from loadtests.bench import procstat, sockets
-from tests.scale.conftest import ROOT, Served, environment, serving, tls, wait_for
+from tests.scale.conftest import ROOT, Served, environment, gone, serving, tls, wait_for
 
 #: Connections opened at once: the kernel's hash would leave a worker 5 or fewer of them
 #: about once in 10⁸ runs.
@@ -42,12 +42,6 @@ def _workers(served: Served, count: int, gone: int | None = None) -> list[int]:
         return pids if len(pids) == count and gone not in pids else None
 
     return wait_for(f"{count} workers listening", ready)
-
-
-def _gone(pid: int) -> bool:
-    """``pid`` has exited: no longer in /proc, or a zombie (PID 1 here may never reap it)."""
-    stat = procstat.read_stat(pid)
-    return stat is None or stat.state == "Z"
 
 
 @contextlib.contextmanager
@@ -94,7 +88,7 @@ def test_workers_stop_when_the_supervisor_is_killed_outright(pg_dev, tmp_path) -
         workers = _workers(served, 2)
         served.kill()  # SIGKILL: it cannot stop them itself
         try:
-            wait_for("the workers gone", lambda: all(_gone(pid) for pid in workers))
+            wait_for("the workers gone", lambda: all(gone(pid) for pid in workers))
         finally:  # a failure must not leave two gateways serving
             for pid in workers:
                 with contextlib.suppress(ProcessLookupError):
