@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from gateway.storage.ledger.publisher import SigningTimes
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -21,6 +23,14 @@ class Metrics:
             "enlace_ledger_batch_entries",
             "Entries per ledger commit",
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+            registry=self.registry,
+        )
+        self.checkpoint_seconds = Histogram(
+            "enlace_checkpoint_seconds",
+            "Checkpoint signing time by phase: fold (before the lock), wait (for SQLite's "
+            "write turn), locked (the signing transaction, which every append waits for)",
+            ["phase"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
         self.rate_fallbacks = Counter(
@@ -51,3 +61,8 @@ class Metrics:
         if child is None:
             child = self._sources[source] = self.source_seconds.labels(source)
         child.observe(seconds)
+
+    def observe_signing(self, times: SigningTimes) -> None:
+        """One signing's phases (``publisher.SigningTimes``) into ``enlace_checkpoint_seconds``."""
+        for phase in ("fold", "wait", "locked"):
+            self.checkpoint_seconds.labels(phase).observe(getattr(times, phase))

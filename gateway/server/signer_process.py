@@ -79,11 +79,17 @@ def _start(url: str, settings: Settings, gateway: int) -> None:  # pragma: no co
     )
 
 
-def _sign() -> tuple[int, publisher.StoredCheckpoint]:  # pragma: no cover - in the child
+#: What the child answers: its pid, the checkpoint and how long its phases took.
+_Signed = tuple[int, publisher.StoredCheckpoint, publisher.SigningTimes]
+
+
+def _sign() -> _Signed:  # pragma: no cover - in the child
     assert _child is not None
     database, signer, last_file = _child
+    times = publisher.SigningTimes()
     try:
-        return os.getpid(), publisher.sign_checkpoint_kept(database.write, signer, last_file)
+        stored = publisher.sign_checkpoint_kept(database.write, signer, last_file, times)
+        return os.getpid(), stored, times
     except LedgerCorrupt:
         raise
     except Exception as exc:  # not every driver's error pickles: its words do
@@ -118,18 +124,21 @@ class SignerProcess:
                 self._pool = None
         pool.shutdown(wait=False)
 
-    def sign(self) -> publisher.StoredCheckpoint:
-        """Sign a checkpoint now, in the child (blocking: call it from a thread). A child found
+    def sign(self, times: publisher.SigningTimes | None = None) -> publisher.StoredCheckpoint:
+        """Sign a checkpoint now, in the child (blocking: call it from a thread); ``times``, if
+        given, filled in with the child's timing of it. A child found
         dead — since the last checkpoint or during this one — is replaced and the signing
         tried once more: a signing cut short committed all of itself or nothing, and signing
         a size already signed returns that checkpoint (``publisher.sign_checkpoint``)."""
         for _ in range(2):
             pool = self._executor()
             try:
-                self.pid, stored = pool.submit(_sign).result()
+                self.pid, stored, took = pool.submit(_sign).result()
             except BrokenProcessPool:
                 self._discard(pool)
                 continue
+            if times is not None:
+                times.fold, times.wait, times.locked = took.fold, took.wait, took.locked
             return stored
         raise SigningFailed("the signer process died twice in a row")
 

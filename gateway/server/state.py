@@ -232,7 +232,9 @@ class Gateway:
         """Sign a checkpoint of the ledger now, unless the newest one already covers it
         (``LedgerCorrupt``, for good, if the tree does not extend the last signed head)."""
         via = self.signer_process.sign if self.signer_process is not None else None
-        stored = self.guard.sign(self.db.write, via)
+        times = publisher.SigningTimes()
+        stored = self.guard.sign(self.db.write, via, times)
+        self.metrics.observe_signing(times)
         self.witnesses.wake()
         return stored
 

@@ -93,9 +93,10 @@ def half_load(summaries: dict[str, Summary]) -> str | None:
     half, full = summaries.get("curp-half"), summaries.get("curp")
     if half is None or full is None or not full.rps:
         return None
+    held = "" if half.locked is None else f"; each checkpoint held the ledger {half.locked:.1f} ms"
     return (
         f"half load: {half.rps:.0f} exchanges/s ({half.rps / full.rps:.2f} of curp's "
-        f"{full.rps:.0f}/s), p99 {half.p99:.2f} ms (target ≤ 20 ms)"
+        f"{full.rps:.0f}/s), p99 {half.p99:.2f} ms (target ≤ 20 ms){held}"
     )
 
 

@@ -336,10 +336,10 @@ def measure(run: Run, case: Case, pool: Path, seconds: float) -> stats.Round:
         delay_ms=paced_delay(run, case),
     )
     cpu = settled_cpu(server.pid) - cpu
-    handled, batch = result.requests, None
+    handled, batch, locked = result.requests, None, None
     if before is not None:
         delta = gateway_reading(run, server) - before
-        handled, batch = int(delta.exchanges), delta.mean_batch
+        handled, batch, locked = int(delta.exchanges), delta.mean_batch, delta.mean_locked_ms
     return stats.Round(
         rps=result.rps,
         p50=result.p50,
@@ -351,6 +351,7 @@ def measure(run: Run, case: Case, pool: Path, seconds: float) -> stats.Round:
         batch=batch,
         dry=result.dry,
         split=split.result() if split else None,
+        locked=locked,
     )
 
 

@@ -20,6 +20,7 @@ class Round:
     batch: float | None  # mean ledger entries per commit in this round
     dry: bool
     split: tuple[int, ...] | None = None  # several workers: wrk's connections on each
+    locked: float | None = None  # mean ms each checkpoint in the round held the ledger's lock
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Summary:
     cpu_us: float | None
     batch: float | None
     dry: bool
+    locked: float | None = None
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -68,6 +70,7 @@ def summarise(rounds: list[Round]) -> Summary:
         cpu_us=med_optional("cpu_us"),
         batch=med_optional("batch"),
         dry=any(r.dry for r in rounds),
+        locked=med_optional("locked"),
     )
 
 

@@ -51,7 +51,10 @@ def test_appends_extend_the_signed_head_including_other_writers(guarded):
     assert _guarded_append(database, guard, 25).tree_size == 26
     fill(database, 3, start=26)  # another writer (the CLI): the full check passes
     assert _guarded_append(database, guard, 29).tree_size == 30
-    assert guard.reason is None and guard.sign(database.write).size == 31  # and its map head
+    times = publisher.SigningTimes()
+    assert guard.reason is None and guard.sign(database.write, times=times).size == 31  # + map head
+    # Its phases were timed: the fold before the lock, the signing transaction under it.
+    assert times.fold > 0 and times.locked > 0 and times.wait >= 0
 
 
 def test_a_rewritten_history_gets_no_receipt_and_no_checkpoint(guarded):

@@ -23,7 +23,7 @@ from gateway.storage import db as dbm
 from gateway.storage.db import ledger_entries
 from gateway.storage.ledger import audit, driver, publisher
 from gateway.storage.ledger.errors import LedgerCorrupt
-from loadtests.bench import procstat
+from loadtests.bench import metrics, procstat
 from tests.ledger.helpers import fill
 from tests.scale.conftest import gone, serving, tls, wait_for
 
@@ -45,11 +45,13 @@ def test_the_child_signs_a_complete_checkpoint_and_keeps_it(instance) -> None:
         fill(database, 40, start=10_000)
         first = signer.sign()
         fill(database, 25, start=20_000)
-        second = signer.sign()
+        times = publisher.SigningTimes()
+        second = signer.sign(times)
         pid = signer.pid
     finally:
         signer.close()
     assert pid is not None and pid != os.getpid()
+    assert times.fold > 0 and times.locked > 0  # the child's timing of it came back
     # Each covers the whole tree, ended by its map head, and the kept note is the newest.
     assert first.size < second.size == _size(database)
     with database.read.connect() as conn:
@@ -115,6 +117,11 @@ def test_the_child_ends_with_enlace_serve(dev, tmp_path: Path) -> None:
             wait_for(
                 "a first checkpoint",
                 lambda: http.get(f"{served.url}/v1/ledger/checkpoint").status_code == 200,
+            )
+            # The child's timing of it reaches the gateway's /metrics.
+            wait_for(
+                "the checkpoint's phases in /metrics",
+                lambda: metrics.parse(http.get(f"{served.url}/metrics").text).checkpoints >= 1,
             )
         server = served.process.pid
         tree = procstat.descendants(server, procstat.all_stats())

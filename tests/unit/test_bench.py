@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -156,6 +157,10 @@ def test_the_half_load_line_gives_the_share_reached_and_the_p99_beside_its_targe
         "half load: 480 exchanges/s (0.48 of curp's 1000/s), p99 17.50 ms (target ≤ 20 ms)"
     )
     assert report.half_load({"curp": full}) is None
+    held = dataclasses.replace(half, locked=12.34)
+    assert report.half_load({"curp": full, "curp-half": held}) == (
+        line + "; each checkpoint held the ledger 12.3 ms"
+    )
 
 
 def _round(rps: float, cpu: float | None, errors: int = 0, dry: bool = False) -> stats.Round:
@@ -190,6 +195,10 @@ enlace_exchanges_total{outcome="denied"} 30.0
 enlace_ledger_batch_entries_bucket{le="1.0"} 20.0
 enlace_ledger_batch_entries_count 60.0
 enlace_ledger_batch_entries_sum 150.0
+enlace_checkpoint_seconds_count{phase="fold"} 4.0
+enlace_checkpoint_seconds_sum{phase="fold"} 0.4
+enlace_checkpoint_seconds_count{phase="locked"} 4.0
+enlace_checkpoint_seconds_sum{phase="locked"} 0.06
 """
 
 
@@ -199,7 +208,9 @@ def test_gateway_metrics_give_exchanges_and_the_mean_batch_between_readings() ->
     delta = after - before
     assert delta.exchanges == 150
     assert delta.mean_batch == pytest.approx(2.5)
+    assert delta.mean_locked_ms == pytest.approx(15.0)  # the locked phase's, not the fold's
     assert (after - after).mean_batch is None
+    assert (after - after).mean_locked_ms is None
 
 
 def test_a_corrupted_signature_stays_well_formed_but_differs() -> None:

@@ -140,19 +140,25 @@ class HistoryGuard:
         self._verified = tree
 
     def sign(
-        self, engine: sa.Engine, via: Callable[[], publisher.StoredCheckpoint] | None = None
+        self,
+        engine: sa.Engine,
+        via: Callable[[publisher.SigningTimes | None], publisher.StoredCheckpoint] | None = None,
+        times: publisher.SigningTimes | None = None,
     ) -> publisher.StoredCheckpoint:
         """Sign a checkpoint of the committed tree (``publisher.sign_checkpoint_kept``), or
-        have ``via`` sign it (the same, in another process: ``server.signer_process``)."""
+        have ``via`` sign it (the same, in another process: ``server.signer_process``);
+        ``times``, if given, filled in with how long its phases took."""
         self.ensure_sound()
         # One signer at a time (the periodic one, a citizen's covering head): the kept head
         # must only ever move forward.
         with self._signing:
             try:
                 if via is not None:
-                    stored = via()
+                    stored = via(times)
                 else:
-                    stored = publisher.sign_checkpoint_kept(engine, self._signer, self._last_file)
+                    stored = publisher.sign_checkpoint_kept(
+                        engine, self._signer, self._last_file, times
+                    )
             except LedgerCorrupt as exc:
                 raise self.fail(str(exc)) from None
         self._raise_floor(stored.size)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,19 @@ class StoredCheckpoint:
     note: bytes
     created_at: dt.datetime
     cosigned_at: dt.datetime | None
+
+
+@dataclasses.dataclass
+class SigningTimes:
+    """How long one signing took, in seconds, by phase (``sign_checkpoint_kept`` fills it in):
+    the fold before the signing transaction, the wait for SQLite's write turn, and the signing
+    transaction itself, ``locked``: the sequencing lock (and on SQLite the write turn) is held
+    that long, and every append waits for it (on PostgreSQL, which has no write turn, the wait
+    for the tree's row lock falls in ``locked``)."""
+
+    fold: float = 0.0
+    wait: float = 0.0
+    locked: float = 0.0
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -167,16 +181,28 @@ def _keep(stored: StoredCheckpoint, signer: checkpoint.NoteSigner, last_file: Pa
 
 
 def sign_checkpoint_kept(
-    engine: sa.Engine, signer: checkpoint.NoteSigner, last_file: Path
+    engine: sa.Engine,
+    signer: checkpoint.NoteSigner,
+    last_file: Path,
+    times: SigningTimes | None = None,
 ) -> StoredCheckpoint:
     """``sign_checkpoint`` in its own transaction, anchored on and then updating ``last_file``
     (the gateway's own copy of its last signed checkpoint; first run: the database's). The
     bulk of the map's fold is made first, without the lock (``subjectmap.prefold``), so
-    appends wait only for the entries that arrive meanwhile."""
+    appends wait only for the entries that arrive meanwhile. ``times``, if given, is filled in
+    with how long each phase took (of a signing that fails: those it finished)."""
+    times = SigningTimes() if times is None else times
+    started = time.perf_counter()
     last = last_file.read_bytes() if last_file.exists() else None
     prefolded = subjectmap.prefold(engine)
-    with db.writing(engine), engine.begin() as conn:
-        stored = sign_checkpoint(conn, signer, last=last, prefolded=prefolded)
+    folded = time.perf_counter()
+    times.fold = folded - started
+    with db.writing(engine):
+        turn = time.perf_counter()
+        times.wait = turn - folded
+        with engine.begin() as conn:
+            stored = sign_checkpoint(conn, signer, last=last, prefolded=prefolded)
+        times.locked = time.perf_counter() - turn
     _keep(stored, signer, last_file)
     return stored
 
