@@ -126,10 +126,10 @@ class SignerProcess:
 
     def sign(self, times: publisher.SigningTimes | None = None) -> publisher.StoredCheckpoint:
         """Sign a checkpoint now, in the child (blocking: call it from a thread); ``times``, if
-        given, filled in with the child's timing of it. A child found
-        dead — since the last checkpoint or during this one — is replaced and the signing
-        tried once more: a signing cut short committed all of itself or nothing, and signing
-        a size already signed returns that checkpoint (``publisher.sign_checkpoint``)."""
+        given, filled in with the child's timing of it. A child found dead — since the last
+        checkpoint or during this one — is replaced and the signing tried once more: a signing
+        cut short committed all of itself or nothing, and signing a size already signed
+        returns that checkpoint (``publisher.sign_checkpoint``)."""
         for _ in range(2):
             pool = self._executor()
             try:
