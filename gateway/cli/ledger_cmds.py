@@ -415,7 +415,7 @@ def _read_bundle(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_bytes())
     except OSError as exc:
         raise common.CliError("cli.bad_file", f"cannot read {path}: {exc.strerror}") from exc
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to be a bundle
         raise common.CliError("cli.bad_file", f"{path} is not JSON (a proof bundle)") from None
     if not isinstance(data, dict):
         raise common.CliError("cli.bad_file", f"{path} is not a JSON object (a proof bundle)")

@@ -250,6 +250,8 @@ class CitizenService:
             "expires_at": iso_utc_seconds(session.expires_at),
             "curp": holder,
             "name": certificate.name,
+            # The key the ledger knows the citizen by: a complete bundle must be about it.
+            "subject": session.subject,
         }
 
     # --- access log -------------------------------------------------------------------------
@@ -318,8 +320,9 @@ class CitizenService:
         today = dt.datetime.now(dt.UTC).date()
         covert = disclosure.disclosed_covert(conn, subject, today, below)
         keys = [(subject, "citizen")]
-        keys += [(self.gw.covert_subject(subject, xid), "covert") for _, xid in covert]
-        return keys
+        # An exchange and its correction (``undelivered``) share an id, hence a covert key.
+        handed = dict.fromkeys(self.gw.covert_subject(subject, xid) for _, xid in covert)
+        return keys + [(key, "covert") for key in handed]
 
     def _complete(
         self, conn: sa.Connection, subject: str, head: StoredCheckpoint, older: int | None

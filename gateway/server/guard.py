@@ -1,7 +1,8 @@
 """The HTTP connection guard: what a slow or greedy peer may hold of the server.
 
-uvicorn bounds the size of a request's headers and the idle time between requests, but not the
-time a request's headers take to arrive, nor how many connections one address holds: a few
+uvicorn bounds the idle time between requests, but (with httptools) neither the size of a
+request's headers, nor the time they take to arrive, nor how many connections one address
+holds: a few
 thousand connections that each send a byte now and then would hold every slot of
 ``limit_concurrency`` forever, and everyone else would be answered an unsigned 503. This
 protocol (uvicorn's httptools one, extended) adds both:
@@ -10,6 +11,10 @@ protocol (uvicorn's httptools one, extended) adds both:
   first byte of each further request on it, its headers must be complete within
   ``header_timeout`` seconds, else the connection is aborted (no TLS close handshake is waited
   for: the peer is the slow one);
+* a **head cap**: a request whose line and headers pass ``MAX_HEAD`` bytes before they are
+  complete has its connection aborted: httptools sets no bound of its own, and the exchange's
+  own limit (``parse.MAX_HEADERS_TOTAL``, a signed refusal) is checked only once the headers
+  are all in memory;
 * a **cap per address** (IPv6: its /64, as ``throttle.client_key``): a peer already holding
   ``max_connections_per_address`` connections has a new one aborted at once. A trusted proxy
   (``ENLACE_TRUSTED_PROXIES``) is not capped: it carries every client's connections and caps
@@ -31,7 +36,12 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.kernel.settings import Settings
+from gateway.server.exchange.parse import MAX_HEADERS_TOTAL
 from gateway.server.throttle import client_key
+
+#: Bytes of a request line and headers received before they are complete: the exchange's own
+#: limit with room for the request line (httptools refuses a longer URL itself).
+MAX_HEAD = MAX_HEADERS_TOTAL + 96 * 1024
 
 
 class GuardedProtocol(HttpToolsProtocol):
@@ -47,6 +57,7 @@ class GuardedProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._address: str | None = None  # counted against, once accepted
         self._deadline: asyncio.TimerHandle | None = None
+        self._head = 0  # bytes received of the current request's head
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
         peer = transport.get_extra_info("peername")
@@ -81,13 +92,19 @@ class GuardedProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._deadline is None and (self.cycle is None or self.cycle.response_complete):
             self._arm()  # the first byte of a further request on a kept-alive connection
+        heading = self._deadline is not None
         super().data_received(data)
+        if heading and self._deadline is not None:  # still no end of the headers
+            self._head += len(data)
+            if self._head > MAX_HEAD and not self.transport.is_closing():
+                self.transport.abort()
 
     def on_headers_complete(self) -> None:
         self._disarm()
         super().on_headers_complete()
 
     def _arm(self) -> None:
+        self._head = 0
         self._deadline = self.loop.call_later(self.header_timeout, self._too_slow)
 
     def _disarm(self) -> None:

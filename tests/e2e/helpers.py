@@ -39,6 +39,8 @@ class Call:
             h.PURPOSE: bootstrap.BECAS_PURPOSE,
             h.LEGAL_BASIS: bootstrap.BECAS_LEGAL_BASIS,
         }
+        if self.body:
+            defaults["Content-Type"] = "application/json"  # as the SDK sends a body
         self.headers = {**defaults, **self.headers}
 
     @property

@@ -303,3 +303,12 @@ def test_regranting_says_what_changed_and_revoke_takes_a_prefix(home):
         m for m in json.loads(ok(home, "member", "list", "--json")) if m["member"] == "MX/GOB/SAT"
     ]
     assert sat["certificates"] == [{"keyid": keyid, "revoked": True}]
+
+
+def test_a_bundle_nested_too_deep_is_a_bad_file_not_a_crash(home):
+    (home / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    result = run(
+        home, "ledger", "check-proof", "deep.json", "--vkey", "certs/gateway/checkpoint.vkey"
+    )
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.startswith("error [cli.bad_file]: ") and result.returncode == 2

@@ -170,7 +170,10 @@ def test_replayed_request_is_refused(dev, gateway_url, http, sep, people):
     call = Call(gateway_url, sep, headers={h.SUBJECT: _active(people).curp}).sign()
     first = call.send(http)
     assert first.status_code == 200, first.text
-    _refused(dev, call.send(http), "Client.Replay", 409)
+    again = _refused(dev, call.send(http), "Client.Replay", 409)
+    # Anyone holding a copy can send it again: neither the client nor the citizen is recorded
+    # as verified (the citizen's log shows only the exchange that happened).
+    assert again["client_verified"] is False and again["subjects"] == []
     # A fresh signature with a reused X-Road-Id is a replay too.
     reuse = Call(
         gateway_url, sep, headers={h.SUBJECT: _active(people).curp, h.ID: call.headers[h.ID]}

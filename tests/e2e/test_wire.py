@@ -162,3 +162,23 @@ def test_openapi_names_every_signed_header(dev, gateway_url, http):
     headers = {p["name"]: p["required"] for p in parameters if p["in"] == "header"}
     for name in (*h.REQUIRED_REQUEST, *h.SIGNATURE_HEADERS):
         assert headers.get(name) is True, name
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", None])
+def test_a_body_is_sent_as_json_or_refused(dev, gateway_url, http, sep, content_type):
+    body = b'{"nombres":"ANA","primerApellido":"LOPEZ"}'
+    call = Call(
+        gateway_url,
+        sep,
+        service=str(bootstrap.DATOS_SERVICE),
+        method="POST",
+        body=body,
+        headers={h.SUBJECT: h.UNKNOWN_SUBJECT},
+    )
+    if content_type is None:
+        del call.headers["Content-Type"]
+    else:
+        call.headers["Content-Type"] = content_type
+    response = _send(http, call.sign(), list(call.headers.items()))
+    _refused(dev, response, "Client.InvalidHeader", 400, call.headers[h.ID])
+    assert "application/json" in response.json()["error"]["message"]

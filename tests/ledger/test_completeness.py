@@ -110,6 +110,28 @@ def test_absence_is_proven_for_a_citizen_with_no_entries(database, signer, ledge
         _verify(hidden, signer)
 
 
+def test_a_bundle_with_no_citizen_key_is_complete_about_nobody_and_fails(database, signer, ledger):
+    built = _bundle(database, [(ALICE, "citizen")])
+    stripped = copy.deepcopy(built)
+    stripped["entries"], stripped["completeness"]["keys"] = [], []
+    with pytest.raises(bundle.BundleError, match="no key is a citizen's"):
+        _verify(stripped, signer)
+    covert_only = copy.deepcopy(built)
+    covert_only["completeness"]["keys"][0]["role"] = "covert"
+    with pytest.raises(bundle.BundleError, match="no key is a citizen's"):
+        _verify(covert_only, signer)
+
+
+@pytest.mark.parametrize(("field", "value"), [("count", -1), ("count", 2**64), ("latest", -5)])
+def test_a_count_or_index_out_of_range_is_refused_not_a_crash(
+    database, signer, ledger, field, value
+):
+    built = _bundle(database, [(ALICE, "citizen")])
+    built["completeness"]["keys"][0][field] = value
+    with pytest.raises(bundle.BundleError, match="bad role or count|latest must be an index"):
+        _verify(built, signer)
+
+
 def _tampered(built: dict[str, Any], change: Any) -> dict[str, Any]:  # noqa: ANN401
     copied = copy.deepcopy(built)
     change(copied)

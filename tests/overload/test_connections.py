@@ -4,6 +4,7 @@ deadline, and an exit on SIGTERM that idle keep-alive clients cannot hold up."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import ssl
@@ -14,10 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from gateway.devtools import bootstrap
 from gateway.kernel.protocol import headers as h
+from gateway.server.guard import MAX_HEAD
 from gateway.server.run import free_port, running
+from gateway.storage.db import ledger_entries
 from tests.e2e.helpers import error_code
 from tests.e2e.test_layers import _wait_until_serving
 
@@ -65,6 +69,8 @@ async def _trickle(writer: asyncio.StreamWriter) -> None:
 async def _closed_by_server(reader: asyncio.StreamReader) -> bool:
     try:
         return await asyncio.wait_for(reader.read(), BOUND) == b""
+    except TimeoutError:  # an OSError too: still open after BOUND seconds
+        return False
     except (ConnectionError, OSError, ssl.SSLError):
         return True
 
@@ -171,6 +177,70 @@ def test_a_body_that_does_not_arrive_in_time_is_refused_signed_and_ledgered(
     assert b"signature: enlace=" in lowered
     assert b"did not arrive within 1 s" in body
     assert error_code(httpx.Response(400, content=body)) == "Client.BadRequest"
+
+
+def test_a_head_past_its_cap_is_cut_off_before_it_is_all_in_memory(
+    dev: bootstrap.DevInstance,
+) -> None:
+    # A header deadline far away: only the head's cap can close the connection in time.
+    settings = dev.settings.model_copy(update={"header_timeout": 3600.0})
+
+    async def greedy(port: int) -> bool:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=_tls(dev))
+        writer.write(PARTIAL)
+
+        async def flood() -> None:
+            try:
+                for _ in range(4 * MAX_HEAD // 4096):  # four times the cap, never a header end
+                    writer.write(b"a" * 4096)
+                    await writer.drain()
+            except (ConnectionError, OSError):
+                pass
+
+        sending = asyncio.get_running_loop().create_task(flood())
+        closed = await _closed_by_server(reader)
+        await sending
+        writer.close()
+        return closed
+
+    with running(settings) as url, httpx.Client(verify=_tls(dev), timeout=30) as http:
+        assert asyncio.run(greedy(int(url.rsplit(":", 1)[1])))
+        assert http.get(f"{url}/healthz").status_code == 200  # the server is none the worse
+
+
+def test_a_client_gone_mid_body_is_a_client_refusal_not_a_server_failure(
+    dev: bootstrap.DevInstance,
+) -> None:
+    async def gone(port: int) -> None:
+        service = bootstrap.CURP_SERVICE
+        head = [f"POST /r1/{service} HTTP/1.1", "Host: 127.0.0.1", "Content-Length: 100"]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=_tls(dev))
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + b"{")  # 1 of 100 bytes
+        await writer.drain()
+        writer.close()
+
+    with dev.database.read.connect() as conn:
+        start = conn.execute(sa.select(sa.func.max(ledger_entries.c.idx))).scalar_one() + 1
+    with running(dev.settings) as url:
+        asyncio.run(gone(int(url.rsplit(":", 1)[1])))
+        deadline = time.monotonic() + BOUND
+        while (entry := _exchange_from(dev, start)) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert entry is not None, "the broken-off request was not ledgered"
+    assert (entry["error"], entry["status"]) == ("Client.BadRequest", 400)
+    assert entry["client_verified"] is False
+
+
+def _exchange_from(dev: bootstrap.DevInstance, start: int) -> dict | None:
+    """The first exchange entry at index ``start`` or after, if there is one yet."""
+    with dev.database.read.connect() as conn:
+        body = conn.execute(
+            sa.select(ledger_entries.c.body)
+            .where(ledger_entries.c.idx >= start, ledger_entries.c.kind == "exchange")
+            .order_by(ledger_entries.c.idx)
+            .limit(1)
+        ).scalar()
+    return None if body is None else json.loads(body)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

@@ -154,6 +154,32 @@ def test_past_the_global_cap_an_exchange_is_shed_signed_and_not_ledgered(
     gw.db.dispose()
 
 
+def test_a_body_still_arriving_holds_no_slot_of_the_global_cap(
+    dev: bootstrap.DevInstance,
+) -> None:
+    gw = Gateway(_settings(dev, max_inflight=1, body_timeout=3600.0))
+
+    async def scenario() -> tuple[int, bool]:
+        reading = asyncio.Event()
+
+        async def trickle():  # type: ignore[no-untyped-def]
+            reading.set()
+            await asyncio.Event().wait()  # the rest of the body never comes
+            yield b""
+
+        headers = HeaderMap([("content-length", "10")])
+        slow = Inbound("POST", "https", "/r1/x", "", headers, {}, trickle(), peer="192.0.2.9")
+        task = asyncio.get_running_loop().create_task(pipeline.handle(gw, slow))
+        await reading.wait()  # the exchange is waiting for its body
+        held, free = gw.inflight.count, gw.inflight.enter()
+        task.cancel()
+        return held, free
+
+    held, free = asyncio.run(scenario())
+    assert held == 0 and free  # the one slot is still there for an exchange ready to run
+    gw.db.dispose()
+
+
 def test_a_thousand_unsigned_requests_do_not_write_a_thousand_entries(
     dev: bootstrap.DevInstance,
 ) -> None:

@@ -499,3 +499,67 @@ def test_malformed_key(fisica: devca.Issued, kind: str) -> None:
     with pytest.raises(efirma.KeyFormatError) as info:
         efirma.load_key(data, SAT_TEST_PASSWORD)
     assert info.value.code == "efirma.malformed_key"
+
+
+def _self_signed(extensions: list[x509.Extension[x509.ExtensionType]] | None = None) -> bytes:
+    key = rsa.generate_private_key(65537, 2048)
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "ANA LOPEZ PEREZ"),
+            x509.NameAttribute(NameOID.X500_UNIQUE_IDENTIFIER, "LOPA850101AB1"),
+        ]
+    )
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(12345)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+    )
+    for extension in extensions or []:
+        builder = builder.add_extension(extension.value, extension.critical)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def _unrecognised(oid: str, value: bytes) -> x509.Extension[x509.ExtensionType]:
+    ext = x509.UnrecognizedExtension(x509.ObjectIdentifier(oid), value)
+    return x509.Extension(ext.oid, False, ext)
+
+
+def _crafted() -> dict[str, tuple[bytes, str]]:
+    """Certificates that parse as X.509 but not as what they claim, and the code each gets."""
+    twins = _self_signed(
+        [_unrecognised("1.2.3.4.5", b"\x05\x00"), _unrecognised("1.2.3.4.6", b"\x05\x00")]
+    )
+    rsa_oid, unknown_oid = "06092a864886f70d010101", "06092a864886f70d01017f"
+    plain = _self_signed()
+    return {
+        # The second extension's OID made the first's: the same extension twice.
+        "repeated extension": (
+            twins.replace(bytes.fromhex("06042a030406"), bytes.fromhex("06042a030405")),
+            "efirma.malformed",
+        ),
+        "garbage key usage": (
+            _self_signed([_unrecognised("2.5.29.15", b"\xff\xff")]),
+            "efirma.malformed",
+        ),
+        "garbage extended key usage": (
+            _self_signed([_unrecognised("2.5.29.37", b"\x30\x03\x02\x01\x01")]),
+            "efirma.malformed",
+        ),
+        "key of no known kind": (
+            plain.replace(bytes.fromhex(rsa_oid), bytes.fromhex(unknown_oid), 1),
+            "efirma.unsupported_key",
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_crafted()))
+def test_a_crafted_certificate_is_a_format_error_not_a_crash(case: str) -> None:
+    data, code = _crafted()[case]
+    with pytest.raises(efirma.CertificateFormatError) as refused:
+        efirma.parse_certificate(data)
+    assert refused.value.code == code

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509 import verification
@@ -316,10 +316,21 @@ def key_matches(cert: SatCertificate | x509.Certificate, key: rsa.RSAPrivateKey)
 def _load_x509(data: bytes) -> x509.Certificate:
     try:
         if data.lstrip().startswith(b"-----BEGIN"):
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(data)
-    except ValueError as exc:
+            cert = x509.load_pem_x509_certificate(data)
+        else:
+            cert = x509.load_der_x509_certificate(data)
+        # Parsed lazily by cryptography: a repeated or malformed extension raises here, not
+        # midway through a check.
+        cert.extensions  # noqa: B018
+    except (ValueError, x509.DuplicateExtension) as exc:
         raise CertificateFormatError(f"not an X.509 certificate: {exc}") from exc
+    try:
+        cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise CertificateFormatError(
+            "certificate key is of no known kind", code="efirma.unsupported_key"
+        ) from exc
+    return cert
 
 
 def _kind(cert: x509.Certificate) -> Kind:

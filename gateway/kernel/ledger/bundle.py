@@ -53,6 +53,8 @@ FORMAT = "enlace.ledger-bundle/v1"
 FORMAT_V2 = "enlace.ledger-bundle/v2"
 #: Whose key a v2 bundle proves: the citizen's pseudonym, or a disclosed covert key.
 ROLES = frozenset({"citizen", "covert"})
+#: Counts and indexes are unsigned 64-bit in the map's value hash; a log never reaches 2^63.
+_INDEX_BOUND = 2**63
 MAX_KEYS = 10_000
 #: Most entries in one bundle, and the longest record accepted in one.
 MAX_ENTRIES = 100_000
@@ -279,9 +281,13 @@ def _key(item: Any) -> ProvenKey:
     except ValueError as exc:
         raise BundleError(f"completeness: key {given!r}: {exc}") from None
     count, latest, role = item.get("count"), item.get("latest"), item.get("role")
-    if role not in ROLES or type(count) is not int or count < 0:
+    if role not in ROLES or type(count) is not int or not 0 <= count < _INDEX_BOUND:
         raise BundleError(f"completeness: key {key}: bad role or count")
-    if (latest is None) != (count == 0) or latest is not None and type(latest) is not int:
+    if (
+        (latest is None) != (count == 0)
+        or latest is not None
+        and not (type(latest) is int and 0 <= latest < _INDEX_BOUND)
+    ):
         raise BundleError(f"completeness: key {key}: latest must be an index, null iff count is 0")
     chain = _hash(item.get("chain"), f"key {key}'s chain", None)
     if count == 0 and chain != subjectmap.EMPTY:
@@ -322,6 +328,9 @@ def _check_completeness(
     keys = tuple(_key(item) for item in data["keys"])
     if len({k.key for k in keys}) != len(keys):
         raise BundleError("completeness: a key is listed twice")
+    # Else a bundle of covert keys alone, or of none, would be "complete" about nobody.
+    if not any(k.role == "citizen" for k in keys):
+        raise BundleError("completeness: no key is a citizen's")
     indexes = [e.index for e in entries]
     if indexes != sorted(set(indexes)):
         raise BundleError("completeness: entries must be in increasing index order, once each")

@@ -8,9 +8,10 @@ its validity, and its member the client's (``Client.CertificateRevoked``,
 ``Client.CertificateInvalid``, ``Client.CertificateExpired``, ``Client.ClientMismatch``).
 
 The signature is checked before anything the registry says about the key, so that a key's
-status is told only to whoever holds the key; only then is the client verified (its subjects
-may now be ledgered) and a covert grant applied. The replay check (``Client.Replay``) comes last,
-after the signature, so that an attacker cannot burn a victim's nonces.
+status is told only to whoever holds the key; then a covert grant is applied. The replay check
+(``Client.Replay``) comes last, after the signature, so that an attacker cannot burn a victim's
+nonces; only a first use verifies the client (its subjects may now be ledgered): a repeat of
+signed bytes proves nothing of who sent it again.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ async def authenticate(
         entry.cert.public_key(),
     )
     check_certificate(gw.issued, entry, parsed)
-    ex.client_verified = True
     # A covert grant hides every exchange under it, refused ones included.
     covert = gw.snapshot.grants.get((str(parsed.client), str(parsed.target.service)))
     if covert is not None and covert.hidden_until:
@@ -55,6 +55,9 @@ async def authenticate(
         raise EnlaceError("Client.Replay")
     if gw.shared_replay is not None and not await gw.shared_replay.first_use(*keys):
         raise EnlaceError("Client.Replay")
+    # Only now: a repeat proves nothing of who sent it (anyone with a copy can), so it is
+    # recorded without its subjects and counted against its address's unsigned budget.
+    ex.client_verified = True
 
 
 def check_certificate(

@@ -91,7 +91,7 @@ def source_request(
         subject=parsed.subject,
         subpath=parsed.target.subpath,
         query=dict(inbound.query),
-        body=json_body(body),
+        body=json_body(body, inbound.headers.get("content-type")),
     )
     try:
         allowed.contract.check_request(request.query, request.body)

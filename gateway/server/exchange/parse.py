@@ -197,10 +197,13 @@ def read_headers(headers: HeaderMap, ex: Exchange) -> tuple[ClientId, str | None
         raise EnlaceError("Client.InvalidSubject", f"{exc.code}: {exc}") from exc
 
 
-def json_body(body: bytes) -> Any:
-    """The body as JSON (None when empty), else ``Client.InvalidBody``."""
+def json_body(body: bytes, content_type: str | None) -> Any:
+    """The body as JSON (None when empty), else ``Client.InvalidBody``; a body sent as anything
+    but ``application/json`` (parameters aside) is ``Client.InvalidHeader``."""
     if not body:
         return None
+    if (content_type or "").partition(";")[0].strip().lower() != "application/json":
+        raise EnlaceError("Client.InvalidHeader", "a body must be sent as application/json")
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:

@@ -7,11 +7,16 @@ end with, an answer or a refusal, becomes the response body, is recorded (``reco
 then signed (``sign``) for sending. A failure to record replaces the answer with
 ``Server.LedgerUnavailable``: no data leaves unrecorded.
 
+The body is read (``parse.read``) before the exchange takes a slot of the global in-flight cap:
+a slow sender then holds only its own connection (capped per address, bounded by the body's
+deadline), never the capacity that would shed everyone else.
+
 Two answers are signed but not recorded, because recording them is what an overload or a flood
 would exhaust (``gateway/server/limits.py``): an exchange shed past the global in-flight cap
-(``Server.Overloaded``, before any step ran), and a refusal of a request whose signature did not
-verify from an address past its budget (``Client.RateLimited``, counted and ledgered in
-aggregate instead). Both carry ``Retry-After``; neither carries a receipt.
+(``Server.Overloaded``, before any step but the body's read ran), and a refusal of a request
+whose signature did not verify, or that repeated one that did (``Client.Replay``), from an
+address past its budget (``Client.RateLimited``, counted and ledgered in aggregate instead).
+Both carry ``Retry-After``; neither carries a receipt.
 
 A verified client's own ``Client.RateLimited`` is signed and ledgered, then held a bounded
 delay before it is sent, out of the in-flight cap and the client's count
@@ -23,7 +28,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from gateway.kernel.errors import EnlaceError
 from gateway.kernel.ledger import record as ledger_record
@@ -45,6 +51,8 @@ from gateway.server.state import Gateway
 
 log = logging.getLogger("enlace.exchange")
 
+T = TypeVar("T")
+
 
 async def handle(gw: Gateway, inbound: Inbound) -> sign.Signed:
     """Run one exchange to its signed response; never raises for anything the client sent."""
@@ -56,11 +64,15 @@ async def handle(gw: Gateway, inbound: Inbound) -> sign.Signed:
         # consumer's own id (its SDK matches the answer to the request by it).
         exchange_id=parse.exchange_id(inbound.headers),
     )
+    _, unread = await _guarded(_read(gw, inbound, ex))  # before any slot: the module docstring
+    if unread is not None:
+        return await _answer(gw, inbound, ex, {}, unread)
     if not gw.inflight.enter():
         shed = EnlaceError("Server.Overloaded", retry_after=limits.BUSY_RETRY_AFTER)
         return _unrecorded(gw, ex, shed, "shed")
     try:
-        answer = await _run(gw, inbound, ex)
+        payload, failure = await _guarded(_steps(gw, inbound, ex))
+        answer = await _answer(gw, inbound, ex, payload or {}, failure)
     finally:
         gw.inflight.leave()
         if ex.admitted:
@@ -70,12 +82,14 @@ async def handle(gw: Gateway, inbound: Inbound) -> sign.Signed:
     return answer
 
 
-async def _run(gw: Gateway, inbound: Inbound, ex: Exchange) -> sign.Signed:
-    failure: EnlaceError | None = None
-    try:
-        payload = await _guarded(gw, inbound, ex)
-    except EnlaceError as exc:
-        failure, payload = exc, {}
+async def _answer(
+    gw: Gateway,
+    inbound: Inbound,
+    ex: Exchange,
+    payload: dict[str, Any],
+    failure: EnlaceError | None,
+) -> sign.Signed:
+    """The exchange's end: ``payload`` answered, or ``failure`` refused; recorded, signed."""
     exchange_id = ex.exchange_id or str(uuid.uuid4())
     if failure is None:
         return await _respond(gw, ex, exchange_id, dump(payload), None)
@@ -106,21 +120,26 @@ def _unrecorded(gw: Gateway, ex: Exchange, error: EnlaceError, outcome: str) -> 
     return sign.sign(gw, error.status, dump(error_payload(error, exchange_id=exchange_id)), headers)
 
 
-async def _guarded(gw: Gateway, inbound: Inbound, ex: Exchange) -> dict[str, Any]:
+async def _guarded(step: Awaitable[T]) -> tuple[T | None, EnlaceError | None]:
+    """``step``'s result, or the refusal it raised; a bug is still answered and recorded, as
+    ``Server.InternalError``."""
     try:
-        return await _steps(gw, inbound, ex)
-    except EnlaceError:
-        raise
-    except Exception as exc:  # a bug must still be recorded and answered cleanly
+        return await step, None
+    except EnlaceError as exc:
+        return None, exc
+    except Exception as exc:
         # The type only: a message or traceback could carry request data.
         log.error("exchange failed unexpectedly", extra={"error": type(exc).__name__})
-        raise EnlaceError("Server.InternalError") from exc
+        return None, EnlaceError("Server.InternalError")
+
+
+async def _read(gw: Gateway, inbound: Inbound, ex: Exchange) -> None:
+    await parse.read(inbound, ex, max_body=gw.settings.max_body, timeout=gw.settings.body_timeout)
 
 
 async def _steps(gw: Gateway, inbound: Inbound, ex: Exchange) -> dict[str, Any]:
     """The answer's payload — the source's evidence, or a metaservice's answer — or the first
-    check's refusal."""
-    await parse.read(inbound, ex, max_body=gw.settings.max_body, timeout=gw.settings.body_timeout)
+    check's refusal; the body already read."""
     if gw.registry_stale():
         raise EnlaceError("Server.RegistryUnavailable")
     parsed = parse.parse(inbound, ex, public_hosts=gw.settings.public_hosts, pseudonym=gw.pseudonym)

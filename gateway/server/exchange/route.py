@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from gateway.kernel.errors import EnlaceError
 from gateway.kernel.protocol.headers import HeaderMap
 from gateway.server.exchange import pipeline
 from gateway.server.exchange.context import Inbound
@@ -24,15 +25,14 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-class ClientDisconnected(Exception):
-    """The client went away before its request body was complete."""
-
-
 async def _body(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise ClientDisconnected
+            # The client's doing, refused as such: under the unsigned budget, never a 500.
+            raise EnlaceError(
+                "Client.BadRequest", "the client went away before its body was complete"
+            )
         yield message.get("body", b"")
         if not message.get("more_body", False):
             return

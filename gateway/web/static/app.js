@@ -585,6 +585,11 @@
     try {
       const bundle = await (await api("GET", "/v1/citizen/bundle")).json();
       const result = await EnlaceVerify.checkBundle(bundle, state.trust);
+      const citizens = result.complete ? result.complete.citizens : [];
+      if (result.complete && (citizens.length !== 1 || citizens[0] !== state.session.subject)) {
+        // Complete, but not about the one key this login is recorded under.
+        throw new EnlaceVerify.BundleProblem("completeness", null, "keys");
+      }
       outcome = result.complete
         ? { status: "ok", size: result.size, witnessed: result.witnessed }
         : { status: "unavailable" };

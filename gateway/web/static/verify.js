@@ -358,8 +358,14 @@ const EnlaceVerify = (() => {
         throw new BundleProblem("completeness", entry.index);
       }
     }
-    const count = completeness.keys.reduce((n, k) => n + (k.role === "citizen" ? k.count : 0), 0);
-    return { upTo: head.size, keys: completeness.keys.length, count };
+    // Each key once, and at least one a citizen's: a bundle of covert keys alone, or of none,
+    // would otherwise be "complete" about nobody.
+    const citizens = completeness.keys.filter((k) => k.role === "citizen");
+    if (keys.size !== completeness.keys.length || !citizens.length) {
+      throw new BundleProblem("completeness", null, "keys");
+    }
+    const count = citizens.reduce((n, k) => n + k.count, 0);
+    return { upTo: head.size, keys: completeness.keys.length, count, citizens: citizens.map((k) => k.key) };
   }
 
   // --- whole bundles ----------------------------------------------------------------------------
