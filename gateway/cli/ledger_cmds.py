@@ -422,6 +422,31 @@ def _read_bundle(path: Path) -> dict[str, Any]:
     return data
 
 
+@ledger_app.command("trust-doc")
+def ledger_trust_doc(
+    witness_vkey: Annotated[
+        list[Path] | None, typer.Option("--witness-vkey", help="A witness's key file.")
+    ] = None,
+    quorum: Annotated[int, typer.Option(help="Witness cosignatures required (k of n).")] = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write it (default: PKI/trust.json).")
+    ] = None,
+    pki_dir: common.PkiOpt = None,
+) -> None:
+    """Write the trust document (docs/trust.md) that the citizen page and check-proof --trust
+    pin: this instance's checkpoint key, the witnesses' keys and the quorum."""
+    folder = pki.PkiDir(common.settings(pki_dir=pki_dir).pki_dir)
+    log = _log_verifier(None, pki_dir)
+    vkeys = [_read_key(p, "witness key") for p in witness_vkey or []]
+    try:
+        document = trust.TrustDocument(log, trust.WitnessPolicy.of(vkeys, quorum))
+    except trust.TrustError as exc:
+        raise common.CliError("ledger.key", str(exc)) from exc
+    target = out or folder.trust_document
+    target.write_text(document.dumps())
+    typer.echo(f"wrote {target}: {len(vkeys)} witness key(s), quorum {quorum}")
+
+
 @ledger_app.command("witness-key")
 def ledger_witness_key(
     name: Annotated[str, typer.Argument(help="Witness key name, e.g. inai.example/witness.")],

@@ -227,4 +227,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
+    except OSError as exc:  # a file or directory named on the command line: missing, taken, …
+        where = f": {exc.filename}" if exc.filename else ""
+        _fail("cli.bad_file", f"{exc.strerror or exc}{where}", 2)
     sys.exit(result if isinstance(result, int) else 0)

@@ -32,12 +32,12 @@ def pki_init(
     from gateway.devtools import devca
 
     settings = common.settings(pki_dir=pki_dir)
+    members = [common.parse(MemberId, text) for text in member or []]  # all, before anything
     folder, created = devca.init_pki(
         settings.pki_dir, instance, hosts=host or ["localhost", "127.0.0.1"], force=force
     )
     typer.echo(f"{'created' if created else 'kept existing'} PKI in {folder.root}")
-    for text in member or []:
-        member_id = common.parse(MemberId, text)
+    for member_id in members:
         devca.ensure_member(folder, member_id, tls_hosts=["localhost", "127.0.0.1"])
         typer.echo(f"member {member_id}: {folder.member(member_id)[0]}")
 

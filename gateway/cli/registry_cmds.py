@@ -45,7 +45,8 @@ ClientArg = Annotated[
 ServiceArg = Annotated[
     str,
     typer.Argument(
-        help="Service INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE[/VERSION], "
+        # "\\[": a literal bracket, not a rich markup tag.
+        help="Service INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE\\[/VERSION], "
         "e.g. MX/GOB/RENAPO/curp/consulta-curp/v1."
     ),
 ]

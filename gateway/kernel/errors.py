@@ -203,7 +203,7 @@ _OFFLINE = _kinds(
     ("registry.bad_grant", "The grant is incomplete or malformed"),
     ("registry.bad_limit", "The client limit is not a positive number"),
     ("registry.unknown_title", "The purpose or legal basis is not registered"),
-    ("registry.bad_title", "The title, link or contact route cannot be registered"),
+    ("registry.bad_title", "The code, title, link or contact route cannot be registered"),
     ("registry.bad_member", "The member's registration is wrong"),
     ("registry.bad_identifier", "The identifier is not this instance's or not canonical"),
     ("ledger.no_entry", "The ledger has no such entry"),

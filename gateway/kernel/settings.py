@@ -378,6 +378,13 @@ class Settings(BaseSettings):
             raise ValueError("must be an IANA time zone such as America/Mexico_City") from exc
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be redis://host:port/db, rediss://… or unix://…")
+        return value
+
     @field_validator("public_url")
     @classmethod
     def _check_public_url(cls, value: str | None) -> str | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -461,6 +462,9 @@ def hide_password(url: str) -> str:
         return url
 
 
+_NO_SUCH_DATABASE = re.compile(r'FATAL:\s+database ".*" does not exist')
+
+
 @contextmanager
 def _reachable(db: Database) -> Iterator[None]:
     """Turn a failure to connect (or a file that is no database) into ``DatabaseUnavailable``
@@ -469,6 +473,14 @@ def _reachable(db: Database) -> Iterator[None]:
         yield
     except sa.exc.DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "no connection"
+        # PostgreSQL's refusal of a database name it does not know (psycopg gives no SQLSTATE
+        # before the connection is made): a mistyped URL, as for a missing SQLite file.
+        if _NO_SUCH_DATABASE.search(reason):
+            raise DatabaseError(
+                "db.missing",
+                f"no database {hide_password(db.url)}: create it (createdb), then its schema "
+                "with `enlace db upgrade`",
+            ) from None
         raise DatabaseUnavailable(
             "db.unavailable", f"cannot use the database {hide_password(db.url)}: {reason}"
         ) from None

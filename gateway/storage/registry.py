@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -621,8 +622,11 @@ def set_limit(db: Database, client: ClientId, limit: ClientLimit) -> None:
     all ``None``: back to the defaults)."""
     values = asdict(limit)
     for name, value in values.items():
-        if value is not None and not value > 0:
-            raise RegistryError("registry.bad_limit", f"{name} must be positive, not {value}")
+        # Finite too: the change is recorded as canonical JSON, which has no infinity.
+        if value is not None and not 0 < value < math.inf:
+            raise RegistryError(
+                "registry.bad_limit", f"{name} must be a positive number, not {value}"
+            )
     with change(db, "client.limit", str(client), values) as conn:
         if not _exists(conn, subsystems, subsystems.c.client_id, str(client)):
             raise RegistryError(
@@ -655,7 +659,10 @@ def _check_registered(conn: Connection, purposes: list[str], legal_bases: list[s
 
 
 def _title(kind: str, code: str, title: str, url: str | None) -> dict[str, Any]:
-    acl.check_code(kind, code)
+    try:
+        acl.check_code(kind, code)
+    except CodedError as exc:  # the wire's code for a header: here it is an argument
+        raise RegistryError("registry.bad_title", exc.message) from None
     title = title.strip()
     if not 0 < len(title) <= 300:
         raise RegistryError("registry.bad_title", f"a {kind} needs a title of 1-300 characters")

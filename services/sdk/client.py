@@ -99,9 +99,11 @@ class EnlaceClient:
         self.witness_policy = trust.WitnessPolicy.of(list(witnesses), witness_quorum)
 
     @classmethod
-    def from_pki(cls, base_url: str, client: str, pki_dir: Path, **kwargs: Any) -> EnlaceClient:
+    def from_pki(
+        cls, base_url: str, client: str, pki_dir: str | Path, **kwargs: Any
+    ) -> EnlaceClient:
         """A client using the member's signing key (and the pinned checkpoint key) of a dev PKI."""
-        folder = pki.PkiDir(pki_dir)
+        folder = pki.PkiDir(Path(pki_dir))
         member = ClientId.parse(client).member
         if folder.checkpoint_vkey.exists():
             kwargs.setdefault("ledger_vkey", folder.checkpoint_vkey.read_text().strip())

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -245,6 +246,11 @@ CASES: list[tuple[list[str], dict[str, str], str, int]] = [
     ),
     (["ledger", "check-proof", "nosuch.json", "--vkey", str(README)], {}, "ledger.key", 2),
     (["efirma", "check", str(README)], {}, "efirma.malformed", 1),
+    (["purpose", "add", "Bad Id", "--title", "x"], {}, "registry.bad_title", 2),
+    (["ledger", "witness-key", "w.example/w", "--out", "nosuch/w"], {}, "cli.bad_file", 2),
+    (["pki", "init", "--pki-dir", f"{README}/certs"], {}, "cli.bad_file", 2),
+    (["client", "limit", "MX/GOB/SEP/becas", "--rate", "inf"], {}, "registry.bad_limit", 2),
+    (["serve"], {"ENLACE_REDIS_URL": "garbage"}, "config.invalid", 2),
     (["efirma", "check", "nosuch.cer"], {}, "cli.bad_file", 2),
     (["curp", "check"], {}, "cli.missing_parameter", 2),
 ]
@@ -312,3 +318,50 @@ def test_a_bundle_nested_too_deep_is_a_bad_file_not_a_crash(home):
     )
     assert "Traceback" not in result.stderr + result.stdout
     assert result.stderr.startswith("error [cli.bad_file]: ") and result.returncode == 2
+
+
+def _command_paths() -> list[list[str]]:
+    """Every command and group of ``enlace``, as the words that name it."""
+    import typer.main
+
+    from gateway.cli.main import app
+
+    paths: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:  # noqa: ANN401 (typer's own click)
+        paths.append(path)
+        if hasattr(command, "commands"):  # a group
+            for name, sub in command.commands.items():
+                walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=lambda p: " ".join(p) or "enlace")
+def test_every_command_s_help_is_shown(path):
+    from typer.testing import CliRunner
+
+    from gateway.cli.main import app
+
+    result = CliRunner().invoke(app, [*path, "--help"], prog_name="enlace")
+    assert result.exit_code == 0, result.output
+    assert result.exception is None and "Usage" in result.output
+
+
+def test_trust_doc_pins_this_instance_s_checkpoint_key(home):
+    from gateway.kernel.ledger import trust
+
+    ok(home, "ledger", "trust-doc", "--out", "pinned.json")
+    document = trust.TrustDocument.parse(json.loads((home / "pinned.json").read_text()))
+    vkey = (home / "certs" / "gateway" / "checkpoint.vkey").read_text().strip()
+    assert document.to_json()["log"]["vkey"] == vkey
+    assert document.policy.quorum == 0 and document.policy.witnesses == ()
+    refused = run(home, "ledger", "trust-doc", "--quorum", "1", "--out", "pinned.json")
+    assert refused.stderr.startswith("error [ledger.key]: ") and refused.returncode == 2
+
+
+def test_pki_init_with_a_bad_member_creates_nothing(home):
+    refused = run(home, "pki", "init", "--member", "garbage", "--pki-dir", "half-made")
+    assert refused.stderr.startswith("error [cli.bad_identifier]: ") and refused.returncode == 2
+    assert not (home / "half-made").exists()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from gateway.devtools import bootstrap
 from gateway.kernel.settings import Settings
@@ -40,3 +44,16 @@ def test_exchanges_on_postgresql(postgres_url: str, tmp_path: Path, people) -> N
         assert refused.value.ledger_index == result.ledger_index + 1
     finally:
         instance.database.dispose()
+
+
+def test_a_mistyped_database_name_is_a_missing_database(postgres_url: str, tmp_path: Path) -> None:
+    typo = sa.engine.make_url(postgres_url).set(database="no_such_db_" + uuid.uuid4().hex[:8])
+    url = typo.render_as_string(hide_password=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "member", "list", "--database-url", url],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.stderr.startswith("error [db.missing]: "), result.stderr
+    assert result.returncode == 2

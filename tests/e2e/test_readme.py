@@ -87,7 +87,8 @@ def test_running_an_instance_by_hand(tmp_path: Path) -> None:
         _wait(f"http://127.0.0.1:{ocsp_port}/", False, ocsp)
 
         person = next(p for p in generate(1000) if p.estatus_curp == "AN")
-        with EnlaceClient.from_pki(url, "MX/GOB/SEP/becas", certs) as client:
+        # A str, as the README writes it (a Path works too).
+        with EnlaceClient.from_pki(url, "MX/GOB/SEP/becas", str(certs)) as client:
             found = client.call(
                 "MX/GOB/RENAPO/curp/consulta-datos/v1",
                 subject="unknown",
@@ -109,6 +110,9 @@ def test_running_an_instance_by_hand(tmp_path: Path) -> None:
         citizen = credential(devpki.SatDevPki(certs / "sat"), state="valid")
         with httpx.Client(verify=verify, timeout=15) as http:
             assert login(http, url, citizen)
+            # The page's pinned keys, from `enlace ledger trust-doc`.
+            pinned = http.get(f"{url}/ciudadano/trust.json")
+            assert pinned.status_code == 200 and pinned.json()["quorum"] == 0
     finally:
         for process in background:
             process.terminate()
