@@ -227,7 +227,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
-    except OSError as exc:  # a file or directory named on the command line: missing, taken, …
-        where = f": {exc.filename}" if exc.filename else ""
-        _fail("cli.bad_file", f"{exc.strerror or exc}{where}", 2)
+    except OSError as exc:
+        if exc.filename is None:  # not a file's (a socket's, say): not the user's to fix here
+            raise
+        # A file or directory named on the command line: missing, taken, not a directory, …
+        _fail("cli.bad_file", f"{exc.strerror or exc}: {exc.filename}", 2)
     sys.exit(result if isinstance(result, int) else 0)

@@ -2,10 +2,9 @@
 
 uvicorn bounds the idle time between requests, but (with httptools) neither the size of a
 request's headers, nor the time they take to arrive, nor how many connections one address
-holds: a few
-thousand connections that each send a byte now and then would hold every slot of
+holds: a few thousand connections that each send a byte now and then would hold every slot of
 ``limit_concurrency`` forever, and everyone else would be answered an unsigned 503. This
-protocol (uvicorn's httptools one, extended) adds both:
+protocol (uvicorn's httptools one, extended) adds all three:
 
 * a **header deadline**: from the connection's opening (after the TLS handshake), and from the
   first byte of each further request on it, its headers must be complete within
