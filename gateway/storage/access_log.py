@@ -222,15 +222,16 @@ def fetch(
 
 
 def _corrections(conn: Connection, subject: str, rows: Sequence[Any]) -> dict[str, int]:
-    """Exchange id → index of the ``undelivered`` entry (of this subject) correcting it, for the
-    exchanges among ``rows``; the correction always comes later in the log."""
+    """Exchange id → index of the ``undelivered`` entry (of this subject: under the pseudonym or
+    a covert key, as the exchange it corrects) correcting it, for the exchanges among ``rows``;
+    the correction always comes later in the log."""
     if not rows:
         return {}
-    s, e = ledger_subjects.c, ledger_entries.c
+    e, mine = ledger_entries.c, _mine(subject)
     found = conn.execute(
         sa.select(e.exchange_id, e.idx, e.body)
-        .select_from(ledger_subjects.join(ledger_entries, e.idx == s.idx))
-        .where(s.subject == subject, e.kind == "undelivered", s.idx > min(r[0] for r in rows))
+        .select_from(mine.join(ledger_entries, e.idx == mine.c.idx))
+        .where(e.kind == "undelivered", mine.c.idx > min(r[0] for r in rows))
     ).all()
     indexes = {r[0] for r in rows}
     return {

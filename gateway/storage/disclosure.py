@@ -20,6 +20,7 @@ one transaction through ``registry.change``, which names the disclosed indexes.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,6 +153,19 @@ def disclosed_covert(
     return [(idx, exchange_id) for idx, exchange_id in rows if exchange_id is not None]
 
 
+def _corrections_of(conn: Connection, indexes: list[int]) -> list[int]:
+    """The ``undelivered`` entries correcting any of ``indexes``: disclosed with the exchange
+    they correct (they carry its ``hidden_until``, and alone would keep it looking delivered)."""
+    e = ledger_entries.c
+    ids = sa.select(e.exchange_id).where(e.idx.in_(indexes), e.exchange_id.is_not(None))
+    found = conn.execute(
+        sa.select(e.idx, e.body).where(
+            e.kind == "undelivered", e.exchange_id.in_(ids), e.idx > min(indexes)
+        )
+    ).all()
+    return [idx for idx, body in found if json.loads(body).get("corrects") in indexes]
+
+
 def _already_disclosed(conn: Connection, indexes: list[int]) -> bool:
     column = ledger_disclosures.c.idx
     return conn.execute(sa.select(column).where(column.in_(indexes)).limit(1)).first() is not None
@@ -166,6 +180,8 @@ def disclose(db: Database, covert: list[Covert], reason: str, scope: dict[str, s
             "ledger.too_many", f"more than {MAX_DISCLOSE} entries: disclose by index ranges"
         )
     indexes = sorted(c.index for c in covert)
+    with db.read.connect() as conn:
+        indexes = sorted({*indexes, *_corrections_of(conn, indexes)})
     details = {**scope, "reason": reason, "indexes": indexes}
     target = f"#{indexes[0]}" if len(indexes) == 1 else f"{len(indexes)} entries"
     now = record.timestamp()

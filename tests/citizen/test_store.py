@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from gateway.kernel.ledger import record
 from gateway.storage import access_log, challenges, disclosure, registry
 from gateway.storage.db import ledger_entries
-from gateway.storage.ledger import queries, sequencer
+from gateway.storage.ledger import driver, queries, sequencer
+from gateway.storage.ledger.batch import prepare, sequence
 
 ALICE, BOB = "a" * 64, "b" * 64
 SEP, SRE = "MX/GOB/SEP/becas", "MX/GOB/SRE/pasaportes"
@@ -174,3 +175,26 @@ def test_the_widest_date_filter_is_accepted(database):
     indexes = _append(database, [_exchange([ALICE], at="1970-01-01T00:00:00.000000Z")])
     widest = access_log.parse_request({"from": ["1970-01-01"], "to": ["9998-12-31"]}).query
     assert _page(database, ALICE, since=widest.since, until=widest.until) == (indexes, None)
+
+
+def test_a_covert_exchange_s_correction_is_found_and_disclosed_with_it(database):
+    """An undelivered covert exchange: its correction is recorded under the same covert key
+    (found through the lookup, not the pseudonym), shown beside it, and disclosed with it."""
+    covert_key = "c" * 64
+    exchange = {**_exchange([covert_key], SRE, hidden="2026-12-31"), "exchange_id": "x-1"}
+    with database.write.begin() as conn:
+        tree = driver.locked_tree(conn)
+        first = sequence(tree, [prepare(exchange, [ALICE])])
+        driver.store_batch(conn, first.rows, first.tree)
+        (index,) = [a.index for a in first.appended]
+        correction = record.undelivered("x-1", index, [covert_key], "2026-12-31")
+        second = sequence(first.tree, [prepare(correction, [ALICE])])
+        driver.store_batch(conn, second.rows, second.tree)
+        (corrected_at,) = [a.index for a in second.appended]
+    assert _page(database, ALICE) == ([], None)  # withheld, both
+    done = disclosure.disclose(database, [disclosure.Covert(index, dt.date(2026, 12, 31))], "r", {})
+    assert done == 2
+    with database.read.connect() as conn:
+        shown, _ = access_log.fetch(conn, ALICE, access_log.Query(), TODAY)
+    assert [e.index for e in shown] == [corrected_at, index]
+    assert shown[1].undelivered == corrected_at  # the exchange is shown as never delivered
