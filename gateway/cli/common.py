@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -64,6 +66,24 @@ def parse(kind: Any, text: str) -> Any:
         return kind.parse(text)
     except InvalidIdentifier as exc:
         raise CliError("cli.bad_identifier", str(exc)) from exc
+
+
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def hosts(values: list[str] | None, option: str) -> list[str] | None:
+    """Host names or IP addresses for a TLS certificate, each checked (``cli.bad_option``):
+    a name that no client could ask for would only be found out at the first handshake."""
+    for value in values or []:
+        try:
+            ipaddress.ip_address(value)
+            continue
+        except ValueError:
+            pass
+        labels = value.removesuffix(".").split(".")
+        if len(value) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+            raise CliError("cli.bad_option", f"{option} {value!r} is no host name or IP address")
+    return values
 
 
 def key_values(items: list[str] | None) -> dict[str, str]:

@@ -33,9 +33,8 @@ def pki_init(
 
     settings = common.settings(pki_dir=pki_dir)
     members = [common.parse(MemberId, text) for text in member or []]  # all, before anything
-    folder, created = devca.init_pki(
-        settings.pki_dir, instance, hosts=host or ["localhost", "127.0.0.1"], force=force
-    )
+    hosts = common.hosts(host, "--host") or ["localhost", "127.0.0.1"]
+    folder, created = devca.init_pki(settings.pki_dir, instance, hosts=hosts, force=force)
     typer.echo(f"{'created' if created else 'kept existing'} PKI in {folder.root}")
     for member_id in members:
         devca.ensure_member(folder, member_id, tls_hosts=["localhost", "127.0.0.1"])
@@ -61,7 +60,8 @@ def pki_issue(
     if not folder.exists():
         raise common.CliError("pki.missing", f"no CA in {folder.root}: run `enlace pki init` first")
     member_id = common.parse(MemberId, member)
-    pair = devca.ensure_member(folder, member_id, name=name, tls_hosts=tls_host)
+    tls_hosts = common.hosts(tls_host, "--tls-host")
+    pair = devca.ensure_member(folder, member_id, name=name, tls_hosts=tls_hosts)
     typer.echo(f"{folder.member(member_id)[0]}  keyid={pki.keyid(pair.cert)}")
 
 

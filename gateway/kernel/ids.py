@@ -41,6 +41,12 @@ class InvalidIdentifier(CodedError, ValueError):
         super().__init__("Client.InvalidIdentifier", message)
 
 
+def is_part(text: str) -> bool:
+    """Whether ``text`` is one segment of an identifier (an instance, class, member or
+    subsystem code)."""
+    return bool(_PART.fullmatch(text))
+
+
 def _parts(text: str, kind: str, sizes: tuple[int, ...]) -> list[str]:
     if not isinstance(text, str) or len(text) > 400:
         raise InvalidIdentifier(f"{kind} identifier is missing or too long")

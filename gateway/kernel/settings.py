@@ -28,6 +28,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from gateway.kernel import ids
 from gateway.kernel.errors import CodedError
 from gateway.kernel.ledger import checkpoint
 
@@ -376,6 +377,13 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError("must be an IANA time zone such as America/Mexico_City") from exc
+        return value
+
+    @field_validator("instance")
+    @classmethod
+    def _check_instance(cls, value: str) -> str:
+        if not ids.is_part(value):
+            raise ValueError("must be one identifier segment (letters, digits, . _ -), e.g. MX")
         return value
 
     @field_validator("redis_url")

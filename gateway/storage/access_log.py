@@ -382,7 +382,11 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 #: The values the ledger writes as codes, in the citizen's words: (Spanish, English).
 _WORDS: dict[str, dict[Any, tuple[str, str]]] = {
-    "kind": {"exchange": ("consulta", "access"), "login": ("entrada", "login")},
+    "kind": {
+        "exchange": ("consulta", "access"),
+        "login": ("entrada", "login"),
+        "undelivered": ("corrección: no entregada", "correction: not delivered"),
+    },
     "outcome": {
         "allowed": ("datos entregados", "data delivered"),
         "refused": ("consulta rechazada", "request refused"),

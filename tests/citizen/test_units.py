@@ -245,15 +245,18 @@ def test_csv_neutralises_formulas_and_is_in_the_pages_language():
     rows = [
         {"index": 3, "kind": "exchange", "official": "-1+1", "case": "EXP 7", "outcome": "allowed"},
         {"index": 2, "kind": "login", "agency_verified": True, "outcome": "refused"},
+        {"index": 4, "kind": "undelivered", "outcome": "undelivered"},
     ]
     lines = access_log.to_csv(rows, "es").split("\r\n")
     assert lines[0].split(",")[:3] == ["indice", "fecha_utc", "tipo"]
     assert "'-1+1" in lines[1] and ",EXP 7," in lines[1] and ",datos entregados," in lines[1]
     assert lines[2].startswith("2,,entrada,") and ",sí," in lines[2]
     assert lines[2].endswith(",consulta rechazada,")
+    assert lines[3].startswith("4,,corrección: no entregada,") and ",no entregada," in lines[3]
     english = access_log.to_csv(rows, "en").split("\r\n")
     assert english[1].startswith("3,,access,") and ",data delivered," in english[1]
     assert english[2].startswith("2,,login,") and ",yes," in english[2]
+    assert english[3].startswith("4,,correction: not delivered,")
 
 
 def test_the_data_delivered_are_the_response_schemas_field_titles():

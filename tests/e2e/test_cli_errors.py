@@ -247,6 +247,7 @@ CASES: list[tuple[list[str], dict[str, str], str, int]] = [
     (["ledger", "check-proof", "nosuch.json", "--vkey", str(README)], {}, "ledger.key", 2),
     (["efirma", "check", str(README)], {}, "efirma.malformed", 1),
     (["purpose", "add", "Bad Id", "--title", "x"], {}, "registry.bad_title", 2),
+    (["pki", "issue", "MX/GOB/SEP", "--tls-host", "bad host!"], {}, "cli.bad_option", 2),
     (["ledger", "witness-key", "w.example/w", "--out", "nosuch/w"], {}, "cli.bad_file", 2),
     (["pki", "init", "--pki-dir", f"{README}/certs"], {}, "cli.bad_file", 2),
     (["client", "limit", "MX/GOB/SEP/becas", "--rate", "inf"], {}, "registry.bad_limit", 2),

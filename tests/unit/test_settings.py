@@ -106,6 +106,8 @@ def test_settings_are_immutable() -> None:
         ("ENLACE_CITIZEN_ATTEMPTS_BURST", "-1", "greater than or equal to 0"),
         ("ENLACE_PUBLIC_URL", "enlace.gob.mx", "http(s)://host[:port]"),
         ("ENLACE_PUBLIC_URL", "https://enlace.gob.mx/r1", "http(s)://host[:port]"),
+        ("ENLACE_REDIS_URL", "garbage", "redis://host:port/db"),
+        ("ENLACE_INSTANCE", "M X", "one identifier segment"),
     ],
 )
 def test_a_bad_value_names_its_variable(

@@ -40,6 +40,12 @@ class ReplayCache:
             self._seen[key] = now + self._window
         return True
 
+    def forget(self, *keys: str) -> None:
+        """Forget keys ``first_use`` just recorded, for a request that then could not be checked
+        everywhere (its shared claim failed): sent again, it is checked again."""
+        for key in keys:
+            self._seen.pop(key, None)
+
     def seed(self, keys: Iterable[str], now: float | None = None) -> int:
         """Remember ``keys`` as used now (a restarted process's recent history); their count."""
         now = time.monotonic() if now is None else now

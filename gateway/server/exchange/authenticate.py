@@ -53,8 +53,14 @@ async def authenticate(
     keys = (f"n:{params.keyid}:{params.nonce}", f"i:{parsed.client}:{ex.exchange_id}")
     if not gw.replay.first_use(*keys):
         raise EnlaceError("Client.Replay")
-    if gw.shared_replay is not None and not await gw.shared_replay.first_use(*keys):
-        raise EnlaceError("Client.Replay")
+    if gw.shared_replay is not None:
+        try:
+            first = await gw.shared_replay.first_use(*keys)
+        except EnlaceError:  # Server.ReplayUnavailable: nothing ran, the same bytes may retry
+            gw.replay.forget(*keys)
+            raise
+        if not first:
+            raise EnlaceError("Client.Replay")
     # Only now: a repeat proves nothing of who sent it (anyone with a copy can), so it is
     # recorded without its subjects and counted against its address's unsigned budget.
     ex.client_verified = True
