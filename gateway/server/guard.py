@@ -56,7 +56,8 @@ class GuardedProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._address: str | None = None  # counted against, once accepted
         self._deadline: asyncio.TimerHandle | None = None
-        self._head = 0  # bytes received of the current request's head
+        self._heading = False  # between a request's first byte and the end of its headers
+        self._head = 0  # bytes received since, in the chunks after the first
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
         peer = transport.get_extra_info("peername")
@@ -91,19 +92,25 @@ class GuardedProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._deadline is None and (self.cycle is None or self.cycle.response_complete):
             self._arm()  # the first byte of a further request on a kept-alive connection
-        heading = self._deadline is not None
+        # A chunk counts if the headers were begun before it and are not done after it: the
+        # chunk they begin in may also end the previous request's body, however long.
+        heading = self._heading
         super().data_received(data)
-        if heading and self._deadline is not None:  # still no end of the headers
+        if heading and self._heading:
             self._head += len(data)
             if self._head > MAX_HEAD and not self.transport.is_closing():
                 self.transport.abort()
 
+    def on_message_begin(self) -> None:
+        self._heading, self._head = True, 0
+        super().on_message_begin()
+
     def on_headers_complete(self) -> None:
+        self._heading = False
         self._disarm()
         super().on_headers_complete()
 
     def _arm(self) -> None:
-        self._head = 0
         self._deadline = self.loop.call_later(self.header_timeout, self._too_slow)
 
     def _disarm(self) -> None:

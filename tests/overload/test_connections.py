@@ -208,6 +208,30 @@ def test_a_head_past_its_cap_is_cut_off_before_it_is_all_in_memory(
         assert http.get(f"{url}/healthz").status_code == 200  # the server is none the worse
 
 
+def test_a_long_body_refused_early_does_not_count_as_the_next_request_s_head(
+    dev: bootstrap.DevInstance,
+) -> None:
+    """A body past ENLACE_MAX_BODY is refused from its Content-Length, before it is read: the
+    rest of it, arriving after the answer, is that request's, not the next one's head."""
+
+    async def two_requests(port: int) -> tuple[bytes, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=_tls(dev))
+        size = dev.settings.max_body + 4 * MAX_HEAD
+        head = [f"POST /r1/{bootstrap.CURP_SERVICE} HTTP/1.1", "Host: 127.0.0.1"]
+        writer.write(("\r\n".join([*head, f"Content-Length: {size}"]) + "\r\n\r\n").encode())
+        first = await asyncio.wait_for(_read_response(reader), BOUND)
+        writer.write(b"x" * size + b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await writer.drain()
+        second = await asyncio.wait_for(_read_response(reader), BOUND)
+        writer.close()
+        return first, second
+
+    with running(dev.settings) as url:
+        first, second = asyncio.run(two_requests(int(url.rsplit(":", 1)[1])))
+    assert first.startswith(b"HTTP/1.1 413")
+    assert second.startswith(b"HTTP/1.1 200")
+
+
 def test_a_client_gone_mid_body_is_a_client_refusal_not_a_server_failure(
     dev: bootstrap.DevInstance,
 ) -> None:
