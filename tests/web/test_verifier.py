@@ -115,6 +115,13 @@ def test_the_offline_verifier_checks_bundles_from_disk(
     missing = _check(page, files["absent"], files["older"])
     expect(missing).to_contain_text("carries no proof from the older file's size (21 entries)")
     expect(_check(page, files["uncosigned"])).to_contain_text("witnesses (0/1)")
+    # "Complete" about nobody: the citizen's key relabelled covert, its entries kept.
+    nobody = json.loads(files["good"].read_text())
+    for key in nobody["completeness"]["keys"]:
+        key["role"] = "covert"
+    relabelled = files["good"].with_name("relabelled.json")
+    relabelled.write_text(json.dumps(nobody))
+    expect(_check(page, relabelled)).to_have_attribute("data-ok", "false")
     # Quorum 0 (the keys pasted, no witness required): the same checkpoint passes.
     page.fill("#quorum", "0")
     expect(_check(page, files["uncosigned"])).to_have_attribute("data-ok", "true")
