@@ -44,8 +44,8 @@ MAX_HEAD = MAX_HEADERS_TOTAL + 96 * 1024
 
 
 class GuardedProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a header deadline and a cap per address; a server
-    uses a subclass made by ``guarded_protocol`` (its own settings and count)."""
+    """uvicorn's httptools protocol with a header deadline, a head cap and a cap per address;
+    a server uses a subclass made by ``guarded_protocol`` (its own settings and count)."""
 
     header_timeout: float
     per_address: int
